@@ -1,0 +1,36 @@
+# qcc — top-level entry points. `make demo` and `make test` work on a fresh
+# Debian 12 machine: they install missing packages first (tools/deps.sh).
+BUILD  ?= build
+JOBS   ?= $(shell nproc)
+DATA   := ../shared/data
+SAMPLE := $(DATA)/stories260K
+
+.PHONY: all deps build demo test test-asan clean
+
+all: build
+
+deps:
+	@bash tools/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DQC_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Compile the bundled sample model into one executable and run it.
+demo: build
+	$(BUILD)/qcc $(SAMPLE) --bits 16 -o $(BUILD)/stories260K.bin
+	$(BUILD)/stories260K.bin -p "Once upon a time" -n 64 --temp 0.8 --seed 42
+	$(BUILD)/stories260K.bin --info
+
+# Everything but GPU tests, then the sanitizer build's fast tests.
+test: build
+	cd $(BUILD) && ctest -LE gpu -j $(JOBS) --output-on-failure
+	@$(MAKE) --no-print-directory test-asan
+
+test-asan: deps
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DQC_SANITIZE=ON -DQC_WERROR=ON >/dev/null
+	@cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest -L "unit|bad" -j $(JOBS) --output-on-failure
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,729 @@
+/*
+ * frontend/tokenizer_json.c — tokenizer.json (Hugging Face `tokenizers`)
+ * into the qrt tokenizer blob every executable embeds.
+ *
+ * The blob format is documented at the top of runtime/tokenizer.c (and in
+ * docs/tokenizer.md); this file only decides what goes into it:
+ *   - the kind: SentencePiece-style BPE (normalizer Prepend "▁" + Replace
+ *     " " -> "▁", or a Metaspace pre-tokenizer) or GPT-2 byte-level BPE
+ *     (a ByteLevel pre-tokenizer, possibly after Digits or a Split with the
+ *     Llama-3 / Qwen2 pattern);
+ *   - model.vocab, model.merges ("a b" strings or ["a", "b"] pairs; every
+ *     side and the concatenation must be in the vocabulary, as HF demands),
+ *     added_tokens (special -> control tokens, others -> literal tokens);
+ *   - bos / eos / add_bos from tokenizer_config.json beside the file when it
+ *     says, else from the post_processor template, else from common names.
+ * Anything the runtime would not reproduce faithfully (another model type, a
+ * normalizer or pre-tokenizer we do not implement) is refused with one line
+ * naming the file and the JSON key, never approximated silently.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qc/frontend.h"
+#include "qc/json.h"
+#include "qrt/tokenizer.h"
+
+/* Must match runtime/tokenizer.c (blob version 1). */
+enum {
+    F_ADD_BOS = 1u << 0,
+    F_ADD_EOS = 1u << 1,
+    F_BYTE_FALLBACK = 1u << 2,
+    F_FUSE_UNK = 1u << 3,
+    F_IGNORE_MERGES = 1u << 4,
+    F_PREFIX = 1u << 5,
+    F_PREFIX_FIRST = 1u << 6,
+    F_PREFIX_IF_MISSING = 1u << 7,
+    F_SPLIT_DIGITS = 1u << 8,
+    F_SPM_SPLIT = 1u << 9,
+    F_STRIP_LEADING = 1u << 10,
+};
+enum { T_NORMAL = 0, T_SPECIAL = 1, T_BYTE = 2, T_UNUSED = 3, T_ADDED = 4 };
+enum { P_NONE = 0, P_GPT2 = 1, P_LLAMA3 = 2, P_QWEN2 = 3 };
+
+#define MAX_VOCAB (1 << 24) /* ids beyond this are refused (no real model is near) */
+
+static const char META[] = "\xE2\x96\x81"; /* U+2581, SentencePiece's space */
+
+/* The Split regexes of Llama-3 and Qwen2 tokenizer.json files, verbatim. */
+static const char PAT_LLAMA3[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char PAT_QWEN2[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char PAT_GPT2[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+typedef struct tokstr {
+    const char *s; /* borrowed from the JSON tree */
+    size_t len;
+} tokstr;
+
+typedef struct conv {
+    const char *file; /* labels errors */
+    qc_err *err;
+    uint32_t kind, flags, pretok;
+    int spm_hint, byte_hint; /* evidence for each kind */
+    int32_t n_vocab;
+    tokstr *str;     /* [n_vocab] */
+    uint8_t *type;   /* [n_vocab] */
+    int32_t *slot;   /* string -> id, open addressing, -1 empty */
+    size_t mask;
+    uint32_t *merges; /* [3 * n_merges] */
+    size_t n_merges;
+    int32_t bos, eos, unk;
+} conv;
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int read_file(const char *path, char **out, size_t *len, qc_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return qc_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            size_t c = cap ? 2 * cap : 1 << 16;
+            char *q = realloc(buf, c);
+            if (!q) {
+                free(buf);
+                fclose(f);
+                return qc_err_set(err, "%s: out of memory", path);
+            }
+            buf = q, cap = c;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return qc_err_set(err, "%s: read error", path);
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int is_str(const qc_json *v, const char *s) {
+    return v && v->type == QC_JSON_STRING && strlen(s) == v->len && memcmp(v->str, s, v->len) == 0;
+}
+
+/* A boolean member: 1 / 0, `def` when absent or null, -1 when another type. */
+static int get_bool(const qc_json *obj, const char *key, int def) {
+    const qc_json *v = qc_json_get(obj, key);
+    if (!v || v->type == QC_JSON_NULL)
+        return def;
+    if (v->type == QC_JSON_TRUE)
+        return 1;
+    if (v->type == QC_JSON_FALSE)
+        return 0;
+    return -1;
+}
+
+static const char *type_of(const qc_json *v) { return v ? qc_json_get_str(v, "type") : NULL; }
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    return h ^ h >> 29;
+}
+
+/* The id of string s[0..n) (first id holding it), or -1. */
+static int32_t find(const conv *c, const char *s, size_t n) {
+    for (size_t h = hash_bytes(s, n) & c->mask;; h = (h + 1) & c->mask) {
+        int32_t id = c->slot[h];
+        if (id < 0)
+            return -1;
+        if (c->str[id].len == n && memcmp(c->str[id].s, s, n) == 0)
+            return id;
+    }
+}
+
+static int build_index(conv *c) {
+    size_t cap = 16;
+    while (cap < 2 * (size_t)c->n_vocab)
+        cap <<= 1;
+    c->slot = malloc(cap * sizeof *c->slot);
+    if (!c->slot)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
+    memset(c->slot, 0xFF, cap * sizeof *c->slot);
+    c->mask = cap - 1;
+    for (int32_t id = 0; id < c->n_vocab; id++) {
+        if (c->type[id] == T_UNUSED)
+            continue;
+        const tokstr *t = &c->str[id];
+        size_t h = hash_bytes(t->s, t->len) & c->mask;
+        while (c->slot[h] >= 0 &&
+               !(c->str[c->slot[h]].len == t->len && memcmp(c->str[c->slot[h]].s, t->s, t->len) == 0))
+            h = (h + 1) & c->mask;
+        if (c->slot[h] < 0)
+            c->slot[h] = id;
+    }
+    return 0;
+}
+
+/* "<0xHH>" with upper-case hex, SentencePiece's byte-fallback spelling. */
+static int is_byte_token(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
+        return 0;
+    for (int k = 3; k < 5; k++)
+        if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'A' && s[k] <= 'F')))
+            return 0;
+    return 1;
+}
+
+/* ---- what kind of tokenizer ---------------------------------------------- */
+
+static int unsupported(conv *c, const char *key, const char *what, const char *name) {
+    return qc_err_set(c->err, "%s: key '%s': unsupported %s '%s'", c->file, key, what, name ? name : "?");
+}
+
+static int normalizer_one(conv *c, const qc_json *n, const char *key) {
+    const char *ty = type_of(n);
+    if (ty && strcmp(ty, "Prepend") == 0) {
+        if (!is_str(qc_json_get(n, "prepend"), META))
+            return qc_err_set(c->err, "%s: key '%s.prepend': only \"\\u2581\" is supported", c->file, key);
+        c->flags |= F_PREFIX;
+        c->spm_hint = 1;
+        return 0;
+    }
+    if (ty && strcmp(ty, "Replace") == 0) {
+        const qc_json *pat = qc_json_get(n, "pattern");
+        if (!is_str(qc_json_get(pat, "String"), " ") || !is_str(qc_json_get(n, "content"), META))
+            return qc_err_set(c->err, "%s: key '%s': only Replace \" \" -> \"\\u2581\" is supported", c->file,
+                              key);
+        c->spm_hint = 1;
+        return 0;
+    }
+    /* NFC: the runtime assumes its input is already NFC (docs/tokenizer.md). */
+    if (ty && strcmp(ty, "NFC") == 0)
+        return 0;
+    return unsupported(c, key, "normalizer", ty);
+}
+
+static int detect_normalizer(conv *c, const qc_json *n) {
+    if (!n || n->type == QC_JSON_NULL)
+        return 0;
+    const char *ty = type_of(n);
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        const qc_json *list = qc_json_get(n, "normalizers");
+        if (!list || list->type != QC_JSON_ARRAY)
+            return qc_err_set(c->err, "%s: key 'normalizer.normalizers': expected an array", c->file);
+        for (size_t i = 0; i < list->n; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "normalizer.normalizers[%zu]", i);
+            if (normalizer_one(c, &list->items[i], key) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    return normalizer_one(c, n, "normalizer");
+}
+
+static int pretok_one(conv *c, const qc_json *p, const char *key) {
+    char k2[96];
+    const char *ty = type_of(p);
+    if (ty && strcmp(ty, "ByteLevel") == 0) {
+        int prefix = get_bool(p, "add_prefix_space", 1), regex = get_bool(p, "use_regex", 1);
+        if (prefix < 0 || regex < 0)
+            return qc_err_set(c->err, "%s: key '%s': add_prefix_space / use_regex must be booleans", c->file, key);
+        if (prefix)
+            c->flags |= F_PREFIX | F_PREFIX_IF_MISSING;
+        if (regex) {
+            if (c->pretok != P_NONE)
+                return qc_err_set(c->err, "%s: key '%s': two split patterns", c->file, key);
+            c->pretok = P_GPT2;
+        }
+        c->byte_hint = 1;
+        return 0;
+    }
+    if (ty && strcmp(ty, "Digits") == 0) {
+        if (get_bool(p, "individual_digits", 0) != 1)
+            return qc_err_set(c->err, "%s: key '%s.individual_digits': only true is supported", c->file, key);
+        if (c->pretok != P_NONE)
+            return qc_err_set(c->err, "%s: key '%s': Digits after a split pattern is not supported", c->file, key);
+        c->flags |= F_SPLIT_DIGITS;
+        return 0;
+    }
+    if (ty && strcmp(ty, "Split") == 0) {
+        const qc_json *pat = qc_json_get(qc_json_get(p, "pattern"), "Regex");
+        const char *beh = qc_json_get_str(p, "behavior");
+        snprintf(k2, sizeof k2, "%s.pattern.Regex", key);
+        if (!pat || pat->type != QC_JSON_STRING)
+            return qc_err_set(c->err, "%s: key '%s': expected a regex string", c->file, k2);
+        if (!beh || strcmp(beh, "Isolated") != 0 || get_bool(p, "invert", 0) != 0)
+            return qc_err_set(c->err, "%s: key '%s': only behavior Isolated, invert false is supported", c->file,
+                              key);
+        if (c->pretok != P_NONE)
+            return qc_err_set(c->err, "%s: key '%s': two split patterns", c->file, key);
+        if (strcmp(pat->str, PAT_LLAMA3) == 0)
+            c->pretok = P_LLAMA3;
+        else if (strcmp(pat->str, PAT_QWEN2) == 0)
+            c->pretok = P_QWEN2;
+        else if (strcmp(pat->str, PAT_GPT2) == 0)
+            c->pretok = P_GPT2;
+        else
+            return qc_err_set(c->err, "%s: key '%s': unsupported split pattern (only the GPT-2, Llama-3 and "
+                              "Qwen2 patterns are implemented)", c->file, k2);
+        return 0;
+    }
+    if (ty && strcmp(ty, "Metaspace") == 0) {
+        if (!is_str(qc_json_get(p, "replacement"), META))
+            return qc_err_set(c->err, "%s: key '%s.replacement': only \"\\u2581\" is supported", c->file, key);
+        const char *scheme = qc_json_get_str(p, "prepend_scheme");
+        int prefix = get_bool(p, "add_prefix_space", 1), split = get_bool(p, "split", 1);
+        if (prefix < 0 || split < 0)
+            return qc_err_set(c->err, "%s: key '%s': add_prefix_space / split must be booleans", c->file, key);
+        if (scheme && strcmp(scheme, "always") == 0)
+            prefix = 1;
+        else if (scheme && strcmp(scheme, "first") == 0)
+            prefix = 1, c->flags |= F_PREFIX_FIRST;
+        else if (scheme && strcmp(scheme, "never") == 0)
+            prefix = 0;
+        else if (scheme)
+            return unsupported(c, key, "prepend_scheme", scheme);
+        if (prefix)
+            c->flags |= F_PREFIX | F_PREFIX_IF_MISSING;
+        if (split)
+            c->flags |= F_SPM_SPLIT;
+        c->spm_hint = 1;
+        return 0;
+    }
+    return unsupported(c, key, "pre_tokenizer", ty);
+}
+
+static int detect_pretok(conv *c, const qc_json *p) {
+    if (!p || p->type == QC_JSON_NULL)
+        return 0;
+    const char *ty = type_of(p);
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        const qc_json *list = qc_json_get(p, "pretokenizers");
+        if (!list || list->type != QC_JSON_ARRAY)
+            return qc_err_set(c->err, "%s: key 'pre_tokenizer.pretokenizers': expected an array", c->file);
+        for (size_t i = 0; i < list->n; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "pre_tokenizer.pretokenizers[%zu]", i);
+            if (pretok_one(c, &list->items[i], key) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    return pretok_one(c, p, "pre_tokenizer");
+}
+
+/* Only one thing of the decoder matters: whether it strips the space the
+ * encoder prepended (Strip start >= 1, or a prepending Metaspace). */
+static void detect_decoder(conv *c, const qc_json *d) {
+    const char *ty = type_of(d);
+    if (!ty)
+        return;
+    if (strcmp(ty, "Sequence") == 0) {
+        const qc_json *list = qc_json_get(d, "decoders");
+        for (size_t i = 0; list && list->type == QC_JSON_ARRAY && i < list->n; i++)
+            detect_decoder(c, &list->items[i]);
+    } else if (strcmp(ty, "Strip") == 0) {
+        int64_t start = 0;
+        if (is_str(qc_json_get(d, "content"), " ") && qc_json_get_int(d, "start", &start) == 0 && start >= 1)
+            c->flags |= F_STRIP_LEADING;
+    } else if (strcmp(ty, "Metaspace") == 0) {
+        const char *scheme = qc_json_get_str(d, "prepend_scheme");
+        int prefix = get_bool(d, "add_prefix_space", 1);
+        if (scheme ? strcmp(scheme, "never") != 0 : prefix == 1)
+            c->flags |= F_STRIP_LEADING;
+    } else if (strcmp(ty, "ByteLevel") == 0) {
+        c->byte_hint = 1;
+    }
+}
+
+/* ---- vocabulary and merges ----------------------------------------------- */
+
+static int load_vocab(conv *c, const qc_json *model, const qc_json *added) {
+    const qc_json *vocab = qc_json_get(model, "vocab");
+    if (!vocab || vocab->type != QC_JSON_OBJECT)
+        return qc_err_set(c->err, "%s: key 'model.vocab': missing or not an object", c->file);
+    if (added && added->type != QC_JSON_ARRAY && added->type != QC_JSON_NULL)
+        return qc_err_set(c->err, "%s: key 'added_tokens': expected an array", c->file);
+    size_t n_added = added && added->type == QC_JSON_ARRAY ? added->n : 0;
+    int64_t max_id = -1;
+    for (size_t i = 0; i < vocab->n; i++) {
+        const qc_json *v = &vocab->items[i];
+        if (v->type != QC_JSON_NUMBER || !v->is_int || v->i64 < 0 || v->i64 >= MAX_VOCAB)
+            return qc_err_set(c->err, "%s: key 'model.vocab.%s': id is not an integer in [0, %d)", c->file,
+                              vocab->keys[i], MAX_VOCAB);
+        if (v->i64 > max_id)
+            max_id = v->i64;
+    }
+    for (size_t i = 0; i < n_added; i++) {
+        int64_t id;
+        if (qc_json_get_int(&added->items[i], "id", &id) < 0 || id < 0 || id >= MAX_VOCAB)
+            return qc_err_set(c->err, "%s: key 'added_tokens[%zu].id': missing or not an integer in [0, %d)",
+                              c->file, i, MAX_VOCAB);
+        if (id > max_id)
+            max_id = id;
+    }
+    if (max_id < 0)
+        return qc_err_set(c->err, "%s: key 'model.vocab': empty vocabulary", c->file);
+    c->n_vocab = (int32_t)max_id + 1;
+    c->str = calloc((size_t)c->n_vocab, sizeof *c->str);
+    c->type = malloc((size_t)c->n_vocab);
+    if (!c->str || !c->type)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
+    memset(c->type, T_UNUSED, (size_t)c->n_vocab);
+    for (size_t i = 0; i < vocab->n; i++) {
+        int32_t id = (int32_t)vocab->items[i].i64;
+        if (c->type[id] != T_UNUSED)
+            return qc_err_set(c->err, "%s: key 'model.vocab.%s': id %d is also used by '%s'", c->file,
+                              vocab->keys[i], id, c->str[id].s);
+        c->str[id] = (tokstr){vocab->keys[i], vocab->key_lens[i]};
+        c->type[id] = c->spm_hint && is_byte_token(vocab->keys[i], vocab->key_lens[i]) ? T_BYTE : T_NORMAL;
+    }
+    for (size_t i = 0; i < n_added; i++) {
+        const qc_json *a = &added->items[i];
+        const qc_json *content = qc_json_get(a, "content");
+        int special = get_bool(a, "special", 0);
+        if (!content || content->type != QC_JSON_STRING || content->len == 0)
+            return qc_err_set(c->err, "%s: key 'added_tokens[%zu].content': missing or not a non-empty string",
+                              c->file, i);
+        if (special < 0)
+            return qc_err_set(c->err, "%s: key 'added_tokens[%zu].special': not a boolean", c->file, i);
+        int32_t id = (int32_t)qc_json_get(a, "id")->i64;
+        c->str[id] = (tokstr){content->str, content->len};
+        c->type[id] = special ? T_SPECIAL : T_ADDED;
+    }
+    return build_index(c);
+}
+
+/* One side of a merge: its id, or an error naming the key. */
+static int merge_side(conv *c, size_t i, const char *s, size_t n, int32_t *id) {
+    *id = find(c, s, n);
+    if (*id < 0)
+        return qc_err_set(c->err, "%s: key 'model.merges[%zu]': token '%.*s' not in vocab", c->file, i,
+                          (int)(n > 200 ? 200 : n), s);
+    return 0;
+}
+
+static int load_merges(conv *c, const qc_json *model) {
+    const qc_json *m = qc_json_get(model, "merges");
+    if (!m || m->type == QC_JSON_NULL)
+        return 0;
+    if (m->type != QC_JSON_ARRAY)
+        return qc_err_set(c->err, "%s: key 'model.merges': expected an array", c->file);
+    if (m->n > UINT32_MAX / 3)
+        return qc_err_set(c->err, "%s: key 'model.merges': too many merges", c->file);
+    c->merges = malloc((m->n ? m->n : 1) * 3 * sizeof *c->merges);
+    if (!c->merges)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
+    char *cat = NULL;
+    size_t cat_cap = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const qc_json *e = &m->items[i];
+        const char *a, *b;
+        size_t na, nb;
+        if (e->type == QC_JSON_STRING) { /* "a b": exactly one space (as HF) */
+            const char *sp = memchr(e->str, ' ', e->len);
+            if (!sp || memchr(sp + 1, ' ', e->len - (size_t)(sp + 1 - e->str)))
+                return free(cat), qc_err_set(c->err, "%s: key 'model.merges[%zu]': expected \"left right\"",
+                                             c->file, i);
+            a = e->str, na = (size_t)(sp - e->str);
+            b = sp + 1, nb = e->len - na - 1;
+        } else if (e->type == QC_JSON_ARRAY && e->n == 2 && e->items[0].type == QC_JSON_STRING &&
+                   e->items[1].type == QC_JSON_STRING) {
+            a = e->items[0].str, na = e->items[0].len;
+            b = e->items[1].str, nb = e->items[1].len;
+        } else {
+            free(cat);
+            return qc_err_set(c->err, "%s: key 'model.merges[%zu]': expected \"left right\" or [left, right]",
+                              c->file, i);
+        }
+        int32_t l, r, res;
+        if (merge_side(c, i, a, na, &l) < 0 || merge_side(c, i, b, nb, &r) < 0)
+            return free(cat), -1;
+        if (na + nb > cat_cap) {
+            char *q = realloc(cat, na + nb);
+            if (!q)
+                return free(cat), qc_err_set(c->err, "%s: out of memory", c->file);
+            cat = q, cat_cap = na + nb;
+        }
+        memcpy(cat, a, na);
+        memcpy(cat + na, b, nb);
+        if (merge_side(c, i, cat, na + nb, &res) < 0)
+            return free(cat), -1;
+        c->merges[3 * i] = (uint32_t)l;
+        c->merges[3 * i + 1] = (uint32_t)r;
+        c->merges[3 * i + 2] = (uint32_t)res;
+    }
+    free(cat);
+    c->n_merges = m->n;
+    return 0;
+}
+
+/* ---- bos / eos ----------------------------------------------------------- */
+
+/* A token named by tokenizer_config.json ("<s>" or {"content": "<s>"}):
+ * 1 and its id, 0 when absent / null, -1 on error. */
+static int config_token(conv *c, const qc_json *cfg, const char *cfg_file, const char *key, int32_t *id) {
+    const qc_json *v = qc_json_get(cfg, key);
+    if (!v || v->type == QC_JSON_NULL)
+        return 0;
+    if (v->type == QC_JSON_OBJECT)
+        v = qc_json_get(v, "content");
+    if (!v || v->type != QC_JSON_STRING)
+        return qc_err_set(c->err, "%s: key '%s': expected a token string", cfg_file, key);
+    *id = find(c, v->str, v->len);
+    if (*id < 0)
+        return qc_err_set(c->err, "%s: key '%s': token '%s' not in the vocabulary of %s", cfg_file, key, v->str,
+                          c->file);
+    return 1;
+}
+
+/* TemplateProcessing's "single" template: the special tokens before and
+ * after the sequence ($A). Looks inside a Sequence post-processor too. */
+static void template_ends(conv *c, const qc_json *pp, int32_t *first, int32_t *last) {
+    const char *ty = type_of(pp);
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        const qc_json *list = qc_json_get(pp, "processors");
+        for (size_t i = 0; list && list->type == QC_JSON_ARRAY && i < list->n; i++)
+            template_ends(c, &list->items[i], first, last);
+        return;
+    }
+    if (!ty || strcmp(ty, "TemplateProcessing") != 0)
+        return;
+    const qc_json *single = qc_json_get(pp, "single");
+    if (!single || single->type != QC_JSON_ARRAY)
+        return;
+    int seen_seq = 0;
+    for (size_t i = 0; i < single->n; i++) {
+        const qc_json *it = &single->items[i];
+        const qc_json *sp = qc_json_get(qc_json_get(it, "SpecialToken"), "id");
+        if (qc_json_get(it, "Sequence")) {
+            seen_seq = 1;
+        } else if (sp && sp->type == QC_JSON_STRING) {
+            int32_t id = find(c, sp->str, sp->len);
+            if (id >= 0 && !seen_seq && i == 0)
+                *first = id;
+            if (id >= 0 && seen_seq && i + 1 == single->n)
+                *last = id;
+        }
+    }
+}
+
+static int32_t common_name(const conv *c, const char *const *names) {
+    for (; *names; names++) {
+        int32_t id = find(c, *names, strlen(*names));
+        if (id >= 0)
+            return id;
+    }
+    return -1;
+}
+
+static int load_specials(conv *c, const qc_json *root, const qc_json *model, const char *path) {
+    /* unk from the model */
+    const qc_json *unk = qc_json_get(model, "unk_token");
+    c->unk = -1;
+    if (unk && unk->type == QC_JSON_STRING) {
+        c->unk = find(c, unk->str, unk->len);
+        if (c->unk < 0)
+            return qc_err_set(c->err, "%s: key 'model.unk_token': token '%s' not in vocab", c->file, unk->str);
+    } else if (unk && unk->type != QC_JSON_NULL) {
+        return qc_err_set(c->err, "%s: key 'model.unk_token': expected a string", c->file);
+    }
+
+    int32_t t_first = -1, t_last = -1;
+    template_ends(c, qc_json_get(root, "post_processor"), &t_first, &t_last);
+
+    /* tokenizer_config.json beside tokenizer.json, when present */
+    char cfg_path[4096];
+    const char *sl = strrchr(path, '/');
+    int dl = sl ? (int)(sl - path) + 1 : 0;
+    snprintf(cfg_path, sizeof cfg_path, "%.*stokenizer_config.json", dl, path);
+    int have_bos = 0, have_eos = 0, add_bos = -1, add_eos = -1;
+    c->bos = c->eos = -1;
+    FILE *probe = fopen(cfg_path, "rb");
+    if (probe) {
+        fclose(probe);
+        char *text;
+        size_t len;
+        qc_json *cfg = NULL;
+        if (read_file(cfg_path, &text, &len, c->err) < 0)
+            return -1;
+        int rc = qc_json_parse(&cfg, text, len, cfg_path, c->err);
+        free(text);
+        if (rc < 0)
+            return -1;
+        if (cfg->type != QC_JSON_OBJECT) {
+            qc_json_free(cfg);
+            return qc_err_set(c->err, "%s: expected a JSON object", cfg_path);
+        }
+        if ((have_bos = config_token(c, cfg, cfg_path, "bos_token", &c->bos)) < 0 ||
+            (have_eos = config_token(c, cfg, cfg_path, "eos_token", &c->eos)) < 0) {
+            qc_json_free(cfg);
+            return -1;
+        }
+        add_bos = get_bool(cfg, "add_bos_token", -2);
+        add_eos = get_bool(cfg, "add_eos_token", -2);
+        qc_json_free(cfg);
+        if (add_bos == -1 || add_eos == -1)
+            return qc_err_set(c->err, "%s: key 'add_bos_token' / 'add_eos_token': not a boolean", cfg_path);
+        if (add_bos == -2)
+            add_bos = -1;
+        if (add_eos == -2)
+            add_eos = -1;
+    }
+    static const char *const bos_names[] = {"<s>", "<|begin_of_text|>", "<|startoftext|>", "<|endoftext|>", NULL};
+    static const char *const eos_names[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>",
+                                            NULL};
+    if (!have_bos)
+        c->bos = t_first >= 0 ? t_first : common_name(c, bos_names);
+    if (!have_eos)
+        c->eos = t_last >= 0 ? t_last : common_name(c, eos_names);
+    if (add_bos < 0) /* not said: whatever the template prepends */
+        add_bos = t_first >= 0 && t_first == c->bos;
+    if (add_eos < 0)
+        add_eos = t_last >= 0 && t_last == c->eos;
+    if (add_bos && c->bos >= 0)
+        c->flags |= F_ADD_BOS;
+    if (add_eos && c->eos >= 0)
+        c->flags |= F_ADD_EOS;
+    return 0;
+}
+
+/* ---- the blob ------------------------------------------------------------ */
+
+static void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+}
+
+static int write_blob(conv *c, uint8_t **blob, size_t *size) {
+    uint64_t pool = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++)
+        pool += c->type[i] == T_UNUSED ? 0 : c->str[i].len;
+    uint64_t nv = (uint64_t)c->n_vocab;
+    uint64_t off_types = 64 + 4 * (nv + 1), off_merges = off_types + ((nv + 3) & ~(uint64_t)3);
+    uint64_t off_pool = off_merges + 12 * (uint64_t)c->n_merges, total = off_pool + pool;
+    if (pool > UINT32_MAX || total > SIZE_MAX)
+        return qc_err_set(c->err, "%s: tokenizer too large (%llu bytes of token text)", c->file,
+                          (unsigned long long)pool);
+    uint8_t *b = calloc(1, (size_t)total);
+    if (!b)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
+    memcpy(b, "QTOK", 4);
+    put32(b + 4, 1);
+    put32(b + 8, 64);
+    put32(b + 12, c->kind);
+    put32(b + 16, c->flags);
+    put32(b + 20, c->pretok);
+    put32(b + 24, (uint32_t)c->n_vocab);
+    put32(b + 28, (uint32_t)c->n_merges);
+    put32(b + 32, (uint32_t)c->bos);
+    put32(b + 36, (uint32_t)c->eos);
+    put32(b + 40, (uint32_t)c->unk);
+    put32(b + 44, (uint32_t)pool);
+    uint32_t o = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++) {
+        put32(b + 64 + 4 * (size_t)i, o);
+        b[off_types + (size_t)i] = c->type[i];
+        if (c->type[i] != T_UNUSED) {
+            memcpy(b + off_pool + o, c->str[i].s, c->str[i].len);
+            o += (uint32_t)c->str[i].len;
+        }
+    }
+    put32(b + 64 + 4 * nv, o);
+    for (size_t i = 0; i < 3 * c->n_merges; i++)
+        put32(b + off_merges + 4 * i, c->merges[i]);
+    *blob = b;
+    *size = (size_t)total;
+    return 0;
+}
+
+static int convert(conv *c, const qc_json *root, const char *path) {
+    if (root->type != QC_JSON_OBJECT)
+        return qc_err_set(c->err, "%s: expected a JSON object", c->file);
+    const qc_json *model = qc_json_get(root, "model");
+    if (!model || model->type != QC_JSON_OBJECT)
+        return qc_err_set(c->err, "%s: key 'model': missing or not an object", c->file);
+    const char *mt = qc_json_get_str(model, "type");
+    if (mt && strcmp(mt, "BPE") != 0)
+        return unsupported(c, "model.type", "tokenizer model", mt);
+    if (!mt && !qc_json_get(model, "merges"))
+        return qc_err_set(c->err, "%s: key 'model.type': missing (and no merges: not a BPE model)", c->file);
+    const qc_json *dropout = qc_json_get(model, "dropout");
+    if (dropout && dropout->type != QC_JSON_NULL && !(dropout->type == QC_JSON_NUMBER && dropout->num == 0))
+        return qc_err_set(c->err, "%s: key 'model.dropout': BPE dropout is not supported", c->file);
+    static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (int k = 0; k < 2; k++) {
+        const qc_json *v = qc_json_get(model, affixes[k]);
+        if (v && v->type != QC_JSON_NULL && !(v->type == QC_JSON_STRING && v->len == 0))
+            return qc_err_set(c->err, "%s: key 'model.%s': not supported", c->file, affixes[k]);
+    }
+
+    if (detect_normalizer(c, qc_json_get(root, "normalizer")) < 0 ||
+        detect_pretok(c, qc_json_get(root, "pre_tokenizer")) < 0)
+        return -1;
+    detect_decoder(c, qc_json_get(root, "decoder"));
+    if (c->spm_hint && c->byte_hint)
+        return qc_err_set(c->err, "%s: key 'pre_tokenizer': mixes SentencePiece (U+2581) and byte-level "
+                          "pieces", c->file);
+    if (!c->spm_hint && !c->byte_hint)
+        return qc_err_set(c->err, "%s: key 'pre_tokenizer': neither SentencePiece-style (Metaspace, or "
+                          "Prepend/Replace U+2581 normalizers) nor byte-level (ByteLevel)", c->file);
+    c->kind = c->spm_hint ? QRT_TOK_SPM_BPE : QRT_TOK_BYTE_BPE;
+    if (c->kind == QRT_TOK_SPM_BPE) {
+        if (c->pretok != P_NONE || (c->flags & F_SPLIT_DIGITS))
+            return qc_err_set(c->err, "%s: key 'pre_tokenizer': split patterns with SentencePiece-style BPE "
+                              "are not supported", c->file);
+    } else {
+        c->flags &= ~(uint32_t)F_STRIP_LEADING; /* byte-level decoders keep every space */
+    }
+
+    int fb = get_bool(model, "byte_fallback", 0), fu = get_bool(model, "fuse_unk", 0),
+        im = get_bool(model, "ignore_merges", 0);
+    if (fb < 0 || fu < 0 || im < 0)
+        return qc_err_set(c->err, "%s: key 'model.byte_fallback' / 'fuse_unk' / 'ignore_merges': not a boolean",
+                          c->file);
+    if (fb && c->kind == QRT_TOK_SPM_BPE)
+        c->flags |= F_BYTE_FALLBACK;
+    if (fu)
+        c->flags |= F_FUSE_UNK;
+    if (im)
+        c->flags |= F_IGNORE_MERGES;
+
+    if (load_vocab(c, model, qc_json_get(root, "added_tokens")) < 0 || load_merges(c, model) < 0 ||
+        load_specials(c, root, model, path) < 0)
+        return -1;
+    return 0;
+}
+
+int qc_tokenizer_load(uint8_t **blob, size_t *size, const char *path, qc_err *err) {
+    if (!blob || !size || !path)
+        return qc_err_set(err, "tokenizer: bad arguments");
+    *blob = NULL;
+    *size = 0;
+    char *text;
+    size_t len;
+    if (read_file(path, &text, &len, err) < 0)
+        return -1;
+    qc_json *root = NULL;
+    int rc = qc_json_parse(&root, text, len, path, err);
+    free(text);
+    if (rc < 0)
+        return -1;
+    conv c = {.file = path, .err = err, .bos = -1, .eos = -1, .unk = -1};
+    rc = convert(&c, root, path);
+    if (rc == 0)
+        rc = write_blob(&c, blob, size);
+    qc_json_free(root);
+    free(c.str);
+    free(c.type);
+    free(c.slot);
+    free(c.merges);
+    return rc;
+}

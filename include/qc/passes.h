@@ -1,0 +1,44 @@
+/*
+ * qc/passes.h — IR to IR, and the reference executor.
+ *
+ * The pipeline (tools/qcc.c lists it in order):
+ *   qc_pass_convert  choose each tensor's storage dtype from --bits
+ *                    requires: a verified graph; sets: tensor.out_dtype
+ *   qc_pass_plan     lay the weights out in the blob (64-byte aligned, tensor
+ *                    order) and write it; requires: out_dtype; sets:
+ *                    blob_offset, blob_nbytes
+ * Every pass returns 0 or -1 with err set, and leaves a graph that
+ * qc_graph_verify accepts.
+ */
+#ifndef QC_PASSES_H
+#define QC_PASSES_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "qc/err.h"
+#include "qc/ir.h"
+
+typedef struct qc_opts {
+    int32_t bits;      /* 32 (f32), 16 (f16) */
+    int32_t opt_level; /* 0..3 */
+    uint64_t seed;
+    int32_t verbose;
+    int32_t quiet;
+} qc_opts;
+
+int qc_pass_convert(qc_graph *g, const qc_opts *o, qc_err *err);
+/* Assigns offsets and writes the blob to f; *hash receives its xxh3-128. */
+int qc_pass_plan(qc_graph *g, FILE *f, uint8_t hash[16], qc_err *err);
+
+/* The reference CPU executor: the specification generated code must match.
+ * fp32 throughout, weights rounded through their storage dtype, plain loops
+ * and OpenBLAS sgemm. */
+typedef struct qc_exec qc_exec;
+qc_exec *qc_exec_new(const qc_graph *g, int32_t n_ctx); /* NULL on OOM */
+void qc_exec_free(qc_exec *e);
+/* Runs tokens[0..n) at positions pos..pos+n-1 (n any size, pos + n <= n_ctx);
+ * returns logits [n, vocab] (owned by e, valid until the next call). */
+const float *qc_exec_forward(qc_exec *e, const int32_t *tokens, int32_t n, int32_t pos);
+
+#endif

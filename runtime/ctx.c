@@ -1,0 +1,79 @@
+/*
+ * runtime/ctx.c — the model the generated object describes, and the state
+ * of one sequence: activation buffers, KV cache, scratch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "qrt.h"
+
+extern const int32_t qm_config[];
+extern const int32_t qm_buf_widths[];
+extern void qm_forward(qrt_ctx *ctx);
+extern const uint8_t qm_weights_start[], qm_weights_end[];
+extern const uint8_t qm_tokenizer_start[], qm_tokenizer_end[];
+extern const uint8_t qm_info_start[], qm_info_end[];
+
+void qrt_model_bind(qrt_model *m) {
+    memcpy(m->cfg, qm_config, sizeof m->cfg);
+    m->buf_widths = qm_buf_widths;
+    m->forward = qm_forward;
+    m->weights = qm_weights_start;
+    m->weights_size = (size_t)(qm_weights_end - qm_weights_start);
+    m->tokenizer = qm_tokenizer_start;
+    m->tokenizer_size = (size_t)(qm_tokenizer_end - qm_tokenizer_start);
+    m->info = (const char *)qm_info_start;
+    m->info_size = (size_t)(qm_info_end - qm_info_start);
+}
+
+float *qrt_buf(qrt_ctx *ctx, int32_t id) {
+    return ctx->bufs[id];
+}
+
+qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx) {
+    qrt_ctx *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    const int32_t *cfg = m->cfg;
+    int32_t nb = cfg[QRT_CFG_N_BUFS];
+    c->m = m;
+    c->n_ctx = n_ctx;
+    c->max_batch = cfg[QRT_CFG_MAX_BATCH] < n_ctx ? cfg[QRT_CFG_MAX_BATCH] : n_ctx;
+    c->bufs = calloc((size_t)nb, sizeof(float *));
+    int ok = c->bufs != NULL;
+    for (int32_t i = 0; ok && i < nb; i++)
+        ok = (c->bufs[i] = calloc((size_t)c->max_batch * m->buf_widths[i], sizeof(float))) != NULL;
+    size_t kv = (size_t)cfg[QRT_CFG_N_LAYERS] * n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM];
+    ok = ok && (c->kcache = calloc(kv, sizeof(float))) && (c->vcache = calloc(kv, sizeof(float))) &&
+         (c->scores = calloc((size_t)n_ctx, sizeof(float)));
+    /* Tile for non-f32 weights: at least one row of the widest input. */
+    int32_t kmax = cfg[QRT_CFG_DIM] > cfg[QRT_CFG_FFN_DIM] ? cfg[QRT_CFG_DIM] : cfg[QRT_CFG_FFN_DIM];
+    if (cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM] > kmax) kmax = cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];
+    c->wtile_cap = (size_t)kmax * 256;
+    ok = ok && (c->wtile = malloc(c->wtile_cap * sizeof(float)));
+    if (!ok) {
+        qrt_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void qrt_ctx_free(qrt_ctx *c) {
+    if (!c) return;
+    if (c->bufs)
+        for (int32_t i = 0; i < c->m->cfg[QRT_CFG_N_BUFS]; i++) free(c->bufs[i]);
+    free(c->bufs);
+    free(c->kcache);
+    free(c->vcache);
+    free(c->scores);
+    free(c->wtile);
+    free(c);
+}
+
+const float *qrt_ctx_forward(qrt_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, int all) {
+    c->tokens = tokens;
+    c->n_tokens = n;
+    c->pos = pos;
+    c->logits_all = all;
+    c->m->forward(c);
+    return c->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]];
+}

@@ -1,0 +1,214 @@
+/*
+ * runtime/kernels.c — the CPU kernels generated code calls (qrt/abi.h).
+ *
+ * Activations are f32 [n_tokens, width] row-major. Matrix products go to
+ * OpenBLAS: f32 weights directly (sgemm / sgemv on the embedded bytes, no
+ * copy), f16/bf16 weights through a dequantized tile of rows. Everything else
+ * is a plain loop: at batch 1 these are memory-trivial next to the linears.
+ * The reference executor (passes/exec.c) is the specification these match.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "qrt.h"
+
+float qrt_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalize */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) {
+                man <<= 1;
+                exp--;
+            }
+            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+float qrt_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void qrt_row_to_f32(const void *w, int32_t dt, int64_t row, int64_t n, float *out) {
+    if (dt == QRT_DT_F32) {
+        memcpy(out, (const float *)w + row * n, (size_t)n * sizeof(float));
+        return;
+    }
+    const uint16_t *p = (const uint16_t *)w + row * n;
+    if (dt == QRT_DT_F16)
+        for (int64_t i = 0; i < n; i++) out[i] = qrt_f16_to_f32(p[i]);
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = qrt_bf16_to_f32(p[i]);
+}
+
+void qrt_k_embed(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                 const void *w, const void *bias, int32_t wdtype, int32_t dim, int32_t p1,
+                 int32_t p2, int32_t p3, float f0) {
+    (void)a, (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3, (void)f0;
+    int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        int32_t id = c->tokens[t];
+        if (id < 0 || id >= vocab) id = 0; /* ids are validated by the caller */
+        qrt_row_to_f32(w, wdtype, id, dim, out + (size_t)t * dim);
+    }
+}
+
+void qrt_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                   const void *w, const void *bias, int32_t wdtype, int32_t dim, int32_t p1,
+                   int32_t p2, int32_t p3, float eps) {
+    (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3;
+    float wrow[dim];
+    qrt_row_to_f32(w, wdtype, 0, dim, wrow);
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        const float *x = a + (size_t)t * dim;
+        float *y = out + (size_t)t * dim;
+        float ss = 0;
+        for (int32_t i = 0; i < dim; i++) ss += x[i] * x[i];
+        float r = 1.0f / sqrtf(ss / (float)dim + eps);
+        for (int32_t i = 0; i < dim; i++) y[i] = w ? x[i] * r * wrow[i] : x[i] * r;
+    }
+}
+
+/* out[rows, N] = a[rows, K] @ w[N, K]^T + bias. */
+static void linear(qrt_ctx *c, float *out, const float *a, int32_t rows, const void *w,
+                   const void *bias, int32_t dt, int32_t K, int32_t N) {
+    if (dt == QRT_DT_F32) {
+        if (rows == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w, K, a, 1, 0.0f, out, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, K, 1.0f, a, K, w, K,
+                        0.0f, out, N);
+    } else {
+        /* Dequantize a tile of TN weight rows, multiply, repeat. */
+        int32_t TN = (int32_t)(c->wtile_cap / (size_t)K);
+        if (TN > N) TN = N;
+        for (int32_t n0 = 0; n0 < N; n0 += TN) {
+            int32_t nn = N - n0 < TN ? N - n0 : TN;
+            for (int32_t r = 0; r < nn; r++)
+                qrt_row_to_f32(w, dt, n0 + r, K, c->wtile + (size_t)r * K);
+            if (rows == 1)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, nn, K, 1.0f, c->wtile, K, a, 1, 0.0f,
+                            out + n0, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nn, K, 1.0f, a, K,
+                            c->wtile, K, 0.0f, out + n0, N);
+        }
+    }
+    if (bias) {
+        float brow[N];
+        qrt_row_to_f32(bias, dt, 0, N, brow);
+        for (int32_t t = 0; t < rows; t++)
+            for (int32_t n = 0; n < N; n++) out[(size_t)t * N + n] += brow[n];
+    }
+}
+
+void qrt_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                  const void *w, const void *bias, int32_t wdtype, int32_t K, int32_t N,
+                  int32_t p2, int32_t p3, float f0) {
+    (void)b, (void)cc, (void)p2, (void)p3, (void)f0;
+    linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N);
+}
+
+void qrt_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                   const void *w, const void *bias, int32_t wdtype, int32_t K, int32_t N,
+                   int32_t p2, int32_t p3, float f0) {
+    (void)b, (void)cc, (void)p2, (void)p3, (void)f0;
+    if (c->logits_all)
+        linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N);
+    else
+        linear(c, out, a + (size_t)(c->n_tokens - 1) * K, 1, w, bias, wdtype, K, N);
+}
+
+/* Rotate-half RoPE (Hugging Face layout): pairs (i, i + hd/2) of each head. */
+void qrt_k_rope(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                const void *w, const void *bias, int32_t wdtype, int32_t heads, int32_t hd,
+                int32_t p2, int32_t p3, float theta) {
+    (void)a, (void)b, (void)cc, (void)w, (void)bias, (void)wdtype, (void)p2, (void)p3;
+    int32_t half = hd / 2;
+    float inv[half];
+    for (int32_t i = 0; i < half; i++) inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        float pos = (float)(c->pos + t);
+        for (int32_t i = 0; i < half; i++) {
+            float ang = pos * inv[i], co = cosf(ang), si = sinf(ang);
+            for (int32_t h = 0; h < heads; h++) {
+                float *x = out + ((size_t)t * heads + h) * hd;
+                float x0 = x[i], x1 = x[i + half];
+                x[i] = x0 * co - x1 * si;
+                x[i + half] = x1 * co + x0 * si;
+            }
+        }
+    }
+}
+
+/* Causal attention with grouped KV heads; appends this call's k, v to the cache. */
+void qrt_k_attention(qrt_ctx *c, float *out, const float *q, const float *k, const float *v,
+                     const void *w, const void *bias, int32_t wdtype, int32_t layer,
+                     int32_t heads, int32_t kv_heads, int32_t hd, float f0) {
+    (void)w, (void)bias, (void)wdtype, (void)f0;
+    const int32_t kvd = kv_heads * hd, group = heads / kv_heads;
+    float *kc = c->kcache + (size_t)layer * c->n_ctx * kvd;
+    float *vc = c->vcache + (size_t)layer * c->n_ctx * kvd;
+    memcpy(kc + (size_t)c->pos * kvd, k, (size_t)c->n_tokens * kvd * sizeof(float));
+    memcpy(vc + (size_t)c->pos * kvd, v, (size_t)c->n_tokens * kvd * sizeof(float));
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *s = c->scores;
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        int32_t last = c->pos + t; /* attends to positions 0..last */
+        for (int32_t h = 0; h < heads; h++) {
+            const float *qh = q + ((size_t)t * heads + h) * hd;
+            int32_t kh = h / group;
+            float mx = -INFINITY;
+            for (int32_t j = 0; j <= last; j++) {
+                const float *kj = kc + (size_t)j * kvd + (size_t)kh * hd;
+                float d = 0;
+                for (int32_t i = 0; i < hd; i++) d += qh[i] * kj[i];
+                s[j] = d * scale;
+                if (s[j] > mx) mx = s[j];
+            }
+            float sum = 0;
+            for (int32_t j = 0; j <= last; j++) {
+                s[j] = expf(s[j] - mx);
+                sum += s[j];
+            }
+            float *o = out + ((size_t)t * heads + h) * hd;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int32_t j = 0; j <= last; j++) {
+                const float *vj = vc + (size_t)j * kvd + (size_t)kh * hd;
+                float p = s[j] / sum;
+                for (int32_t i = 0; i < hd; i++) o[i] += p * vj[i];
+            }
+        }
+    }
+}
+
+void qrt_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                    const void *w, const void *bias, int32_t wdtype, int32_t width, int32_t p1,
+                    int32_t p2, int32_t p3, float f0) {
+    (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    size_t n = (size_t)c->n_tokens * width;
+    for (size_t i = 0; i < n; i++) out[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+}
+
+void qrt_k_add(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+               const void *w, const void *bias, int32_t wdtype, int32_t width, int32_t p1,
+               int32_t p2, int32_t p3, float f0) {
+    (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    size_t n = (size_t)c->n_tokens * width;
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}

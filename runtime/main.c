@@ -1,0 +1,311 @@
+/*
+ * runtime/main.c — main() of every executable qcc writes.
+ *
+ * Modes: generate (default), --perplexity FILE, --bench, --info. The model
+ * itself (qm_forward, its constants and its embedded data) comes from the
+ * object qcc generated; this file only drives it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "qrt.h"
+#include "qrt/tokenizer.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Feeds ids[0..n) starting at position pos in chunks of max_batch; returns
+ * the logits of the last token. */
+static const float *feed(qrt_ctx *c, const int32_t *ids, int32_t n, int32_t pos) {
+    const float *logits = NULL;
+    for (int32_t i = 0; i < n; i += c->max_batch) {
+        int32_t k = n - i < c->max_batch ? n - i : c->max_batch;
+        logits = qrt_ctx_forward(c, ids + i, k, pos + i, 0);
+    }
+    return logits;
+}
+
+static int emit(const qrt_tok *tok, int32_t prev, int32_t id) {
+    char buf[256];
+    size_t n = qrt_tok_decode(tok, prev, id, buf, sizeof buf);
+    if (n > sizeof buf) n = sizeof buf;
+    if (n && fwrite(buf, 1, n, stdout) != n) return -1;
+    return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, int32_t n_ctx) {
+    int32_t *ids = NULL;
+    size_t n_prompt = 0;
+    const char *prompt = a->prompt ? a->prompt : "";
+    if (qrt_tok_encode(tok, prompt, strlen(prompt), 0, &ids, &n_prompt)) {
+        fprintf(stderr, "error: out of memory while tokenizing the prompt\n");
+        return 1;
+    }
+    int32_t bos = qrt_tok_bos(tok);
+    int add_bos = bos >= 0 && (qrt_tok_add_bos(tok) || n_prompt == 0);
+    size_t n = n_prompt + (size_t)add_bos;
+    int32_t *seq = malloc((n + 1) * sizeof(int32_t));
+    if (!seq) {
+        free(ids);
+        fprintf(stderr, "error: out of memory\n");
+        return 1;
+    }
+    if (add_bos) seq[0] = bos;
+    memcpy(seq + add_bos, ids, n_prompt * sizeof(int32_t));
+    free(ids);
+    if ((int64_t)n >= n_ctx) {
+        fprintf(stderr, "error: the prompt is %zu tokens; the context holds %d (raise -c)\n", n, n_ctx);
+        free(seq);
+        return 1;
+    }
+    qrt_ctx *c = qrt_ctx_new(m, n_ctx);
+    qrt_sampler s;
+    uint64_t seed = a->seed_set ? a->seed : (uint64_t)time(NULL);
+    if (!c || qrt_sampler_init(&s, m->cfg[QRT_CFG_VOCAB], a->temp, a->top_k, a->top_p, seed)) {
+        fprintf(stderr, "error: out of memory for a context of %d tokens\n", n_ctx);
+        qrt_ctx_free(c);
+        free(seq);
+        return 1;
+    }
+    if (a->prompt && (fputs(a->prompt, stdout) == EOF || fflush(stdout))) return 1;
+    double t0 = now_s();
+    const float *logits = feed(c, seq, (int32_t)n, 0);
+    double t1 = now_s();
+    int32_t prev = seq[n - 1], pos = (int32_t)n, made = 0, rc = 0;
+    if (a->prompt) prev = -2; /* the prompt was echoed as typed: keep the next piece's space */
+    int32_t eos = qrt_tok_eos(tok);
+    while (made < a->n_predict && !interrupted) {
+        int32_t next = qrt_sample(&s, logits);
+        if (next == eos) break;
+        if (emit(tok, prev, next)) {
+            rc = 1; /* stdout closed: stop quietly */
+            break;
+        }
+        made++;
+        prev = next;
+        if (pos >= n_ctx) {
+            fprintf(stderr, "\nnotice: context of %d tokens is full; stopping (raise -c)\n", n_ctx);
+            break;
+        }
+        logits = qrt_ctx_forward(c, &next, 1, pos++, 0);
+    }
+    double t2 = now_s();
+    if (!rc) {
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    if (a->verbose)
+        fprintf(stderr, "prompt: %zu tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s\n", n,
+                (double)n / (t1 - t0), made, made / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    qrt_sampler_free(&s);
+    qrt_ctx_free(c);
+    free(seq);
+    return interrupted ? 130 : 0;
+}
+
+/* Reads a whole file; NULL with errno on failure. */
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Negative log-likelihood of `target` under logits[vocab]. */
+static double nll(const float *logits, int32_t vocab, int32_t target) {
+    float mx = logits[0];
+    for (int32_t i = 1; i < vocab; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < vocab; i++) sum += exp((double)logits[i] - mx);
+    return log(sum) + mx - logits[target];
+}
+
+static int perplexity(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, int32_t n_ctx) {
+    size_t len;
+    char *text = slurp(a->perplexity, &len);
+    if (!text) {
+        fprintf(stderr, "error: %s: cannot read: %s\n", a->perplexity, strerror(errno));
+        return 1;
+    }
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    int bad = qrt_tok_encode(tok, text, len, 0, &ids, &n_ids);
+    free(text);
+    int32_t bos = qrt_tok_bos(tok);
+    int32_t *all = bad ? NULL : malloc((n_ids + 1) * sizeof(int32_t));
+    if (!all) {
+        free(ids);
+        fprintf(stderr, "error: out of memory while tokenizing %s\n", a->perplexity);
+        return 1;
+    }
+    size_t n = 0;
+    if (bos >= 0 && qrt_tok_add_bos(tok)) all[n++] = bos;
+    memcpy(all + n, ids, n_ids * sizeof(int32_t));
+    n += n_ids;
+    free(ids);
+    int32_t stride = a->stride ? a->stride : n_ctx;
+    if (stride > n_ctx) stride = n_ctx;
+    if (n < (size_t)n_ctx) {
+        fprintf(stderr, "error: %s: %zu tokens, fewer than one window of %d (lower -c)\n",
+                a->perplexity, n, n_ctx);
+        free(all);
+        return 1;
+    }
+    qrt_ctx *c = qrt_ctx_new(m, n_ctx);
+    int32_t vocab = m->cfg[QRT_CFG_VOCAB];
+    if (!c) {
+        fprintf(stderr, "error: out of memory for a context of %d tokens\n", n_ctx);
+        free(all);
+        return 1;
+    }
+    double sum = 0, t0 = now_s();
+    size_t scored = 0, windows = 0;
+    /* Window w covers [start, start + n_ctx); it scores the predictions not
+     * scored by the window before (all n_ctx - 1 of them when stride = n_ctx). */
+    for (size_t start = 0; start + (size_t)n_ctx <= n && !interrupted; start += (size_t)stride) {
+        int32_t first = windows == 0 ? 0 : n_ctx - 1 - stride; /* first scored row */
+        if (first < 0) first = 0;
+        for (int32_t i = 0; i < n_ctx; i += c->max_batch) {
+            int32_t k = n_ctx - i < c->max_batch ? n_ctx - i : c->max_batch;
+            const float *lg = qrt_ctx_forward(c, all + start + i, k, i, 1);
+            for (int32_t r = 0; r < k; r++) {
+                int32_t row = i + r;
+                if (row < first || row >= n_ctx - 1) continue;
+                sum += nll(lg + (size_t)r * vocab, vocab, all[start + row + 1]);
+                scored++;
+            }
+        }
+        windows++;
+        if (a->verbose && windows % 100 == 0)
+            fprintf(stderr, "[%zu] ppl so far %.4f\n", windows, exp(sum / (double)scored));
+    }
+    double t1 = now_s();
+    printf("tokens: %zu\nwindows: %zu\nscored: %zu\nperplexity: %.4f\n", n, windows, scored,
+           exp(sum / (double)scored));
+    if (a->verbose) fprintf(stderr, "%.1f s, %.0f tokens/s\n", t1 - t0, (double)(windows * n_ctx) / (t1 - t0));
+    qrt_ctx_free(c);
+    free(all);
+    return interrupted ? 130 : 0;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static int bench(const qrt_model *m, const qrt_args *a, int32_t n_ctx) {
+    int32_t pl = a->prompt_len, gl = a->gen_len, vocab = m->cfg[QRT_CFG_VOCAB];
+    if (pl + gl > n_ctx) {
+        fprintf(stderr, "error: --prompt-len %d + --gen %d exceed the context of %d (raise -c)\n", pl, gl, n_ctx);
+        return 1;
+    }
+    qrt_ctx *c = qrt_ctx_new(m, n_ctx);
+    int32_t *ids = malloc((size_t)pl * sizeof(int32_t));
+    if (!c || !ids) {
+        fprintf(stderr, "error: out of memory\n");
+        qrt_ctx_free(c);
+        free(ids);
+        return 1;
+    }
+    uint64_t x = 12345;
+    for (int32_t i = 0; i < pl; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((x >> 33) % (uint64_t)vocab);
+    }
+    enum { REPS = 5 };
+    double pp[REPS], tg[REPS];
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now_s();
+        const float *lg = feed(c, ids, pl, 0);
+        double t1 = now_s();
+        for (int32_t i = 0; i < gl; i++) {
+            int32_t best = 0;
+            for (int32_t v = 1; v < vocab; v++)
+                if (lg[v] > lg[best]) best = v;
+            lg = qrt_ctx_forward(c, &best, 1, pl + i, 0);
+        }
+        double t2 = now_s();
+        pp[r] = pl / (t1 - t0);
+        tg[r] = gl / (t2 - t1);
+    }
+    qsort(pp, REPS, sizeof(double), cmp_double);
+    qsort(tg, REPS, sizeof(double), cmp_double);
+    printf("| device | test | tokens/s (median of %d) |\n|---|---|---|\n", REPS);
+    printf("| cpu | prefill %d | %.1f |\n| cpu | decode %d | %.1f |\n", pl, pp[REPS / 2], gl, tg[REPS / 2]);
+    qrt_ctx_free(c);
+    free(ids);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    qrt_model m;
+    qrt_args a;
+    qrt_model_bind(&m);
+    int rc = qrt_args_parse(&a, argc, argv);
+    if (rc) return rc > 0 ? 0 : 1;
+    if (m.cfg[QRT_CFG_ABI_VERSION] != QRT_ABI_VERSION) {
+        fprintf(stderr, "error: model ABI %d, runtime ABI %d\n", m.cfg[QRT_CFG_ABI_VERSION], QRT_ABI_VERSION);
+        return 1;
+    }
+    if (a.info) {
+        fwrite(m.info, 1, m.info_size, stdout);
+        fputc('\n', stdout);
+        return 0;
+    }
+    if (a.device == 2)
+        fprintf(stderr, "notice: this executable has no CUDA kernels; running on the CPU\n");
+    if (a.threads > 0) openblas_set_num_threads(a.threads);
+    int32_t n_ctx = a.n_ctx ? a.n_ctx : m.cfg[QRT_CFG_MAX_CTX];
+    if (n_ctx < 2) {
+        fprintf(stderr, "error: -c %d: the context must hold at least 2 tokens\n", n_ctx);
+        return 1;
+    }
+    signal(SIGINT, on_sigint);
+    signal(SIGPIPE, SIG_IGN);
+    if (a.bench) return bench(&m, &a, n_ctx);
+    char err[256];
+    qrt_tok *tok = NULL;
+    if (qrt_tok_open(&tok, m.tokenizer, m.tokenizer_size, err, sizeof err)) {
+        fprintf(stderr, "error: embedded tokenizer: %s\n", err);
+        return 1;
+    }
+    rc = a.perplexity ? perplexity(&m, tok, &a, n_ctx) : generate(&m, tok, &a, n_ctx);
+    qrt_tok_free(tok);
+    return rc;
+}

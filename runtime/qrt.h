@@ -1,0 +1,97 @@
+/*
+ * runtime/qrt.h — libqrt's internal interfaces (not part of the ABI).
+ *
+ * libqrt is linked into every executable qcc writes. It depends on nothing
+ * of the compiler: it only knows the symbols the generated object defines
+ * (qrt/abi.h) and reads everything else from them at run time.
+ */
+#ifndef QRT_INTERNAL_H
+#define QRT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qrt/abi.h"
+
+/* Model constants read from qm_config[] at start. */
+typedef struct qrt_model {
+    int32_t cfg[QRT_CFG_COUNT];
+    const int32_t *buf_widths; /* [cfg[QRT_CFG_N_BUFS]] */
+    void (*forward)(qrt_ctx *);
+    const uint8_t *weights;    /* embedded weight blob */
+    size_t weights_size;
+    const uint8_t *tokenizer;
+    size_t tokenizer_size;
+    const char *info;          /* --info JSON, not NUL-terminated */
+    size_t info_size;
+} qrt_model;
+
+/* The state of one running sequence. Buffers are [max_batch, width] f32. */
+struct qrt_ctx {
+    const qrt_model *m;
+    int32_t n_tokens;       /* tokens in the current qm_forward call */
+    int32_t pos;            /* position of the first of them */
+    const int32_t *tokens;  /* [n_tokens] */
+    int32_t logits_all;     /* LM head on every row (perplexity) or only the last */
+    int32_t max_batch;      /* most tokens per call */
+    int32_t n_ctx;          /* KV cache length (positions) */
+    float **bufs;           /* [n_bufs] -> [max_batch * width] */
+    float *kcache, *vcache; /* [n_layers][n_ctx][n_kv_heads * head_dim] */
+    float *scores;          /* [n_ctx] attention scratch */
+    float *wtile;           /* dequantized weight tile for non-f32 linears */
+    size_t wtile_cap;       /* floats in wtile */
+};
+
+/* Binds the symbols of the generated object. */
+void qrt_model_bind(qrt_model *m);
+/* Allocates a context for n_ctx positions. NULL on out of memory. */
+qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx);
+void qrt_ctx_free(qrt_ctx *c);
+/* Runs tokens[0..n) at positions pos.. (n <= max_batch, pos + n <= n_ctx).
+ * Returns the logits buffer: [n, vocab] if all, else [1, vocab]. */
+const float *qrt_ctx_forward(qrt_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, int all);
+
+/* Half-precision conversions used by kernels. */
+float qrt_f16_to_f32(uint16_t h);
+float qrt_bf16_to_f32(uint16_t h);
+/* Converts n elements of row `row` of a [*, n] weight of dtype dt to f32. */
+void qrt_row_to_f32(const void *w, int32_t dt, int64_t row, int64_t n, float *out);
+
+/* Sampling. */
+typedef struct qrt_sampler {
+    float temp;    /* 0: greedy */
+    int32_t top_k; /* <= 0: off */
+    float top_p;   /* >= 1: off */
+    uint64_t rng;  /* state of a splitmix64 generator */
+    int32_t vocab;
+    float *probs;  /* [vocab] */
+    int32_t *idx;  /* [vocab] */
+} qrt_sampler;
+int qrt_sampler_init(qrt_sampler *s, int32_t vocab, float temp, int32_t top_k, float top_p, uint64_t seed);
+void qrt_sampler_free(qrt_sampler *s);
+int32_t qrt_sample(qrt_sampler *s, const float *logits);
+
+/* Command line of the executable. */
+typedef struct qrt_args {
+    const char *prompt;     /* -p */
+    int32_t n_predict;      /* -n */
+    float temp;             /* --temp */
+    int32_t top_k;          /* --top-k */
+    float top_p;            /* --top-p */
+    uint64_t seed;          /* --seed */
+    int32_t seed_set;
+    int32_t n_ctx;          /* -c (0: model's) */
+    int32_t threads;        /* -t (0: default) */
+    const char *perplexity; /* --perplexity FILE */
+    int32_t stride;         /* --stride (0: = n_ctx, non-overlapping) */
+    int32_t info;           /* --info */
+    int32_t bench;          /* --bench */
+    int32_t prompt_len;     /* --prompt-len for --bench */
+    int32_t gen_len;        /* --gen for --bench */
+    int32_t device;         /* 0 auto, 1 cpu, 2 cuda */
+    int32_t verbose;
+} qrt_args;
+/* Parses argv. 0 ok, 1 help printed (exit 0), -1 error printed (exit 1). */
+int qrt_args_parse(qrt_args *a, int argc, char **argv);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * tools/qcc.c — the compiler driver: main() and nothing else of substance.
+ *
+ * Reads the command line, runs the pipeline as a list of calls, prints the
+ * one error line and exits. This is the only file that calls exit(), reads
+ * the environment or installs signal handlers. The output is assembled in a
+ * temporary directory and file beside it and renamed into place at the end,
+ * so a failed or interrupted compile leaves nothing behind.
+ *
+ *   load (frontend) -> verify -> convert -> verify -> plan (weight blob)
+ *   -> codegen (LLVM object) -> link (libqrt + static OpenBLAS) -> rename
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qc/codegen.h"
+#include "qc/frontend.h"
+#include "qc/passes.h"
+#include "qrt/tokenizer.h"
+
+typedef struct args {
+    const char *model, *out, *emit, *dump_after, *run_prompt;
+    int32_t n_run;
+    qc_opts o;
+} args;
+
+static void usage(void) {
+    printf("usage: qcc MODEL [-o OUT] [-O0..-O3] [--bits 16|32] [--seed N] [-j N]\n"
+           "           [--emit exe|obj|llvm-ir] [--dump-after PASS] [-v] [--quiet]\n"
+           "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
+           "MODEL: a .safetensors file, a model.safetensors.index.json, or a directory\n"
+           "holding one (config.json and tokenizer.json are read from beside it).\n");
+}
+
+/* ---- temporary files, removed on failure and on SIGINT/SIGTERM ---- */
+static char tmp_dir[4200], tmp_out[4200];
+static const char *const tmp_names[] = {"weights.bin", "tokenizer.bin", "info.json", "model.o"};
+
+static void cleanup(void) { /* async-signal-safe: unlink/rmdir only */
+    char p[4300];
+    if (tmp_out[0]) unlink(tmp_out);
+    if (!tmp_dir[0]) return;
+    for (size_t i = 0; i < sizeof tmp_names / sizeof tmp_names[0]; i++) {
+        size_t n = strlen(tmp_dir), m = strlen(tmp_names[i]);
+        memcpy(p, tmp_dir, n);
+        p[n] = '/';
+        memcpy(p + n + 1, tmp_names[i], m + 1);
+        unlink(p);
+    }
+    rmdir(tmp_dir);
+}
+
+static void on_signal(int sig) {
+    cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static _Noreturn void die(const char *msg) {
+    fprintf(stderr, "qcc: error: %s\n", msg);
+    cleanup();
+    exit(1);
+}
+
+static int parse(args *a, int argc, char **argv) {
+    memset(a, 0, sizeof *a);
+    a->emit = "exe";
+    a->n_run = 32;
+    a->o.bits = 16;
+    a->o.opt_level = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE()                                                         \
+    do {                                                               \
+        if (!v) {                                                      \
+            fprintf(stderr, "qcc: error: %s needs a value\n", f);      \
+            return -1;                                                 \
+        }                                                              \
+        i++;                                                           \
+    } while (0)
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            usage();
+            exit(0);
+        } else if (!strcmp(f, "-o")) {
+            TAKE();
+            a->out = v;
+        } else if (f[0] == '-' && f[1] == 'O' && f[2] >= '0' && f[2] <= '3' && !f[3]) {
+            a->o.opt_level = f[2] - '0';
+        } else if (!strcmp(f, "--bits")) {
+            TAKE();
+            char *end;
+            long b = strtol(v, &end, 10);
+            if (*end || (b != 2 && b != 3 && b != 4 && b != 8 && b != 16 && b != 32)) {
+                fprintf(stderr, "qcc: error: --bits %s: expected one of 2, 3, 4, 8, 16, 32\n", v);
+                return -1;
+            }
+            a->o.bits = (int32_t)b;
+        } else if (!strcmp(f, "--seed")) {
+            TAKE();
+            a->o.seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(f, "-j")) {
+            TAKE(); /* the output never depends on it; accepted for build scripts */
+        } else if (!strcmp(f, "--emit")) {
+            TAKE();
+            if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir")) {
+                fprintf(stderr, "qcc: error: --emit %s: expected exe, obj or llvm-ir\n", v);
+                return -1;
+            }
+            a->emit = v;
+        } else if (!strcmp(f, "--dump-after")) {
+            TAKE();
+            a->dump_after = v;
+        } else if (!strcmp(f, "--run")) {
+            TAKE();
+            a->run_prompt = v;
+        } else if (!strcmp(f, "-n")) {
+            TAKE();
+            a->n_run = atoi(v);
+        } else if (!strcmp(f, "-v")) {
+            a->o.verbose = 1;
+        } else if (!strcmp(f, "--quiet")) {
+            a->o.quiet = 1;
+        } else if (f[0] == '-' && f[1]) {
+            fprintf(stderr, "qcc: error: unknown option '%s' (see --help)\n", f);
+            return -1;
+        } else if (!a->model) {
+            a->model = f;
+        } else {
+            fprintf(stderr, "qcc: error: more than one MODEL given ('%s', '%s')\n", a->model, f);
+            return -1;
+        }
+#undef TAKE
+    }
+    if (!a->model) {
+        usage();
+        return -1;
+    }
+    return 0;
+}
+
+static void dump(const args *a, const qc_graph *g, const char *pass) {
+    if (a->dump_after && (!strcmp(a->dump_after, pass) || !strcmp(a->dump_after, "all"))) {
+        fprintf(stderr, "; IR after %s\n", pass);
+        qc_graph_dump(g, stderr);
+    }
+}
+
+static void hex(char *out, const uint8_t h[16]) {
+    for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+/* The JSON the executable prints for --info: everything that made it. */
+static int write_info(const char *path, const qc_graph *g, const args *a, const uint8_t wh[16]) {
+    char sh[33], whx[33];
+    hex(sh, g->source_hash);
+    hex(whx, wh);
+    int64_t params = 0;
+    for (int32_t i = 0; i < g->n_tensors; i++) params += qc_tensor_numel(&g->tensors[i]);
+    const qc_config *c = &g->cfg;
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fprintf(f,
+            "{\"qcc_version\": \"%s\", \"abi\": %d, \"architecture\": \"%s\", \"source\": \"%s\", "
+            "\"source_xxh3_128\": \"%s\", \"weights_xxh3_128\": \"%s\", \"parameters\": %lld, "
+            "\"bits\": %d, \"dtype\": \"%s\", \"layers\": %d, \"hidden\": %d, \"heads\": %d, "
+            "\"kv_heads\": %d, \"vocab\": %d, \"context\": %d, \"targets\": [\"cpu\"], "
+            "\"flags\": \"-O%d --bits %d --seed %llu\"}",
+            QC_VERSION, QRT_ABI_VERSION, c->model_type, g->source_name, sh, whx, (long long)params,
+            a->o.bits, a->o.bits == 16 ? "f16" : "f32", c->n_layers, c->dim, c->n_heads,
+            c->n_kv_heads, c->vocab, c->max_ctx, a->o.opt_level, a->o.bits,
+            (unsigned long long)a->o.seed);
+    return fclose(f);
+}
+
+static int write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(p, 1, n, f);
+    return (fclose(f) || w != n) ? -1 : 0;
+}
+
+/* Greedy generation with the reference executor (debugging aid). */
+static int run_reference(const args *a, const qc_graph *g) {
+    char err[256];
+    qrt_tok *tok = NULL;
+    if (qrt_tok_open(&tok, g->tokenizer, g->tokenizer_size, err, sizeof err)) die(err);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (qrt_tok_encode(tok, a->run_prompt, strlen(a->run_prompt), 0, &ids, &n)) die("out of memory");
+    int32_t ctx = g->cfg.max_ctx, bos = qrt_tok_bos(tok);
+    int32_t *seq = malloc(((size_t)ctx + 1) * sizeof(int32_t));
+    size_t len = 0;
+    if (!seq) die("out of memory");
+    if (bos >= 0) seq[len++] = bos;
+    for (size_t i = 0; i < n && len < (size_t)ctx; i++) seq[len++] = ids[i];
+    free(ids);
+    qc_exec *e = qc_exec_new(g, ctx);
+    if (!e) die("out of memory");
+    const float *lg = qc_exec_forward(e, seq, (int32_t)len, 0);
+    int32_t prev = seq[len - 1];
+    printf("%s", a->run_prompt);
+    for (int32_t k = 0; k < a->n_run && len < (size_t)ctx; k++) {
+        const float *row = lg + (size_t)(k == 0 ? len - 1 : 0) * g->cfg.vocab;
+        int32_t best = 0;
+        for (int32_t v = 1; v < g->cfg.vocab; v++)
+            if (row[v] > row[best]) best = v;
+        if (best == qrt_tok_eos(tok)) break;
+        char piece[256];
+        size_t m = qrt_tok_decode(tok, a->run_prompt[0] ? -2 : prev, best, piece, sizeof piece);
+        fwrite(piece, 1, m < sizeof piece ? m : sizeof piece, stdout);
+        seq[len] = best;
+        lg = qc_exec_forward(e, &seq[len], 1, (int32_t)len);
+        len++;
+        prev = best;
+    }
+    printf("\n");
+    qc_exec_free(e);
+    free(seq);
+    qrt_tok_free(tok);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    args a;
+    qc_err err = {{0}};
+    if (parse(&a, argc, argv)) return 1;
+    if (a.o.bits < 16) {
+        fprintf(stderr, "qcc: error: --bits %d: quantization passes are not in this build yet (use 16 or 32)\n", a.o.bits);
+        return 1;
+    }
+
+    qc_graph *g = NULL;
+    qc_st *st = NULL;
+    if (qc_model_load(&g, &st, a.model, &err)) die(err.msg);
+    dump(&a, g, "load");
+    if (qc_pass_convert(g, &a.o, &err) || qc_graph_verify(g, &err)) die(err.msg);
+    dump(&a, g, "convert");
+    if (a.run_prompt) {
+        int rc = run_reference(&a, g);
+        qc_graph_free(g);
+        qc_st_free(st);
+        return rc;
+    }
+
+    /* Output name: -o, else the model's name with .bin (.o / .ll). */
+    char out[4096];
+    if (a.out) {
+        snprintf(out, sizeof out, "%s", a.out);
+    } else {
+        const char *ext = !strcmp(a.emit, "exe") ? ".bin" : !strcmp(a.emit, "obj") ? ".o" : ".ll";
+        char base[1024];
+        snprintf(base, sizeof base, "%s", a.model);
+        size_t bl = strlen(base);
+        while (bl > 1 && base[bl - 1] == '/') base[--bl] = 0;
+        char *b = strrchr(base, '/');
+        b = b ? b + 1 : base;
+        char *dot = strrchr(b, '.');
+        if (dot && dot != b) *dot = 0;
+        snprintf(out, sizeof out, "%s%s", b, ext);
+    }
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    snprintf(tmp_dir, sizeof tmp_dir, "%s.qcc-XXXXXX", out);
+    if (!mkdtemp(tmp_dir)) {
+        snprintf(err.msg, sizeof err.msg, "%s: cannot create a temporary directory beside it: %s", out, strerror(errno));
+        tmp_dir[0] = 0;
+        die(err.msg);
+    }
+    char wpath[4300], tpath[4300], ipath[4300], opath[4300];
+    snprintf(wpath, sizeof wpath, "%s/%s", tmp_dir, tmp_names[0]);
+    snprintf(tpath, sizeof tpath, "%s/%s", tmp_dir, tmp_names[1]);
+    snprintf(ipath, sizeof ipath, "%s/%s", tmp_dir, tmp_names[2]);
+    snprintf(opath, sizeof opath, "%s/%s", tmp_dir, tmp_names[3]);
+
+    uint8_t whash[16];
+    FILE *wf = fopen(wpath, "wb");
+    if (!wf) die("cannot write the weight blob");
+    int prc = qc_pass_plan(g, wf, whash, &err);
+    if (fclose(wf) && !prc) prc = qc_err_set(&err, "%s: write failed: %s", wpath, strerror(errno));
+    if (prc) die(err.msg);
+    dump(&a, g, "plan");
+    if (write_file(tpath, g->tokenizer, g->tokenizer_size) || write_info(ipath, g, &a, whash)) {
+        snprintf(err.msg, sizeof err.msg, "%s: cannot write temporary files: %s", tmp_dir, strerror(errno));
+        die(err.msg);
+    }
+
+    snprintf(tmp_out, sizeof tmp_out, "%s.tmp", out);
+    int is_exe = !strcmp(a.emit, "exe"), is_ir = !strcmp(a.emit, "llvm-ir");
+    qc_codegen_opts co = {
+        .weights_path = wpath,
+        .tokenizer_path = tpath,
+        .info_path = ipath,
+        .obj_path = is_ir ? NULL : (is_exe ? opath : tmp_out),
+        .ir_path = is_ir ? tmp_out : NULL,
+        .opt_level = a.o.opt_level,
+    };
+    if (qc_codegen_llvm(g, &co, &err)) die(err.msg);
+    if (is_exe && qc_link_exe(opath, tmp_out, &err)) die(err.msg);
+    if (rename(tmp_out, out)) {
+        snprintf(err.msg, sizeof err.msg, "%s: cannot write: %s", out, strerror(errno));
+        die(err.msg);
+    }
+    tmp_out[0] = 0;
+    cleanup();
+    if (!a.o.quiet)
+        fprintf(stderr, "qcc: wrote %s (%s, %d layers, %s)\n", out, g->cfg.model_type, g->cfg.n_layers,
+                a.o.bits == 16 ? "f16" : "f32");
+    qc_graph_free(g);
+    qc_st_free(st);
+    return 0;
+}

@@ -43,7 +43,7 @@ enum {
 enum { T_NORMAL = 0, T_SPECIAL = 1, T_BYTE = 2, T_UNUSED = 3, T_ADDED = 4 };
 enum { P_NONE = 0, P_GPT2 = 1, P_LLAMA3 = 2, P_QWEN2 = 3 };
 
-#define MAX_VOCAB (1 << 24) /* ids beyond this are refused (no real model is near) */
+#define MAX_VOCAB (1 << 22) /* ids beyond 4M are refused (the largest real vocabularies are ~256k) */
 
 static const char META[] = "\xE2\x96\x81"; /* U+2581, SentencePiece's space */
 

@@ -786,7 +786,7 @@ int qrt_tok_open(qrt_tok **out, const uint8_t *blob, size_t size, char *err, siz
         if (ty == TOKT_BYTE) {
             static const char hex[] = "0123456789ABCDEF";
             const char *hi = n == 6 ? memchr(hex, s[3], 16) : NULL, *lo = n == 6 ? memchr(hex, s[4], 16) : NULL;
-            if (kind != QRT_TOK_SPM_BPE || !hi || !lo || memcmp(s, "<0x", 3) != 0 || s[5] != '>' || !s[3] || !s[4]) {
+            if (kind != QRT_TOK_SPM_BPE || !hi || !lo || memcmp(s, "<0x", 3) != 0 || s[5] != '>') {
                 why = "byte token not spelled <0xHH>";
                 goto fail;
             }
@@ -1225,7 +1225,9 @@ int qrt_tok_encode(const qrt_tok *t, const char *text, size_t len, int parse_spe
         i += l;
         seg = i;
     }
-    if (rc == 0 && encode_segment(t, &w, s + seg, len - seg, seg == 0) < 0)
+    if (rc == 0 && seg < len && encode_segment(t, &w, s + seg, len - seg, seg == 0) < 0)
+        rc = -1;
+    if (rc == 0 && RESERVE(w.ids, w.cap_ids, 1) < 0) /* never NULL, even for no ids */
         rc = -1;
     free(w.syms);
     free(w.heap);

@@ -270,7 +270,7 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     snprintf(tmp_dir, sizeof tmp_dir, "%s.qcc-XXXXXX", out);
     if (!mkdtemp(tmp_dir)) {
-        snprintf(err.msg, sizeof err.msg, "%s: cannot create a temporary directory beside it: %s", out, strerror(errno));
+        qc_err_set(&err, "%s: cannot create a temporary directory beside it: %s", out, strerror(errno));
         tmp_dir[0] = 0;
         die(err.msg);
     }
@@ -288,7 +288,7 @@ int main(int argc, char **argv) {
     if (prc) die(err.msg);
     dump(&a, g, "plan");
     if (write_file(tpath, g->tokenizer, g->tokenizer_size) || write_info(ipath, g, &a, whash)) {
-        snprintf(err.msg, sizeof err.msg, "%s: cannot write temporary files: %s", tmp_dir, strerror(errno));
+        qc_err_set(&err, "%s: cannot write temporary files: %s", tmp_dir, strerror(errno));
         die(err.msg);
     }
 
@@ -305,7 +305,7 @@ int main(int argc, char **argv) {
     if (qc_codegen_llvm(g, &co, &err)) die(err.msg);
     if (is_exe && qc_link_exe(opath, tmp_out, &err)) die(err.msg);
     if (rename(tmp_out, out)) {
-        snprintf(err.msg, sizeof err.msg, "%s: cannot write: %s", out, strerror(errno));
+        qc_err_set(&err, "%s: cannot write: %s", out, strerror(errno));
         die(err.msg);
     }
     tmp_out[0] = 0;

@@ -31,11 +31,19 @@
 
 #define QRT_ABI_VERSION 1
 
-/* Weight storage types. X(name, code, bytes-per-element*8 (0 = packed)) */
+/* Weight storage types. X(name, code, bytes-per-element*8 (0 = packed))
+ * Q2..Q8: integer codes of 2/3/4/8 bits with f16 group scales (and uint8
+ * zero points unless symmetric), one contiguous byte range per linear
+ * weight [N, K]; the layout is in docs/formats.md. Group size and symmetry
+ * are not part of the dtype: they travel in the LINEAR/LM_HEAD call (p2, p3). */
 #define QRT_DTYPES(X) \
     X(F32, 0, 32)     \
     X(F16, 1, 16)     \
-    X(BF16, 2, 16)
+    X(BF16, 2, 16)    \
+    X(Q2, 3, 0)       \
+    X(Q3, 4, 0)       \
+    X(Q4, 5, 0)       \
+    X(Q8, 6, 0)
 
 typedef enum qrt_dtype {
 #define X(n, c, b) QRT_DT_##n = c,
@@ -94,7 +102,10 @@ typedef void qrt_kernel_fn(qrt_ctx *ctx, float *out, const float *a,
 #define QRT_KERNELS(X)                                                              \
     X(EMBED, qrt_k_embed)       /* out[T,p0] = w[tok[t], :]; w [vocab, p0]         */ \
     X(RMSNORM, qrt_k_rmsnorm)   /* out[T,p0] = a*rsqrt(mean(a^2)+f0)*w              */ \
-    X(LINEAR, qrt_k_linear)     /* out[T,p1] = a[T,p0] @ w[p1,p0]^T (+bias)         */ \
+    X(LINEAR, qrt_k_linear)     /* out[T,p1] = a[T,p0] @ w[p1,p0]^T (+bias)          \
+                                   packed w (Q2..Q8): p2 group size (= p0 or <= 0:   \
+                                   per output channel), p3 1 if symmetric (no zero   \
+                                   points), bias then F32                            */ \
     X(ROPE, qrt_k_rope)         /* rotate-half RoPE in place on out[T,p0*p1],        \
                                    p0 heads, p1 head_dim, f0 theta                   */ \
     X(ATTENTION, qrt_k_attention) /* out[T,p1*p3] = causal attn(a=q,b=k,c=v)         \
@@ -103,7 +114,7 @@ typedef void qrt_kernel_fn(qrt_ctx *ctx, float *out, const float *a,
     X(SILU_MUL, qrt_k_silu_mul) /* out[T,p0] = silu(a) * b                          */ \
     X(ADD, qrt_k_add)           /* out[T,p0] = a + b                                */ \
     X(LM_HEAD, qrt_k_lm_head)   /* out[R,p1] = a[R,p0] @ w[p1,p0]^T where R = T or   \
-                                   only the last row (ctx decides)                   */
+                                   only the last row (ctx decides); p2, p3 as LINEAR */
 
 typedef enum qrt_kernel {
 #define X(op, sym) QRT_K_##op,

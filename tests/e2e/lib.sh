@@ -2,7 +2,7 @@
 #   QCC   the compiler,  DATA  ../shared/data,  T  a fresh scratch directory
 set -euo pipefail
 : "${QCC:?}" "${DATA:?}" "${SCRATCH:?}"
-T="$SCRATCH/$(basename "$0" .sh)"
+T="$SCRATCH/$(basename "$0" .sh)${1:+-$1}"
 rm -rf "$T" && mkdir -p "$T"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # compile NAME ARGS...: qcc ARGS -o $T/NAME.bin, cached per test

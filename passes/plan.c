@@ -5,6 +5,8 @@
  * (cache lines; also what vector loads and a future GPU upload want), and
  * written converted to their out_dtype. Padding bytes are zero, so the blob
  * — and its xxh3-128 in --info — depends only on the weights and options.
+ * The blob ends with a 16-byte trailer, its own xxh3-128 (canonical byte
+ * order), which the executable checks before trusting the weights.
  * Requires: out_dtype set (qc_pass_convert). Sets: blob_offset, blob_nbytes.
  */
 #include <stdlib.h>
@@ -56,6 +58,8 @@ int qc_pass_plan(qc_graph *g, FILE *f, uint8_t hash[16], qc_err *err) {
     memcpy(hash, c.digest, 16);
     XXH3_freeState(st);
     free(buf);
+    /* Integrity trailer: the executable re-hashes the blob at start. */
+    if (!rc && fwrite(hash, 1, 16, f) != 16) rc = -1;
     if (rc || fflush(f)) return qc_err_set(err, "writing the weight blob failed (disk full?)");
     return 0;
 }

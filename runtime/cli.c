@@ -25,6 +25,7 @@ static void usage(const char *prog) {
            "  --bench                 measure prefill and decode tokens/s\n"
            "  --prompt-len N, --gen N sizes for --bench (default 128, 64)\n"
            "  --info                  print what built this file (JSON) and exit\n"
+           "  --no-verify             skip the start-up integrity check of the embedded sections\n"
            "  -v, --verbose           timings and notices on stderr\n"
            "  -h, --help              this text\n",
            prog);
@@ -104,6 +105,8 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->gen_len = (int32_t)v;
         } else if (IS("--info")) {
             a->info = 1;
+        } else if (IS("--no-verify")) {
+            a->no_verify = 1;
         } else if (IS("-v") || IS("--verbose")) {
             a->verbose = 1;
         } else if (IS("--device")) {

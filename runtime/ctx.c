@@ -7,6 +7,8 @@
 
 #include "qrt.h"
 
+#include <xxhash.h>
+
 extern const int32_t qm_config[];
 extern const int32_t qm_buf_widths[];
 extern void qm_forward(qrt_ctx *ctx);
@@ -14,16 +16,40 @@ extern const uint8_t qm_weights_start[], qm_weights_end[];
 extern const uint8_t qm_tokenizer_start[], qm_tokenizer_end[];
 extern const uint8_t qm_info_start[], qm_info_end[];
 
+/* Each embedded section ends with a 16-byte trailer: the xxh3-128 of the
+ * bytes before it (canonical order), written by qcc. */
+static size_t payload(const uint8_t *start, const uint8_t *end) {
+    size_t n = (size_t)(end - start);
+    return n >= QRT_TRAILER ? n - QRT_TRAILER : 0;
+}
+
 void qrt_model_bind(qrt_model *m) {
     memcpy(m->cfg, qm_config, sizeof m->cfg);
     m->buf_widths = qm_buf_widths;
     m->forward = qm_forward;
     m->weights = qm_weights_start;
-    m->weights_size = (size_t)(qm_weights_end - qm_weights_start);
+    m->weights_size = payload(qm_weights_start, qm_weights_end);
     m->tokenizer = qm_tokenizer_start;
-    m->tokenizer_size = (size_t)(qm_tokenizer_end - qm_tokenizer_start);
+    m->tokenizer_size = payload(qm_tokenizer_start, qm_tokenizer_end);
     m->info = (const char *)qm_info_start;
-    m->info_size = (size_t)(qm_info_end - qm_info_start);
+    m->info_size = payload(qm_info_start, qm_info_end);
+}
+
+static int section_ok(const uint8_t *p, size_t n) {
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
+    return memcmp(c.digest, p + n, QRT_TRAILER) == 0;
+}
+
+const char *qrt_model_verify(const qrt_model *m) {
+    if ((size_t)(qm_weights_end - qm_weights_start) < QRT_TRAILER ||
+        (size_t)(qm_tokenizer_end - qm_tokenizer_start) < QRT_TRAILER ||
+        (size_t)(qm_info_end - qm_info_start) < QRT_TRAILER)
+        return "embedded sections";
+    if (!section_ok((const uint8_t *)m->info, m->info_size)) return "info";
+    if (!section_ok(m->tokenizer, m->tokenizer_size)) return "tokenizer";
+    if (!section_ok(m->weights, m->weights_size)) return "weights";
+    return NULL;
 }
 
 float *qrt_buf(qrt_ctx *ctx, int32_t id) {

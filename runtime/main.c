@@ -283,6 +283,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: model ABI %d, runtime ABI %d\n", m.cfg[QRT_CFG_ABI_VERSION], QRT_ABI_VERSION);
         return 1;
     }
+    const char *bad = a.no_verify ? NULL : qrt_model_verify(&m);
+    if (bad) {
+        fprintf(stderr, "error: %s: the embedded %s section is corrupted (xxh3-128 mismatch); "
+                        "the file was damaged after qcc wrote it\n", argv[0], bad);
+        return 1;
+    }
     if (a.info) {
         fwrite(m.info, 1, m.info_size, stdout);
         fputc('\n', stdout);

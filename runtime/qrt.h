@@ -42,8 +42,13 @@ struct qrt_ctx {
     size_t wtile_cap;       /* floats in wtile */
 };
 
+#define QRT_TRAILER 16 /* xxh3-128 after each embedded section */
+
 /* Binds the symbols of the generated object. */
 void qrt_model_bind(qrt_model *m);
+/* Re-hashes every embedded section against its trailer: NULL if all are
+ * intact, else the name of the first damaged one. */
+const char *qrt_model_verify(const qrt_model *m);
 /* Allocates a context for n_ctx positions. NULL on out of memory. */
 qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx);
 void qrt_ctx_free(qrt_ctx *c);
@@ -90,6 +95,7 @@ typedef struct qrt_args {
     int32_t gen_len;        /* --gen for --bench */
     int32_t device;         /* 0 auto, 1 cpu, 2 cuda */
     int32_t verbose;
+    int32_t no_verify;      /* --no-verify */
 } qrt_args;
 /* Parses argv. 0 ok, 1 help printed (exit 0), -1 error printed (exit 1). */
 int qrt_args_parse(qrt_args *a, int argc, char **argv);

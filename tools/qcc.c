@@ -24,6 +24,8 @@
 #include "qc/passes.h"
 #include "qrt/tokenizer.h"
 
+#include <xxhash.h>
+
 typedef struct args {
     const char *model, *out, *emit, *dump_after, *run_prompt;
     int32_t n_run;
@@ -156,17 +158,27 @@ static void hex(char *out, const uint8_t h[16]) {
     for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", h[i]);
 }
 
+/* Writes p[0..n) followed by its xxh3-128 (the integrity trailer every
+ * embedded section carries; see runtime/ctx.c). */
+static int write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
+    size_t w = fwrite(p, 1, n, f) + fwrite(c.digest, 1, 16, f);
+    return (fclose(f) || w != n + 16) ? -1 : 0;
+}
+
 /* The JSON the executable prints for --info: everything that made it. */
 static int write_info(const char *path, const qc_graph *g, const args *a, const uint8_t wh[16]) {
+    char json[2048];
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);
     int64_t params = 0;
     for (int32_t i = 0; i < g->n_tensors; i++) params += qc_tensor_numel(&g->tensors[i]);
     const qc_config *c = &g->cfg;
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    fprintf(f,
+    int n = snprintf(json, sizeof json,
             "{\"qcc_version\": \"%s\", \"abi\": %d, \"architecture\": \"%s\", \"source\": \"%s\", "
             "\"source_xxh3_128\": \"%s\", \"weights_xxh3_128\": \"%s\", \"parameters\": %lld, "
             "\"bits\": %d, \"dtype\": \"%s\", \"layers\": %d, \"hidden\": %d, \"heads\": %d, "
@@ -176,14 +188,7 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
             a->o.bits, a->o.bits == 16 ? "f16" : "f32", c->n_layers, c->dim, c->n_heads,
             c->n_kv_heads, c->vocab, c->max_ctx, a->o.opt_level, a->o.bits,
             (unsigned long long)a->o.seed);
-    return fclose(f);
-}
-
-static int write_file(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(p, 1, n, f);
-    return (fclose(f) || w != n) ? -1 : 0;
+    return n > 0 && (size_t)n < sizeof json ? write_file(path, json, (size_t)n) : -1;
 }
 
 /* Greedy generation with the reference executor (debugging aid). */

@@ -100,6 +100,10 @@ int qc_hessian_init(qc_hessian *h, int64_t K);
 void qc_hessian_free(qc_hessian *h); /* accepts NULL and a zeroed struct */
 /* Adds the rows of X [n, K] f32, using up to nthreads threads. */
 void qc_hessian_accumulate(qc_hessian *h, const float *X, int64_t n, int32_t nthreads);
+/* The same with the kernel chosen: isa 0 what the CPU has, 1 generic x86-64,
+ * 2 AVX2 (for tests: all give the same bits). */
+void qc_hessian_accumulate_isa(qc_hessian *h, const float *X, int64_t n, int32_t nthreads,
+                               int32_t isa);
 /* Writes the full symmetric H [K, K] = 2/n S (all zeros if n == 0). H may be h->S. */
 void qc_hessian_finalize(const qc_hessian *h, double *H);
 

@@ -173,9 +173,29 @@ static void run_op(qc_exec *e, const qc_op *op, const int32_t *tok, int32_t n, i
     }
 }
 
+int qc_exec_run(qc_exec *e, const int32_t *tokens, int32_t n, int32_t pos, int32_t begin,
+                int32_t end, qc_exec_hook *hook, void *ud) {
+    QC_ASSERT(n > 0 && pos >= 0 && pos + n <= e->n_ctx && begin >= 0 && end <= e->g->n_ops);
+    if (ensure_rows(e, n)) return -1;
+    for (int32_t i = begin; i < end; i++) {
+        const qc_op *op = &e->g->ops[i];
+        if (hook && (op->kind == QRT_K_LINEAR || op->kind == QRT_K_LM_HEAD) && hook(ud, i, e->buf[op->in[0]], n))
+            return 1;
+        run_op(e, op, tokens, n, pos);
+    }
+    return 0;
+}
+
 const float *qc_exec_forward(qc_exec *e, const int32_t *tokens, int32_t n, int32_t pos) {
-    QC_ASSERT(n > 0 && pos >= 0 && pos + n <= e->n_ctx);
-    if (ensure_rows(e, n)) return NULL;
-    for (int32_t i = 0; i < e->g->n_ops; i++) run_op(e, &e->g->ops[i], tokens, n, pos);
+    if (qc_exec_run(e, tokens, n, pos, 0, e->g->n_ops, NULL, NULL)) return NULL;
     return e->buf[e->g->logits_buf];
+}
+
+float *qc_exec_buf(qc_exec *e, int32_t id, int32_t rows) {
+    return ensure_rows(e, rows) ? NULL : e->buf[id];
+}
+
+void qc_exec_set_weight(qc_exec *e, int32_t tensor, const float *w) {
+    size_t n = (size_t)qc_tensor_numel(&e->g->tensors[tensor]);
+    memcpy(e->w[tensor], w, n * sizeof(float));
 }

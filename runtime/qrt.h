@@ -100,4 +100,37 @@ typedef struct qrt_args {
 /* Parses argv. 0 ok, 1 help printed (exit 0), -1 error printed (exit 1). */
 int qrt_args_parse(qrt_args *a, int argc, char **argv);
 
+/* Packed integer weights (runtime/qlinear.c; layout in docs/formats.md). */
+typedef struct qrt_qlayout {
+    int32_t bits, sym;
+    int64_t N, K;
+    int64_t g;          /* group size (K when per-channel) */
+    int64_t G;          /* groups per row = ceil(K / g) */
+    int64_t row_words;  /* 32-bit words per row = roundup(bits * ceil(K/32), 4) */
+    size_t scales_off;  /* f16 [N, G] at 4 * N * row_words */
+    size_t zeros_off;   /* uint8 [N, G] at scales_off + roundup(2 N G, 16) (asym) */
+    size_t size;        /* zeros_off + (sym ? 0 : roundup(N G, 16)) */
+} qrt_qlayout;
+/* Bits of a packed dtype (QRT_DT_Q2..Q8), 0 for any other dtype. */
+int32_t qrt_qdtype_bits(int32_t dt);
+/* 0, or -1 if the dtype / shape / group (multiple of 32, or <= 0 / >= K:
+ * per-channel) is invalid. */
+int qrt_qlayout_init(qrt_qlayout *l, int32_t dtype, int64_t N, int64_t K, int64_t group,
+                     int32_t sym);
+/* Row n of the weight as f32 [K]: scale * (code - zero). The _ref form is
+ * the scalar reference (one code at a time); both give the same bits. */
+void qrt_qdequant_row_ref(const void *w, const qrt_qlayout *l, int64_t n, float *out);
+void qrt_qdequant_row(const void *w, const qrt_qlayout *l, int64_t n, float *out);
+/* out[N] = W x (batch 1, fused). scratch: qrt_qgemv_scratch(l) floats.
+ * isa: 0 best the CPU has, 1 generic x86-64, 2 AVX2+FMA (needs
+ * qrt_qgemv_has_avx2()). */
+size_t qrt_qgemv_scratch(const qrt_qlayout *l);
+int qrt_qgemv_has_avx2(void);
+void qrt_qgemv(const void *w, const qrt_qlayout *l, const float *x, float *out, float *scratch,
+               int32_t isa);
+/* out[rows, N] = a[rows, K] @ W^T for a packed weight of dtype Q2..Q8, group
+ * size `group` and `sym` (the LINEAR kernel's p2, p3). Uses c->wtile. */
+void qrt_qlinear(qrt_ctx *c, float *out, const float *a, int32_t rows, const void *w,
+                 int32_t dtype, int32_t K, int32_t N, int32_t group, int32_t sym);
+
 #endif

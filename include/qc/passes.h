@@ -40,5 +40,16 @@ void qc_exec_free(qc_exec *e);
 /* Runs tokens[0..n) at positions pos..pos+n-1 (n any size, pos + n <= n_ctx);
  * returns logits [n, vocab] (owned by e, valid until the next call). */
 const float *qc_exec_forward(qc_exec *e, const int32_t *tokens, int32_t n, int32_t pos);
+/* Called before each LINEAR / LM_HEAD op with its input [n, K]; a non-zero
+ * return stops the run (qc_exec_run then returns 1). */
+typedef int qc_exec_hook(void *ud, int32_t op_index, const float *in, int32_t n);
+/* Runs only ops [begin, end) on the current buffers. 0, 1 (hook stopped),
+ * -1 (out of memory). */
+int qc_exec_run(qc_exec *e, const int32_t *tokens, int32_t n, int32_t pos, int32_t begin,
+                int32_t end, qc_exec_hook *hook, void *ud);
+/* Buffer `id`, grown to hold `rows` tokens (NULL on OOM). */
+float *qc_exec_buf(qc_exec *e, int32_t id, int32_t rows);
+/* Replaces the executor's f32 copy of a weight (e.g. by its quantized value). */
+void qc_exec_set_weight(qc_exec *e, int32_t tensor, const float *w);
 
 #endif

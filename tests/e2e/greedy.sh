@@ -10,4 +10,7 @@ cmp "$T/got.txt" "$DATA/stories260K/greedy_256.txt" || {
 # The same from a prompt that is the first words of the reference.
 "$T/s32.bin" -p "Once upon a time" -n 20 --temp 0 > "$T/p.txt"
 grep -q "^Once upon a time, there was a little girl named Lily" "$T/p.txt" || fail "prompted text: $(cat "$T/p.txt")"
+# The reference executor (the specification) agrees with the executable.
+"$QCC" "$DATA/stories260K" --bits 32 --run "" -n 256 > "$T/ref.txt" || fail "qcc --run"
+cmp "$T/ref.txt" "$T/out.txt" || fail "reference executor and executable disagree"
 echo ok

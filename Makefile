@@ -30,7 +30,17 @@ test: build
 test-asan: deps
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DQC_SANITIZE=ON -DQC_WERROR=ON >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest -L "unit|bad" -j $(JOBS) --output-on-failure
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest -L "unit|bad|fuzz" -j $(JOBS) --output-on-failure
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
+
+# libFuzzer: every fuzz target for FUZZ_SECONDS on a copy of its corpus
+# (clang build in $(BUILD)-fuzz; docs/fuzzing.md). Fails on a crash.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang with libFuzzer (apt-get install clang)"; exit 1; }
+	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DQC_FUZZ=ON -DQC_ENABLE_LLVM=OFF >/dev/null
+	@cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_all
+	bash tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS)

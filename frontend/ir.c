@@ -32,6 +32,7 @@ void qc_graph_free(qc_graph *g) {
     free(g->tensors);
     free(g->ops);
     free(g->tokenizer);
+    if (g->source_free) g->source_free(g->source);
     free(g);
 }
 

@@ -2,9 +2,19 @@
  * frontend/model.c — a checkpoint on disk into a qc_graph.
  *
  * Resolves MODEL (a .safetensors file, a sharded .index.json, or a directory
- * holding either) and the config.json / tokenizer.json beside it, checks that
- * every tensor the architecture needs is present with the shape config.json
- * implies and finite values, then writes the forward pass as a flat op list.
+ * holding either) and the config.json / tokenizer.json beside it, or a .gguf
+ * file (config and tokenizer from its metadata), checks that every tensor the
+ * architecture needs is present with the shape the config implies and finite
+ * values, then writes the forward pass as a flat op list.
+ *
+ * GGUF tensors are named the llama.cpp way (token_embd, blk.N.attn_q, ...)
+ * and keep those names in the graph. F32 / F16 / BF16 tensors stay borrowed
+ * views into the mmap (the graph owns the open file, g->source); quantized
+ * ones are dequantized into owned f32 copies. llama.cpp's converter permutes
+ * the rows of Q and K (and their biases) within each head so that RoPE
+ * rotates interleaved pairs; our ROPE kernel rotates halves (HF order), so
+ * those rows are put back: HF row h*hd + j (j < hd/2) = GGUF row h*hd + 2j,
+ * HF row h*hd + hd/2 + j = GGUF row h*hd + 2j + 1.
  *
  * Llama family (llama, mistral, qwen2, smollm), per layer:
  *   xb = rmsnorm(x) ; q,k,v = xb Wq^T (+bq), ... ; rope(q), rope(k)
@@ -45,38 +55,52 @@ static void dir_of(const char *path, char *out, size_t cap) {
     else snprintf(out, cap, "%.*s", (int)(sl - path), path);
 }
 
-/* Scans a tensor for NaN/Inf. 0 or -1 with err. */
-static int check_finite(const qc_st_tensor *t, qc_err *err) {
-    size_t n = 0, esz = t->dtype == QRT_DT_F32 ? 4 : 2;
-    n = t->nbytes / esz;
-    const uint8_t *p = t->data;
+/* Scans a tensor (F32, F16 or BF16 data) for NaN/Inf. Element i came from
+ * file offset file_offset + (i / block) * block_bytes. 0 or -1 with err. */
+static int check_values(const char *file, const char *name, int32_t dtype, const void *data, size_t nbytes,
+                        uint64_t file_offset, uint64_t block, uint64_t block_bytes, qc_err *err) {
+    size_t n = 0, esz = dtype == QRT_DT_F32 ? 4 : 2;
+    n = nbytes / esz;
+    const uint8_t *p = data;
     for (size_t i = 0; i < n; i++) {
         int bad;
-        if (t->dtype == QRT_DT_F32) {
+        if (dtype == QRT_DT_F32) {
             float f;
             memcpy(&f, p + 4 * i, 4);
             bad = !isfinite(f);
         } else {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            bad = t->dtype == QRT_DT_F16 ? (h & 0x7c00) == 0x7c00 : (h & 0x7f80) == 0x7f80;
+            bad = dtype == QRT_DT_F16 ? (h & 0x7c00) == 0x7c00 : (h & 0x7f80) == 0x7f80;
         }
         if (bad)
             return qc_err_set(err, "%s: tensor '%s': non-finite value at element %zu (offset %llu)",
-                              t->file, t->name, i, (unsigned long long)(t->file_offset + i * esz));
+                              file, name, i, (unsigned long long)(file_offset + i / block * block_bytes));
     }
     return 0;
 }
 
+static int check_finite(const qc_st_tensor *t, qc_err *err) {
+    uint64_t esz = t->dtype == QRT_DT_F32 ? 4 : 2;
+    return check_values(t->file, t->name, t->dtype, t->data, t->nbytes, t->file_offset, 1, esz, err);
+}
+
+/* Where the weights come from: a safetensors checkpoint (st) or a GGUF file (gg). */
 typedef struct builder {
     qc_graph *g;
     const qc_st *st;
+    const qc_gguf *gg;
     qc_err *err;
 } builder;
 
+static int32_t need_gguf(builder *b, const char *hf_name, int32_t ndim, int64_t r, int64_t c, int32_t heads);
+
 /* Finds `name`, checks its shape ({rows} or {rows, cols}) and values, adds it
- * to the graph. Returns the tensor id or -1. */
-static int32_t need(builder *b, const char *name, int32_t ndim, int64_t r, int64_t c) {
+ * to the graph. `heads` > 0 marks a Q or K projection (weight or bias) with
+ * that many heads, whose rows GGUF stores permuted. Returns the tensor id or -1. */
+static int32_t need(builder *b, const char *name, int32_t ndim, int64_t r, int64_t c, int32_t heads) {
+    if (b->gg)
+        return need_gguf(b, name, ndim, r, c, heads);
     const qc_st_tensor *t = qc_st_find(b->st, name);
     if (!t) {
         const qc_st_tensor *any = qc_st_count(b->st) ? qc_st_at(b->st, 0) : NULL;
@@ -132,26 +156,26 @@ static int build_llama(builder *b) {
     g->logits_buf = LOGITS;
 
     char nm[QC_NAME_MAX];
-    int32_t emb = need(b, "model.embed_tokens.weight", 2, c->vocab, D);
+    int32_t emb = need(b, "model.embed_tokens.weight", 2, c->vocab, D, 0);
     if (emb < 0) return -1;
     op_add(g, QRT_K_EMBED, X, -1, -1, -1, emb, -1, D, 0, 0, 0, 0);
     for (int32_t l = 0; l < c->n_layers; l++) {
-#define W(suffix, nd, r, cc) \
-    (snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix), need(b, nm, nd, r, cc))
-        int32_t an = W("input_layernorm.weight", 1, D, 0);
-        int32_t wq = W("self_attn.q_proj.weight", 2, QD, D);
-        int32_t wk = W("self_attn.k_proj.weight", 2, KD, D);
-        int32_t wv = W("self_attn.v_proj.weight", 2, KD, D);
-        int32_t wo = W("self_attn.o_proj.weight", 2, D, QD);
-        int32_t fn = W("post_attention_layernorm.weight", 1, D, 0);
-        int32_t wg = W("mlp.gate_proj.weight", 2, F, D);
-        int32_t wu = W("mlp.up_proj.weight", 2, F, D);
-        int32_t wd = W("mlp.down_proj.weight", 2, D, F);
+#define W(suffix, nd, r, cc, heads) \
+    (snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix), need(b, nm, nd, r, cc, heads))
+        int32_t an = W("input_layernorm.weight", 1, D, 0, 0);
+        int32_t wq = W("self_attn.q_proj.weight", 2, QD, D, H);
+        int32_t wk = W("self_attn.k_proj.weight", 2, KD, D, KV);
+        int32_t wv = W("self_attn.v_proj.weight", 2, KD, D, 0);
+        int32_t wo = W("self_attn.o_proj.weight", 2, D, QD, 0);
+        int32_t fn = W("post_attention_layernorm.weight", 1, D, 0, 0);
+        int32_t wg = W("mlp.gate_proj.weight", 2, F, D, 0);
+        int32_t wu = W("mlp.up_proj.weight", 2, F, D, 0);
+        int32_t wd = W("mlp.down_proj.weight", 2, D, F, 0);
         int32_t bq = -1, bk = -1, bv = -1;
         if (c->attn_bias) {
-            bq = W("self_attn.q_proj.bias", 1, QD, 0);
-            bk = W("self_attn.k_proj.bias", 1, KD, 0);
-            bv = W("self_attn.v_proj.bias", 1, KD, 0);
+            bq = W("self_attn.q_proj.bias", 1, QD, 0, H);
+            bk = W("self_attn.k_proj.bias", 1, KD, 0, KV);
+            bv = W("self_attn.v_proj.bias", 1, KD, 0, 0);
             if (bq < 0 || bk < 0 || bv < 0) return -1;
         }
 #undef W
@@ -173,15 +197,167 @@ static int build_llama(builder *b) {
         op_add(g, QRT_K_LINEAR, XB2, HB, -1, -1, wd, -1, F, D, 0, 0, 0);
         op_add(g, QRT_K_ADD, X, X, XB2, -1, -1, -1, D, 0, 0, 0, 0);
     }
-    int32_t norm = need(b, "model.norm.weight", 1, D, 0);
+    int32_t norm = need(b, "model.norm.weight", 1, D, 0, 0);
     if (norm < 0) return -1;
     int32_t head = emb;
-    if (!c->tie_embeddings || qc_st_find(b->st, "lm_head.weight")) {
-        head = need(b, "lm_head.weight", 2, c->vocab, D);
+    if (!c->tie_embeddings || (b->st && qc_st_find(b->st, "lm_head.weight"))) {
+        head = need(b, "lm_head.weight", 2, c->vocab, D, 0);
         if (head < 0) return -1;
     }
     op_add(g, QRT_K_RMSNORM, XB, X, -1, -1, norm, -1, D, 0, 0, 0, c->norm_eps);
     op_add(g, QRT_K_LM_HEAD, LOGITS, XB, -1, -1, head, -1, D, c->vocab, 0, 0, 0);
+    return 0;
+}
+
+/* ---- GGUF ---------------------------------------------------------------- */
+
+/* The llama.cpp name of an HF tensor name build_llama asks for. */
+static void gguf_name(const char *hf, char *out, size_t cap) {
+    static const char *const top[][2] = {
+        {"model.embed_tokens.weight", "token_embd.weight"},
+        {"model.norm.weight", "output_norm.weight"},
+        {"lm_head.weight", "output.weight"},
+    };
+    static const char *const layer[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"self_attn.q_proj.bias", "attn_q.bias"},
+        {"self_attn.k_proj.bias", "attn_k.bias"},
+        {"self_attn.v_proj.bias", "attn_v.bias"},
+        {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"},
+    };
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (strcmp(hf, top[i][0]) == 0) {
+            snprintf(out, cap, "%s", top[i][1]);
+            return;
+        }
+    int l = -1, used = 0;
+    if (sscanf(hf, "model.layers.%d.%n", &l, &used) == 1 && used > 0)
+        for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++)
+            if (strcmp(hf + used, layer[i][0]) == 0) {
+                snprintf(out, cap, "blk.%d.%s", l, layer[i][1]);
+                return;
+            }
+    QC_ASSERT(!"build_llama asked for a tensor with no GGUF name");
+}
+
+/* "r,c" of a GGUF tensor in row-major (HF) order: ne reversed. */
+static void gguf_shape(const qc_gguf_tensor *t, char *out, size_t cap) {
+    out[0] = 0;
+    for (uint32_t i = t->ndim; i-- > 0;)
+        snprintf(out + strlen(out), cap - strlen(out), "%lld%s", (long long)t->ne[i], i ? "," : "");
+}
+
+/* Rows of `heads` heads in GGUF's interleaved order -> HF's rotate-half
+ * order (see the top of the file). rows = heads * hd, row_bytes each. */
+static void unpermute_rows(uint8_t *dst, const uint8_t *src, int64_t rows, int32_t heads, size_t row_bytes) {
+    int64_t hd = rows / heads;
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t j = 0; j < hd / 2; j++)
+            for (int64_t half = 0; half < 2; half++)
+                memcpy(dst + (size_t)(h * hd + half * (hd / 2) + j) * row_bytes,
+                       src + (size_t)(h * hd + 2 * j + half) * row_bytes, row_bytes);
+}
+
+static int32_t need_gguf(builder *b, const char *hf_name, int32_t ndim, int64_t r, int64_t c, int32_t heads) {
+    const char *P = qc_gguf_path(b->gg);
+    char name[QC_NAME_MAX], tb[16];
+    gguf_name(hf_name, name, sizeof name);
+    const qc_gguf_tensor *t = qc_gguf_find_tensor(b->gg, name);
+    if (!t) {
+        qc_err_set(b->err, "%s: tensor '%s' is missing (the llama architecture needs it)", P, name);
+        return -1;
+    }
+    for (int32_t i = 0; i < b->g->n_tensors; i++)
+        if (strcmp(b->g->tensors[i].name, name) == 0) return i;
+    /* An HF [r, c] weight is ne = {c, r}; a vector [r] is ne = {r}. */
+    int64_t want[QC_GGUF_MAX_DIMS] = {ndim == 2 ? c : r, ndim == 2 ? r : 1, 1, 1};
+    int ok = 1;
+    for (int i = 0; i < QC_GGUF_MAX_DIMS; i++) ok &= t->ne[i] == want[i];
+    if (!ok) {
+        char got[96], exp[64];
+        gguf_shape(t, got, sizeof got);
+        if (ndim == 1) snprintf(exp, sizeof exp, "%lld", (long long)r);
+        else snprintf(exp, sizeof exp, "%lld,%lld", (long long)r, (long long)c);
+        qc_err_set(b->err, "%s: tensor '%s': shape [%s] disagrees with the GGUF metadata (expected [%s]) (offset %llu)",
+                   P, name, got, exp, (unsigned long long)t->info_offset);
+        return -1;
+    }
+    if (!qc_gguf_can_dequant(t->type)) {
+        qc_err_set(b->err, "%s: tensor '%s': unsupported tensor type %s (supported: F32, F16, BF16, Q4_0, Q4_1, "
+                   "Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) (offset %llu)",
+                   P, name, qc_gguf_type_name(t->type, tb), (unsigned long long)t->info_offset);
+        return -1;
+    }
+    int64_t numel = r * (ndim == 2 ? c : 1), block = 1, bbytes = 4;
+    qc_gguf_type_size(t->type, &block, &bbytes);
+    int32_t dtype = t->type == QC_GGML_F16 ? QRT_DT_F16 : t->type == QC_GGML_BF16 ? QRT_DT_BF16 : QRT_DT_F32;
+    const void *data = t->data;
+    size_t nbytes = t->nbytes;
+    uint8_t *owned = NULL;
+    if (t->type != QC_GGML_F32 && dtype == QRT_DT_F32) { /* a block format: dequantize */
+        if ((uint64_t)numel > SIZE_MAX / 4 || !(owned = malloc((size_t)numel * 4))) {
+            qc_err_set(b->err, "%s: tensor '%s': out of memory", P, name);
+            return -1;
+        }
+        qc_gguf_dequant(t->type, t->data, (float *)owned, numel);
+        data = owned;
+        nbytes = (size_t)numel * 4;
+    }
+    if (check_values(P, name, dtype, data, nbytes, t->file_offset, (uint64_t)block, (uint64_t)bbytes, b->err)) {
+        free(owned);
+        return -1;
+    }
+    if (heads > 0) {
+        uint8_t *perm = malloc(nbytes ? nbytes : 1);
+        if (!perm) {
+            free(owned);
+            qc_err_set(b->err, "%s: tensor '%s': out of memory", P, name);
+            return -1;
+        }
+        unpermute_rows(perm, data, r, heads, nbytes / (size_t)r);
+        free(owned);
+        data = owned = perm;
+    }
+    int64_t shape[2] = {r, c};
+    int32_t id = qc_graph_add_tensor(b->g, name, dtype, ndim, shape, data, nbytes);
+    b->g->tensors[id].owned = owned;
+    return id;
+}
+
+static void release_gguf(void *p) { qc_gguf_free(p); }
+
+static int load_gguf(qc_graph **gout, const char *path, qc_err *err) {
+    qc_gguf *gg = NULL;
+    if (qc_gguf_open(&gg, path, err)) return -1;
+    qc_graph *g = qc_graph_new();
+    if (!g) {
+        qc_gguf_free(gg);
+        return qc_err_set(err, "out of memory");
+    }
+    g->source = gg;
+    g->source_free = release_gguf;
+    if (qc_gguf_config(gg, &g->cfg, err) ||
+        qc_gguf_tokenizer(gg, &g->tokenizer, &g->tokenizer_size, err)) {
+        qc_graph_free(g);
+        return -1;
+    }
+    qc_gguf_hash(gg, g->source_hash);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(g->source_name, sizeof g->source_name, "%s", base);
+    builder b = {g, NULL, gg, err};
+    if (build_llama(&b) || qc_graph_verify(g, err)) {
+        qc_graph_free(g);
+        return -1;
+    }
+    *gout = g;
     return 0;
 }
 
@@ -200,7 +376,7 @@ int qc_model_load(qc_graph **gout, qc_st **st_out, const char *model_path, qc_er
     } else if (ends_with(model_path, ".safetensors") || ends_with(model_path, ".json")) {
         snprintf(weights, sizeof weights, "%s", model_path);
     } else if (ends_with(model_path, ".gguf")) {
-        return qc_err_set(err, "%s: GGUF input is not supported yet (use the safetensors checkpoint)", model_path);
+        return load_gguf(gout, model_path, err);
     } else {
         return qc_err_set(err, "%s: not a .safetensors file, an .index.json or a model directory", model_path);
     }
@@ -221,7 +397,7 @@ int qc_model_load(qc_graph **gout, qc_st **st_out, const char *model_path, qc_er
     memcpy(g->source_name, base, bl);
     g->source_name[bl] = 0;
 
-    builder b = {g, st, err};
+    builder b = {g, st, NULL, err};
     if (build_llama(&b)) goto fail;
     if (qc_graph_verify(g, err)) goto fail;
     *gout = g;

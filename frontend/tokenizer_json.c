@@ -25,25 +25,7 @@
 #include "qc/frontend.h"
 #include "qc/json.h"
 #include "qrt/tokenizer.h"
-
-/* Must match runtime/tokenizer.c (blob version 1). */
-enum {
-    F_ADD_BOS = 1u << 0,
-    F_ADD_EOS = 1u << 1,
-    F_BYTE_FALLBACK = 1u << 2,
-    F_FUSE_UNK = 1u << 3,
-    F_IGNORE_MERGES = 1u << 4,
-    F_PREFIX = 1u << 5,
-    F_PREFIX_FIRST = 1u << 6,
-    F_PREFIX_IF_MISSING = 1u << 7,
-    F_SPLIT_DIGITS = 1u << 8,
-    F_SPM_SPLIT = 1u << 9,
-    F_STRIP_LEADING = 1u << 10,
-};
-enum { T_NORMAL = 0, T_SPECIAL = 1, T_BYTE = 2, T_UNUSED = 3, T_ADDED = 4 };
-enum { P_NONE = 0, P_GPT2 = 1, P_LLAMA3 = 2, P_QWEN2 = 3 };
-
-#define MAX_VOCAB (1 << 22) /* ids beyond 4M are refused (the largest real vocabularies are ~256k) */
+#include "tokblob.h"
 
 static const char META[] = "\xE2\x96\x81"; /* U+2581, SentencePiece's space */
 
@@ -57,24 +39,11 @@ static const char PAT_QWEN2[] =
 static const char PAT_GPT2[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-typedef struct tokstr {
-    const char *s; /* borrowed from the JSON tree */
-    size_t len;
-} tokstr;
-
 typedef struct conv {
     const char *file; /* labels errors */
     qc_err *err;
-    uint32_t kind, flags, pretok;
     int spm_hint, byte_hint; /* evidence for each kind */
-    int32_t n_vocab;
-    tokstr *str;     /* [n_vocab] */
-    uint8_t *type;   /* [n_vocab] */
-    int32_t *slot;   /* string -> id, open addressing, -1 empty */
-    size_t mask;
-    uint32_t *merges; /* [3 * n_merges] */
-    size_t n_merges;
-    int32_t bos, eos, unk;
+    qc_tokb b;               /* what goes into the blob; strings borrowed from the JSON tree */
 } conv;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -130,56 +99,8 @@ static int get_bool(const qc_json *obj, const char *key, int def) {
 
 static const char *type_of(const qc_json *v) { return v ? qc_json_get_str(v, "type") : NULL; }
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h ^ h >> 29;
-}
-
 /* The id of string s[0..n) (first id holding it), or -1. */
-static int32_t find(const conv *c, const char *s, size_t n) {
-    for (size_t h = hash_bytes(s, n) & c->mask;; h = (h + 1) & c->mask) {
-        int32_t id = c->slot[h];
-        if (id < 0)
-            return -1;
-        if (c->str[id].len == n && memcmp(c->str[id].s, s, n) == 0)
-            return id;
-    }
-}
-
-static int build_index(conv *c) {
-    size_t cap = 16;
-    while (cap < 2 * (size_t)c->n_vocab)
-        cap <<= 1;
-    c->slot = malloc(cap * sizeof *c->slot);
-    if (!c->slot)
-        return qc_err_set(c->err, "%s: out of memory", c->file);
-    memset(c->slot, 0xFF, cap * sizeof *c->slot);
-    c->mask = cap - 1;
-    for (int32_t id = 0; id < c->n_vocab; id++) {
-        if (c->type[id] == T_UNUSED)
-            continue;
-        const tokstr *t = &c->str[id];
-        size_t h = hash_bytes(t->s, t->len) & c->mask;
-        while (c->slot[h] >= 0 &&
-               !(c->str[c->slot[h]].len == t->len && memcmp(c->str[c->slot[h]].s, t->s, t->len) == 0))
-            h = (h + 1) & c->mask;
-        if (c->slot[h] < 0)
-            c->slot[h] = id;
-    }
-    return 0;
-}
-
-/* "<0xHH>" with upper-case hex, SentencePiece's byte-fallback spelling. */
-static int is_byte_token(const char *s, size_t n) {
-    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
-        return 0;
-    for (int k = 3; k < 5; k++)
-        if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'A' && s[k] <= 'F')))
-            return 0;
-    return 1;
-}
+static int32_t find(const conv *c, const char *s, size_t n) { return qc_tokb_find(&c->b, s, n); }
 
 /* ---- what kind of tokenizer ---------------------------------------------- */
 
@@ -192,7 +113,7 @@ static int normalizer_one(conv *c, const qc_json *n, const char *key) {
     if (ty && strcmp(ty, "Prepend") == 0) {
         if (!is_str(qc_json_get(n, "prepend"), META))
             return qc_err_set(c->err, "%s: key '%s.prepend': only \"\\u2581\" is supported", c->file, key);
-        c->flags |= F_PREFIX;
+        c->b.flags |= QC_TOKF_PREFIX;
         c->spm_hint = 1;
         return 0;
     }
@@ -237,11 +158,11 @@ static int pretok_one(conv *c, const qc_json *p, const char *key) {
         if (prefix < 0 || regex < 0)
             return qc_err_set(c->err, "%s: key '%s': add_prefix_space / use_regex must be booleans", c->file, key);
         if (prefix)
-            c->flags |= F_PREFIX | F_PREFIX_IF_MISSING;
+            c->b.flags |= QC_TOKF_PREFIX | QC_TOKF_PREFIX_IF_MISSING;
         if (regex) {
-            if (c->pretok != P_NONE)
+            if (c->b.pretok != QC_PRETOK_NONE)
                 return qc_err_set(c->err, "%s: key '%s': two split patterns", c->file, key);
-            c->pretok = P_GPT2;
+            c->b.pretok = QC_PRETOK_GPT2;
         }
         c->byte_hint = 1;
         return 0;
@@ -249,9 +170,9 @@ static int pretok_one(conv *c, const qc_json *p, const char *key) {
     if (ty && strcmp(ty, "Digits") == 0) {
         if (get_bool(p, "individual_digits", 0) != 1)
             return qc_err_set(c->err, "%s: key '%s.individual_digits': only true is supported", c->file, key);
-        if (c->pretok != P_NONE)
+        if (c->b.pretok != QC_PRETOK_NONE)
             return qc_err_set(c->err, "%s: key '%s': Digits after a split pattern is not supported", c->file, key);
-        c->flags |= F_SPLIT_DIGITS;
+        c->b.flags |= QC_TOKF_SPLIT_DIGITS;
         return 0;
     }
     if (ty && strcmp(ty, "Split") == 0) {
@@ -263,14 +184,14 @@ static int pretok_one(conv *c, const qc_json *p, const char *key) {
         if (!beh || strcmp(beh, "Isolated") != 0 || get_bool(p, "invert", 0) != 0)
             return qc_err_set(c->err, "%s: key '%s': only behavior Isolated, invert false is supported", c->file,
                               key);
-        if (c->pretok != P_NONE)
+        if (c->b.pretok != QC_PRETOK_NONE)
             return qc_err_set(c->err, "%s: key '%s': two split patterns", c->file, key);
         if (strcmp(pat->str, PAT_LLAMA3) == 0)
-            c->pretok = P_LLAMA3;
+            c->b.pretok = QC_PRETOK_LLAMA3;
         else if (strcmp(pat->str, PAT_QWEN2) == 0)
-            c->pretok = P_QWEN2;
+            c->b.pretok = QC_PRETOK_QWEN2;
         else if (strcmp(pat->str, PAT_GPT2) == 0)
-            c->pretok = P_GPT2;
+            c->b.pretok = QC_PRETOK_GPT2;
         else
             return qc_err_set(c->err, "%s: key '%s': unsupported split pattern (only the GPT-2, Llama-3 and "
                               "Qwen2 patterns are implemented)", c->file, k2);
@@ -286,15 +207,15 @@ static int pretok_one(conv *c, const qc_json *p, const char *key) {
         if (scheme && strcmp(scheme, "always") == 0)
             prefix = 1;
         else if (scheme && strcmp(scheme, "first") == 0)
-            prefix = 1, c->flags |= F_PREFIX_FIRST;
+            prefix = 1, c->b.flags |= QC_TOKF_PREFIX_FIRST;
         else if (scheme && strcmp(scheme, "never") == 0)
             prefix = 0;
         else if (scheme)
             return unsupported(c, key, "prepend_scheme", scheme);
         if (prefix)
-            c->flags |= F_PREFIX | F_PREFIX_IF_MISSING;
+            c->b.flags |= QC_TOKF_PREFIX | QC_TOKF_PREFIX_IF_MISSING;
         if (split)
-            c->flags |= F_SPM_SPLIT;
+            c->b.flags |= QC_TOKF_SPM_SPLIT;
         c->spm_hint = 1;
         return 0;
     }
@@ -333,12 +254,12 @@ static void detect_decoder(conv *c, const qc_json *d) {
     } else if (strcmp(ty, "Strip") == 0) {
         int64_t start = 0;
         if (is_str(qc_json_get(d, "content"), " ") && qc_json_get_int(d, "start", &start) == 0 && start >= 1)
-            c->flags |= F_STRIP_LEADING;
+            c->b.flags |= QC_TOKF_STRIP_LEADING;
     } else if (strcmp(ty, "Metaspace") == 0) {
         const char *scheme = qc_json_get_str(d, "prepend_scheme");
         int prefix = get_bool(d, "add_prefix_space", 1);
         if (scheme ? strcmp(scheme, "never") != 0 : prefix == 1)
-            c->flags |= F_STRIP_LEADING;
+            c->b.flags |= QC_TOKF_STRIP_LEADING;
     } else if (strcmp(ty, "ByteLevel") == 0) {
         c->byte_hint = 1;
     }
@@ -356,35 +277,32 @@ static int load_vocab(conv *c, const qc_json *model, const qc_json *added) {
     int64_t max_id = -1;
     for (size_t i = 0; i < vocab->n; i++) {
         const qc_json *v = &vocab->items[i];
-        if (v->type != QC_JSON_NUMBER || !v->is_int || v->i64 < 0 || v->i64 >= MAX_VOCAB)
+        if (v->type != QC_JSON_NUMBER || !v->is_int || v->i64 < 0 || v->i64 >= QC_TOKB_MAX_VOCAB)
             return qc_err_set(c->err, "%s: key 'model.vocab.%s': id is not an integer in [0, %d)", c->file,
-                              vocab->keys[i], MAX_VOCAB);
+                              vocab->keys[i], QC_TOKB_MAX_VOCAB);
         if (v->i64 > max_id)
             max_id = v->i64;
     }
     for (size_t i = 0; i < n_added; i++) {
         int64_t id;
-        if (qc_json_get_int(&added->items[i], "id", &id) < 0 || id < 0 || id >= MAX_VOCAB)
+        if (qc_json_get_int(&added->items[i], "id", &id) < 0 || id < 0 || id >= QC_TOKB_MAX_VOCAB)
             return qc_err_set(c->err, "%s: key 'added_tokens[%zu].id': missing or not an integer in [0, %d)",
-                              c->file, i, MAX_VOCAB);
+                              c->file, i, QC_TOKB_MAX_VOCAB);
         if (id > max_id)
             max_id = id;
     }
     if (max_id < 0)
         return qc_err_set(c->err, "%s: key 'model.vocab': empty vocabulary", c->file);
-    c->n_vocab = (int32_t)max_id + 1;
-    c->str = calloc((size_t)c->n_vocab, sizeof *c->str);
-    c->type = malloc((size_t)c->n_vocab);
-    if (!c->str || !c->type)
+    if (qc_tokb_alloc(&c->b, (int32_t)max_id + 1) < 0)
         return qc_err_set(c->err, "%s: out of memory", c->file);
-    memset(c->type, T_UNUSED, (size_t)c->n_vocab);
     for (size_t i = 0; i < vocab->n; i++) {
         int32_t id = (int32_t)vocab->items[i].i64;
-        if (c->type[id] != T_UNUSED)
+        if (c->b.type[id] != QC_TOKT_UNUSED)
             return qc_err_set(c->err, "%s: key 'model.vocab.%s': id %d is also used by '%s'", c->file,
-                              vocab->keys[i], id, c->str[id].s);
-        c->str[id] = (tokstr){vocab->keys[i], vocab->key_lens[i]};
-        c->type[id] = c->spm_hint && is_byte_token(vocab->keys[i], vocab->key_lens[i]) ? T_BYTE : T_NORMAL;
+                              vocab->keys[i], id, c->b.str[id].s);
+        c->b.str[id] = (qc_tokb_str){vocab->keys[i], vocab->key_lens[i]};
+        c->b.type[id] = c->spm_hint && qc_tokb_is_byte_token(vocab->keys[i], vocab->key_lens[i]) ? QC_TOKT_BYTE
+                                                                                                 : QC_TOKT_NORMAL;
     }
     for (size_t i = 0; i < n_added; i++) {
         const qc_json *a = &added->items[i];
@@ -396,10 +314,12 @@ static int load_vocab(conv *c, const qc_json *model, const qc_json *added) {
         if (special < 0)
             return qc_err_set(c->err, "%s: key 'added_tokens[%zu].special': not a boolean", c->file, i);
         int32_t id = (int32_t)qc_json_get(a, "id")->i64;
-        c->str[id] = (tokstr){content->str, content->len};
-        c->type[id] = special ? T_SPECIAL : T_ADDED;
+        c->b.str[id] = (qc_tokb_str){content->str, content->len};
+        c->b.type[id] = special ? QC_TOKT_SPECIAL : QC_TOKT_ADDED;
     }
-    return build_index(c);
+    if (qc_tokb_index(&c->b) < 0)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
+    return 0;
 }
 
 /* One side of a merge: its id, or an error naming the key. */
@@ -419,8 +339,8 @@ static int load_merges(conv *c, const qc_json *model) {
         return qc_err_set(c->err, "%s: key 'model.merges': expected an array", c->file);
     if (m->n > UINT32_MAX / 3)
         return qc_err_set(c->err, "%s: key 'model.merges': too many merges", c->file);
-    c->merges = malloc((m->n ? m->n : 1) * 3 * sizeof *c->merges);
-    if (!c->merges)
+    c->b.merges = malloc((m->n ? m->n : 1) * 3 * sizeof *c->b.merges);
+    if (!c->b.merges)
         return qc_err_set(c->err, "%s: out of memory", c->file);
     char *cat = NULL;
     size_t cat_cap = 0;
@@ -457,12 +377,12 @@ static int load_merges(conv *c, const qc_json *model) {
         memcpy(cat + na, b, nb);
         if (merge_side(c, i, cat, na + nb, &res) < 0)
             return free(cat), -1;
-        c->merges[3 * i] = (uint32_t)l;
-        c->merges[3 * i + 1] = (uint32_t)r;
-        c->merges[3 * i + 2] = (uint32_t)res;
+        c->b.merges[3 * i] = (uint32_t)l;
+        c->b.merges[3 * i + 1] = (uint32_t)r;
+        c->b.merges[3 * i + 2] = (uint32_t)res;
     }
     free(cat);
-    c->n_merges = m->n;
+    c->b.n_merges = m->n;
     return 0;
 }
 
@@ -528,10 +448,10 @@ static int32_t common_name(const conv *c, const char *const *names) {
 static int load_specials(conv *c, const qc_json *root, const qc_json *model, const char *path) {
     /* unk from the model */
     const qc_json *unk = qc_json_get(model, "unk_token");
-    c->unk = -1;
+    c->b.unk = -1;
     if (unk && unk->type == QC_JSON_STRING) {
-        c->unk = find(c, unk->str, unk->len);
-        if (c->unk < 0)
+        c->b.unk = find(c, unk->str, unk->len);
+        if (c->b.unk < 0)
             return qc_err_set(c->err, "%s: key 'model.unk_token': token '%s' not in vocab", c->file, unk->str);
     } else if (unk && unk->type != QC_JSON_NULL) {
         return qc_err_set(c->err, "%s: key 'model.unk_token': expected a string", c->file);
@@ -546,7 +466,7 @@ static int load_specials(conv *c, const qc_json *root, const qc_json *model, con
     int dl = sl ? (int)(sl - path) + 1 : 0;
     snprintf(cfg_path, sizeof cfg_path, "%.*stokenizer_config.json", dl, path);
     int have_bos = 0, have_eos = 0, add_bos = -1, add_eos = -1;
-    c->bos = c->eos = -1;
+    c->b.bos = c->b.eos = -1;
     FILE *probe = fopen(cfg_path, "rb");
     if (probe) {
         fclose(probe);
@@ -563,8 +483,8 @@ static int load_specials(conv *c, const qc_json *root, const qc_json *model, con
             qc_json_free(cfg);
             return qc_err_set(c->err, "%s: expected a JSON object", cfg_path);
         }
-        if ((have_bos = config_token(c, cfg, cfg_path, "bos_token", &c->bos)) < 0 ||
-            (have_eos = config_token(c, cfg, cfg_path, "eos_token", &c->eos)) < 0) {
+        if ((have_bos = config_token(c, cfg, cfg_path, "bos_token", &c->b.bos)) < 0 ||
+            (have_eos = config_token(c, cfg, cfg_path, "eos_token", &c->b.eos)) < 0) {
             qc_json_free(cfg);
             return -1;
         }
@@ -582,65 +502,17 @@ static int load_specials(conv *c, const qc_json *root, const qc_json *model, con
     static const char *const eos_names[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>",
                                             NULL};
     if (!have_bos)
-        c->bos = t_first >= 0 ? t_first : common_name(c, bos_names);
+        c->b.bos = t_first >= 0 ? t_first : common_name(c, bos_names);
     if (!have_eos)
-        c->eos = t_last >= 0 ? t_last : common_name(c, eos_names);
+        c->b.eos = t_last >= 0 ? t_last : common_name(c, eos_names);
     if (add_bos < 0) /* not said: whatever the template prepends */
-        add_bos = t_first >= 0 && t_first == c->bos;
+        add_bos = t_first >= 0 && t_first == c->b.bos;
     if (add_eos < 0)
-        add_eos = t_last >= 0 && t_last == c->eos;
-    if (add_bos && c->bos >= 0)
-        c->flags |= F_ADD_BOS;
-    if (add_eos && c->eos >= 0)
-        c->flags |= F_ADD_EOS;
-    return 0;
-}
-
-/* ---- the blob ------------------------------------------------------------ */
-
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-
-static int write_blob(conv *c, uint8_t **blob, size_t *size) {
-    uint64_t pool = 0;
-    for (int32_t i = 0; i < c->n_vocab; i++)
-        pool += c->type[i] == T_UNUSED ? 0 : c->str[i].len;
-    uint64_t nv = (uint64_t)c->n_vocab;
-    uint64_t off_types = 64 + 4 * (nv + 1), off_merges = off_types + ((nv + 3) & ~(uint64_t)3);
-    uint64_t off_pool = off_merges + 12 * (uint64_t)c->n_merges, total = off_pool + pool;
-    if (pool > UINT32_MAX || total > SIZE_MAX)
-        return qc_err_set(c->err, "%s: tokenizer too large (%llu bytes of token text)", c->file,
-                          (unsigned long long)pool);
-    uint8_t *b = calloc(1, (size_t)total);
-    if (!b)
-        return qc_err_set(c->err, "%s: out of memory", c->file);
-    memcpy(b, "QTOK", 4);
-    put32(b + 4, 1);
-    put32(b + 8, 64);
-    put32(b + 12, c->kind);
-    put32(b + 16, c->flags);
-    put32(b + 20, c->pretok);
-    put32(b + 24, (uint32_t)c->n_vocab);
-    put32(b + 28, (uint32_t)c->n_merges);
-    put32(b + 32, (uint32_t)c->bos);
-    put32(b + 36, (uint32_t)c->eos);
-    put32(b + 40, (uint32_t)c->unk);
-    put32(b + 44, (uint32_t)pool);
-    uint32_t o = 0;
-    for (int32_t i = 0; i < c->n_vocab; i++) {
-        put32(b + 64 + 4 * (size_t)i, o);
-        b[off_types + (size_t)i] = c->type[i];
-        if (c->type[i] != T_UNUSED) {
-            memcpy(b + off_pool + o, c->str[i].s, c->str[i].len);
-            o += (uint32_t)c->str[i].len;
-        }
-    }
-    put32(b + 64 + 4 * nv, o);
-    for (size_t i = 0; i < 3 * c->n_merges; i++)
-        put32(b + off_merges + 4 * i, c->merges[i]);
-    *blob = b;
-    *size = (size_t)total;
+        add_eos = t_last >= 0 && t_last == c->b.eos;
+    if (add_bos && c->b.bos >= 0)
+        c->b.flags |= QC_TOKF_ADD_BOS;
+    if (add_eos && c->b.eos >= 0)
+        c->b.flags |= QC_TOKF_ADD_EOS;
     return 0;
 }
 
@@ -675,13 +547,13 @@ static int convert(conv *c, const qc_json *root, const char *path) {
     if (!c->spm_hint && !c->byte_hint)
         return qc_err_set(c->err, "%s: key 'pre_tokenizer': neither SentencePiece-style (Metaspace, or "
                           "Prepend/Replace U+2581 normalizers) nor byte-level (ByteLevel)", c->file);
-    c->kind = c->spm_hint ? QRT_TOK_SPM_BPE : QRT_TOK_BYTE_BPE;
-    if (c->kind == QRT_TOK_SPM_BPE) {
-        if (c->pretok != P_NONE || (c->flags & F_SPLIT_DIGITS))
+    c->b.kind = c->spm_hint ? QRT_TOK_SPM_BPE : QRT_TOK_BYTE_BPE;
+    if (c->b.kind == QRT_TOK_SPM_BPE) {
+        if (c->b.pretok != QC_PRETOK_NONE || (c->b.flags & QC_TOKF_SPLIT_DIGITS))
             return qc_err_set(c->err, "%s: key 'pre_tokenizer': split patterns with SentencePiece-style BPE "
                               "are not supported", c->file);
     } else {
-        c->flags &= ~(uint32_t)F_STRIP_LEADING; /* byte-level decoders keep every space */
+        c->b.flags &= ~(uint32_t)QC_TOKF_STRIP_LEADING; /* byte-level decoders keep every space */
     }
 
     int fb = get_bool(model, "byte_fallback", 0), fu = get_bool(model, "fuse_unk", 0),
@@ -689,12 +561,12 @@ static int convert(conv *c, const qc_json *root, const char *path) {
     if (fb < 0 || fu < 0 || im < 0)
         return qc_err_set(c->err, "%s: key 'model.byte_fallback' / 'fuse_unk' / 'ignore_merges': not a boolean",
                           c->file);
-    if (fb && c->kind == QRT_TOK_SPM_BPE)
-        c->flags |= F_BYTE_FALLBACK;
+    if (fb && c->b.kind == QRT_TOK_SPM_BPE)
+        c->b.flags |= QC_TOKF_BYTE_FALLBACK;
     if (fu)
-        c->flags |= F_FUSE_UNK;
+        c->b.flags |= QC_TOKF_FUSE_UNK;
     if (im)
-        c->flags |= F_IGNORE_MERGES;
+        c->b.flags |= QC_TOKF_IGNORE_MERGES;
 
     if (load_vocab(c, model, qc_json_get(root, "added_tokens")) < 0 || load_merges(c, model) < 0 ||
         load_specials(c, root, model, path) < 0)
@@ -716,14 +588,11 @@ int qc_tokenizer_load(uint8_t **blob, size_t *size, const char *path, qc_err *er
     free(text);
     if (rc < 0)
         return -1;
-    conv c = {.file = path, .err = err, .bos = -1, .eos = -1, .unk = -1};
+    conv c = {.file = path, .err = err, .b = {.bos = -1, .eos = -1, .unk = -1}};
     rc = convert(&c, root, path);
     if (rc == 0)
-        rc = write_blob(&c, blob, size);
+        rc = qc_tokb_write(&c.b, path, err, blob, size);
     qc_json_free(root);
-    free(c.str);
-    free(c.type);
-    free(c.slot);
-    free(c.merges);
+    qc_tokb_free(&c.b);
     return rc;
 }

@@ -51,7 +51,10 @@ qc_exec *qc_exec_new(const qc_graph *g, int32_t n_ctx) {
         float *f = malloc(n * sizeof(float));
         if (!f) goto oom;
         e->w[i] = f;
-        if (t->out_dtype == t->dtype || t->out_dtype == QRT_DT_F32) {
+        if (qc_qdtype_bits(t->out_dtype)) { /* packed: the values the runtime will use */
+            qc_qdequant(t->owned, qc_qdtype_bits(t->out_dtype), t->shape[0], t->shape[1], t->qgroup,
+                        t->qsym, f);
+        } else if (t->out_dtype == t->dtype || t->out_dtype == QRT_DT_F32) {
             qc_convert(t->data, t->dtype, f, QRT_DT_F32, n);
         } else { /* round through the storage dtype */
             uint16_t *tmp = malloc(n * sizeof(uint16_t));
@@ -152,12 +155,13 @@ static void run_op(qc_exec *e, const qc_op *op, const int32_t *tok, int32_t n, i
                 }
                 for (int32_t j = 0; j <= last; j++) sum += (s[j] = exp(s[j] - mx));
                 float *o = out + ((size_t)t * H + h) * hd;
-                for (int32_t i = 0; i < hd; i++) {
-                    double acc = 0;
-                    for (int32_t j = 0; j <= last; j++)
-                        acc += s[j] * e->vc[layer][(size_t)j * kvd + (size_t)kh * hd + i];
-                    o[i] = (float)(acc / sum);
+                double acc[hd];
+                memset(acc, 0, sizeof acc);
+                for (int32_t j = 0; j <= last; j++) {
+                    const float *v = e->vc[layer] + (size_t)j * kvd + (size_t)kh * hd;
+                    for (int32_t i = 0; i < hd; i++) acc[i] += s[j] * v[i];
                 }
+                for (int32_t i = 0; i < hd; i++) o[i] = (float)(acc[i] / sum);
             }
         free(s);
         break;

@@ -42,6 +42,13 @@ int qc_pass_plan(qc_graph *g, FILE *f, uint8_t hash[16], qc_err *err) {
         }
         int64_t n = qc_tensor_numel(t);
         t->blob_offset = off;
+        if (qc_qdtype_bits(t->out_dtype)) { /* packed by qc_pass_quantize: copied as is */
+            t->blob_nbytes = t->nbytes;
+            if (fwrite(t->owned, 1, t->nbytes, f) != t->nbytes) rc = -1;
+            XXH3_128bits_update(st, t->owned, t->nbytes);
+            off += t->blob_nbytes;
+            continue;
+        }
         t->blob_nbytes = qc_dtype_size(t->out_dtype, n);
         size_t in_es = qc_dtype_size(t->dtype, 1), out_es = qc_dtype_size(t->out_dtype, 1);
         for (int64_t j = 0; j < n && !rc; j += CHUNK) {

@@ -119,22 +119,18 @@ void qc_gptq_act_order(const double *H, int64_t K, int32_t *perm) {
     free(v);
 }
 
-int qc_gptq_hinv(const double *H, int64_t K, double damp, const int32_t *perm, float *U,
-                 qc_err *err) {
+int qc_gptq_hinv64(const double *H, int64_t K, double damp, const int32_t *perm, double *A,
+                   qc_err *err) {
     if (K <= 0 || K >= ((int64_t)1 << 31)) return set_err(err, "GPTQ: invalid K = %lld", (long long)K);
     if (!(damp >= 0) || !isfinite(damp)) return set_err(err, "GPTQ: invalid damping %g", damp);
-    double *A = malloc((size_t)K * (size_t)K * sizeof *A);
-    if (!A) return set_err(err, "GPTQ: out of memory for a %lld x %lld Hessian", (long long)K, (long long)K);
     /* A = H permuted: A[i][j] = H[perm[i]][perm[j]] */
     for (int64_t i = 0; i < K; i++) {
         int64_t pi = perm ? perm[i] : i;
         for (int64_t j = 0; j < K; j++) {
             double v = H[pi * K + (perm ? perm[j] : j)];
-            if (!isfinite(v)) {
-                free(A);
+            if (!isfinite(v))
                 return set_err(err, "GPTQ: the Hessian has a non-finite entry at (%lld, %lld)",
                                (long long)pi, (long long)(perm ? perm[j] : j));
-            }
             A[i * K + j] = v;
         }
     }
@@ -158,8 +154,18 @@ int qc_gptq_hinv(const double *H, int64_t K, double damp, const int32_t *perm, f
     if (!rc) rc = lapack_check(LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n), "dpotrf", "the inverse Hessian", K, err);
     blas_serial_end();
     if (!rc)
-        for (int64_t i = 0; i < K; i++)
-            for (int64_t j = 0; j < K; j++) U[i * K + j] = j >= i ? (float)A[i * K + j] : 0.0f;
+        for (int64_t i = 1; i < K; i++) memset(A + i * K, 0, (size_t)i * sizeof *A); /* below the diagonal */
+    return rc;
+}
+
+int qc_gptq_hinv(const double *H, int64_t K, double damp, const int32_t *perm, float *U,
+                 qc_err *err) {
+    if (K <= 0 || K >= ((int64_t)1 << 31)) return set_err(err, "GPTQ: invalid K = %lld", (long long)K);
+    double *A = malloc((size_t)K * (size_t)K * sizeof *A);
+    if (!A) return set_err(err, "GPTQ: out of memory for a %lld x %lld Hessian", (long long)K, (long long)K);
+    int rc = qc_gptq_hinv64(H, K, damp, perm, A, err);
+    if (!rc)
+        for (int64_t i = 0; i < K * K; i++) U[i] = (float)A[i];
     free(A);
     return rc;
 }

@@ -18,7 +18,7 @@
  * Layout: S is [K, K] row-major, only its upper triangle (j >= i) is kept
  * up to date; qc_hessian_finalize mirrors it. The input chunk is packed into
  * panels of 4 columns, P[p][r][c] = X[r0 + r][4p + c] (zero past K), so the
- * 4 x 8 microkernel reads contiguous doubles.
+ * 4 x 4 microkernel reads contiguous doubles.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,40 +29,42 @@
 enum { CHUNK = 128 }; /* input rows per packed chunk */
 
 typedef double v4d __attribute__((vector_size(32)));
+typedef double v2d __attribute__((vector_size(16)));
 
-/* S[i0..i0+4)[j0..j0+8) += sum_r pi[r][a] * (pj0[r] | pj1[r])[b], r in order.
- * Entries outside [0,K) are neither read nor written. */
-#define DEF_KERNEL(name, attr)                                                                  \
+/* S[i0..i0+4)[j0..j0+W) += sum_r pi[r][a] * pj[r][b], r in order; pj is W
+ * columns wide in rows of 4 (W = 8: two panels pj0, pj1). Entries outside
+ * [0,K) are neither read nor written. VT holds VW doubles. */
+#define DEF_KERNEL(name, attr, VT, VW)                                                          \
     attr static void name(double *S, int64_t K, int64_t i0, int64_t j0, const double *pi,       \
-                          const double *pj0, const double *pj1, int64_t R) {                    \
-        double t[4][8];                                                                         \
+                          const double *pj, int64_t R) {                                        \
+        double t[4][4];                                                                         \
         for (int a = 0; a < 4; a++)                                                             \
-            for (int b = 0; b < 8; b++)                                                         \
+            for (int b = 0; b < 4; b++)                                                         \
                 t[a][b] = i0 + a < K && j0 + b < K ? S[(i0 + a) * K + j0 + b] : 0;              \
-        v4d acc[4][2];                                                                          \
+        VT acc[4][4 / VW];                                                                      \
         memcpy(acc, t, sizeof t);                                                               \
         for (int64_t r = 0; r < R; r++) {                                                       \
-            v4d x0, x1;                                                                         \
-            memcpy(&x0, pj0 + 4 * r, sizeof x0);                                                \
-            memcpy(&x1, pj1 + 4 * r, sizeof x1);                                                \
+            VT x[4 / VW];                                                                       \
+            memcpy(x, pj + 4 * r, sizeof x);                                                    \
             for (int a = 0; a < 4; a++) {                                                       \
                 double xi = pi[4 * r + a];                                                      \
-                v4d b = {xi, xi, xi, xi};                                                       \
-                acc[a][0] += b * x0;                                                            \
-                acc[a][1] += b * x1;                                                            \
+                VT b;                                                                           \
+                for (int v = 0; v < VW; v++) b[v] = xi;                                         \
+                for (int v = 0; v < 4 / VW; v++) acc[a][v] += b * x[v];                         \
             }                                                                                   \
         }                                                                                       \
         memcpy(t, acc, sizeof t);                                                               \
         for (int a = 0; a < 4; a++)                                                             \
-            for (int b = 0; b < 8; b++)                                                         \
+            for (int b = 0; b < 4; b++)                                                         \
                 if (i0 + a < K && j0 + b < K) S[(i0 + a) * K + j0 + b] = t[a][b];               \
     }
 
-DEF_KERNEL(kernel_generic, )
-DEF_KERNEL(kernel_avx2, __attribute__((target("avx2"))))
+/* 4 x 4 tiles: 4 accumulators of 4 doubles (AVX2) or 8 of 2 (SSE2) stay in registers. */
+DEF_KERNEL(kernel_generic, , v2d, 2)
+DEF_KERNEL(kernel_avx2, __attribute__((target("avx2"))), v4d, 4)
 
 typedef void kernel_fn(double *, int64_t, int64_t, int64_t, const double *, const double *,
-                       const double *, int64_t);
+                       int64_t);
 
 /* One thread's share: rows [i0, i1) of S (multiples of 4, i1 may pass K). */
 typedef struct part {
@@ -78,8 +80,8 @@ typedef struct part {
 static void *run_part(void *arg) {
     part *p = arg;
     const int64_t K = p->K;
-    const int64_t np = ((K + 3) / 4 + 1) / 2 * 2; /* panels of 4, even so j-pairs exist */
-    const int64_t pfirst = p->i0 / 8 * 2;         /* first panel any j-pair of ours needs */
+    const int64_t np = (K + 3) / 4;  /* panels of 4 columns */
+    const int64_t pfirst = p->i0 / 4; /* the first one our rows need */
     double *P = aligned_alloc(64, (size_t)(np - pfirst) * CHUNK * 4 * sizeof(double));
     if (!P) return NULL; /* p->ok stays 0: the caller redoes this part */
     for (int64_t r0 = 0; r0 < p->n; r0 += CHUNK) {
@@ -93,10 +95,9 @@ static void *run_part(void *arg) {
                     d[4 * r + c] = col < K ? (double)p->X[(r0 + r) * K + col] : 0.0;
                 }
         }
-        for (int64_t i = p->i0; i < p->i1 && i < K; i += 4)
-            for (int64_t j = i / 8 * 8; j < K; j += 8) /* every 8-wide j-tile reaching j >= i */
-                p->kernel(p->S, K, i, j, P + (i / 4 - pfirst) * R * 4, P + (j / 4 - pfirst) * R * 4,
-                          P + (j / 4 + 1 - pfirst) * R * 4, R);
+        for (int64_t i = p->i0; i < p->i1 && i < K; i += 4) /* tiles on or above the diagonal */
+            for (int64_t j = i; j < K; j += 4)
+                p->kernel(p->S, K, i, j, P + (i / 4 - pfirst) * R * 4, P + (j / 4 - pfirst) * R * 4, R);
     }
     free(P);
     p->ok = 1;

@@ -86,8 +86,10 @@ void qrt_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, const
 
 /* out[rows, N] = a[rows, K] @ w[N, K]^T + bias. */
 static void linear(qrt_ctx *c, float *out, const float *a, int32_t rows, const void *w,
-                   const void *bias, int32_t dt, int32_t K, int32_t N) {
-    if (dt == QRT_DT_F32) {
+                   const void *bias, int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
+    if (dt >= QRT_DT_Q2) {
+        qrt_qlinear(c, out, a, rows, w, dt, K, N, group, sym);
+    } else if (dt == QRT_DT_F32) {
         if (rows == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w, K, a, 1, 0.0f, out, 1);
         else
@@ -109,29 +111,28 @@ static void linear(qrt_ctx *c, float *out, const float *a, int32_t rows, const v
                             c->wtile, K, 0.0f, out + n0, N);
         }
     }
-    if (bias) {
-        float brow[N];
-        qrt_row_to_f32(bias, dt, 0, N, brow);
+    if (bias) { /* biases are always stored f32 (1-D tensors are never narrowed) */
+        const float *bv = bias;
         for (int32_t t = 0; t < rows; t++)
-            for (int32_t n = 0; n < N; n++) out[(size_t)t * N + n] += brow[n];
+            for (int32_t n = 0; n < N; n++) out[(size_t)t * N + n] += bv[n];
     }
 }
 
 void qrt_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                   const void *w, const void *bias, int32_t wdtype, int32_t K, int32_t N,
-                  int32_t p2, int32_t p3, float f0) {
-    (void)b, (void)cc, (void)p2, (void)p3, (void)f0;
-    linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N);
+                  int32_t group, int32_t sym, float f0) {
+    (void)b, (void)cc, (void)f0;
+    linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N, group, sym);
 }
 
 void qrt_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                    const void *w, const void *bias, int32_t wdtype, int32_t K, int32_t N,
-                   int32_t p2, int32_t p3, float f0) {
-    (void)b, (void)cc, (void)p2, (void)p3, (void)f0;
+                   int32_t group, int32_t sym, float f0) {
+    (void)b, (void)cc, (void)f0;
     if (c->logits_all)
-        linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N);
+        linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N, group, sym);
     else
-        linear(c, out, a + (size_t)(c->n_tokens - 1) * K, 1, w, bias, wdtype, K, N);
+        linear(c, out, a + (size_t)(c->n_tokens - 1) * K, 1, w, bias, wdtype, K, N, group, sym);
 }
 
 /* Rotate-half RoPE (Hugging Face layout): pairs (i, i + hd/2) of each head. */

@@ -118,12 +118,12 @@ int32_t qrt_qdtype_bits(int32_t dt);
 int qrt_qlayout_init(qrt_qlayout *l, int32_t dtype, int64_t N, int64_t K, int64_t group,
                      int32_t sym);
 /* Row n of the weight as f32 [K]: scale * (code - zero). The _ref form is
- * the scalar reference (one code at a time); both give the same bits. */
+ * the scalar reference (one code at a time); all give the same bits.
+ * isa (here and below): 0 the best the CPU has, 1 generic x86-64, 2 AVX2+FMA
+ * (only if qrt_qgemv_has_avx2()). */
 void qrt_qdequant_row_ref(const void *w, const qrt_qlayout *l, int64_t n, float *out);
-void qrt_qdequant_row(const void *w, const qrt_qlayout *l, int64_t n, float *out);
-/* out[N] = W x (batch 1, fused). scratch: qrt_qgemv_scratch(l) floats.
- * isa: 0 best the CPU has, 1 generic x86-64, 2 AVX2+FMA (needs
- * qrt_qgemv_has_avx2()). */
+void qrt_qdequant_row(const void *w, const qrt_qlayout *l, int64_t n, float *out, int32_t isa);
+/* out[N] = W x (batch 1, fused). scratch: qrt_qgemv_scratch(l) floats. */
 size_t qrt_qgemv_scratch(const qrt_qlayout *l);
 int qrt_qgemv_has_avx2(void);
 void qrt_qgemv(const void *w, const qrt_qlayout *l, const float *x, float *out, float *scratch,

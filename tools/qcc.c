@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "qc/codegen.h"
@@ -33,7 +34,9 @@ typedef struct args {
 } args;
 
 static void usage(void) {
-    printf("usage: qcc MODEL [-o OUT] [-O0..-O3] [--bits 16|32] [--seed N] [-j N]\n"
+    printf("usage: qcc MODEL [-o OUT] [-O0..-O3] [--bits 2|3|4|8|16|32] [--seed N] [-j N]\n"
+           "           [--method gptq|rtn] [--group-size 32|64|128|-1] [--sym|--asym] [--act-order]\n"
+           "           [--damp F] [--calib FILE|DIR] [--calib-samples N] [--calib-seqlen L]\n"
            "           [--emit exe|obj|llvm-ir] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
            "MODEL: a .safetensors file, a model.safetensors.index.json, or a directory\n"
@@ -70,12 +73,26 @@ static _Noreturn void die(const char *msg) {
     exit(1);
 }
 
+static int int_arg(const char *flag, const char *v, long lo, long hi, int32_t *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi) {
+        fprintf(stderr, "qcc: error: %s %s: expected an integer in [%ld, %ld]\n", flag, v, lo, hi);
+        return -1;
+    }
+    *out = (int32_t)x;
+    return 0;
+}
+
 static int parse(args *a, int argc, char **argv) {
     memset(a, 0, sizeof *a);
     a->emit = "exe";
     a->n_run = 32;
     a->o.bits = 16;
     a->o.opt_level = 2;
+    a->o.group_size = 128;
+    a->o.damp = 0.01;
+    a->o.calib_samples = 128;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,7 +125,46 @@ static int parse(args *a, int argc, char **argv) {
             TAKE();
             a->o.seed = strtoull(v, NULL, 10);
         } else if (!strcmp(f, "-j")) {
-            TAKE(); /* the output never depends on it; accepted for build scripts */
+            TAKE(); /* worker threads: the output never depends on them */
+            if (int_arg(f, v, 1, 1024, &a->o.threads)) return -1;
+        } else if (!strcmp(f, "--method")) {
+            TAKE();
+            if (!strcmp(v, "gptq")) a->o.method = QC_METHOD_GPTQ;
+            else if (!strcmp(v, "rtn")) a->o.method = QC_METHOD_RTN;
+            else {
+                fprintf(stderr, "qcc: error: --method %s: expected gptq or rtn (awq, smoothquant: not yet)\n", v);
+                return -1;
+            }
+        } else if (!strcmp(f, "--group-size")) {
+            TAKE();
+            if (int_arg(f, v, -1, 1 << 20, &a->o.group_size)) return -1;
+            if (a->o.group_size == 0 || (a->o.group_size > 0 && a->o.group_size % 32)) {
+                fprintf(stderr, "qcc: error: --group-size %s: expected -1 (per channel) or a positive multiple of 32\n", v);
+                return -1;
+            }
+        } else if (!strcmp(f, "--sym")) {
+            a->o.sym = 1;
+        } else if (!strcmp(f, "--asym")) {
+            a->o.sym = 0;
+        } else if (!strcmp(f, "--act-order")) {
+            a->o.act_order = 1;
+        } else if (!strcmp(f, "--damp")) {
+            TAKE();
+            char *end;
+            a->o.damp = strtod(v, &end);
+            if (*end || !(a->o.damp >= 0 && a->o.damp <= 1)) {
+                fprintf(stderr, "qcc: error: --damp %s: expected a number in [0, 1]\n", v);
+                return -1;
+            }
+        } else if (!strcmp(f, "--calib")) {
+            TAKE();
+            a->o.calib = v;
+        } else if (!strcmp(f, "--calib-samples")) {
+            TAKE();
+            if (int_arg(f, v, 1, 1 << 20, &a->o.calib_samples)) return -1;
+        } else if (!strcmp(f, "--calib-seqlen")) {
+            TAKE();
+            if (int_arg(f, v, 2, 1 << 20, &a->o.calib_seqlen)) return -1;
         } else if (!strcmp(f, "--emit")) {
             TAKE();
             if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir")) {
@@ -171,7 +227,20 @@ static int write_file(const char *path, const void *p, size_t n) {
 
 /* The JSON the executable prints for --info: everything that made it. */
 static int write_info(const char *path, const qc_graph *g, const args *a, const uint8_t wh[16]) {
-    char json[2048];
+    char json[4096], flags[512], calib[300];
+    int quant = a->o.bits < 16;
+    const char *dtype = a->o.bits == 32 ? "f32" : a->o.bits == 16 ? "f16" : "int";
+    const char *cb = a->o.calib ? strrchr(a->o.calib, '/') : NULL;
+    cb = cb && cb[1] ? cb + 1 : a->o.calib;
+    snprintf(calib, sizeof calib, "%s", !quant || a->o.method == QC_METHOD_RTN ? "none" : cb ? cb : "self-generated");
+    for (char *p = calib; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '_';
+    snprintf(flags, sizeof flags, "-O%d --bits %d --seed %llu", a->o.opt_level, a->o.bits, (unsigned long long)a->o.seed);
+    if (quant)
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags),
+                 " --method %s --group-size %d %s%s --damp %g --calib-samples %d --calib-seqlen %d",
+                 a->o.method == QC_METHOD_RTN ? "rtn" : "gptq", a->o.group_size, a->o.sym ? "--sym" : "--asym",
+                 a->o.act_order ? " --act-order" : "", a->o.damp, a->o.calib_samples, a->o.calib_seqlen);
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);
@@ -183,11 +252,12 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
             "\"source_xxh3_128\": \"%s\", \"weights_xxh3_128\": \"%s\", \"parameters\": %lld, "
             "\"bits\": %d, \"dtype\": \"%s\", \"layers\": %d, \"hidden\": %d, \"heads\": %d, "
             "\"kv_heads\": %d, \"vocab\": %d, \"context\": %d, \"targets\": [\"cpu\"], "
-            "\"flags\": \"-O%d --bits %d --seed %llu\"}",
+            "\"method\": \"%s\", \"group_size\": %d, \"sym\": %s, \"act_order\": %s, "
+            "\"calibration\": \"%s\", \"flags\": \"%s\"}",
             QC_VERSION, QRT_ABI_VERSION, c->model_type, g->source_name, sh, whx, (long long)params,
-            a->o.bits, a->o.bits == 16 ? "f16" : "f32", c->n_layers, c->dim, c->n_heads,
-            c->n_kv_heads, c->vocab, c->max_ctx, a->o.opt_level, a->o.bits,
-            (unsigned long long)a->o.seed);
+            a->o.bits, dtype, c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->vocab, c->max_ctx,
+            quant ? (a->o.method == QC_METHOD_RTN ? "rtn" : "gptq") : "none", quant ? a->o.group_size : 0,
+            a->o.sym ? "true" : "false", a->o.act_order ? "true" : "false", calib, flags);
     return n > 0 && (size_t)n < sizeof json ? write_file(path, json, (size_t)n) : -1;
 }
 
@@ -232,14 +302,51 @@ static int run_reference(const args *a, const qc_graph *g) {
     return 0;
 }
 
+/* ---- progress: a bar with ETA on a terminal, plain lines otherwise ---- */
+static double t_stage;
+static char cur_stage[32];
+static int bar_open;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress(void *ud, const char *stage, int64_t done, int64_t total) {
+    const args *a = ud;
+    if (a->o.quiet) return;
+    if (strcmp(stage, cur_stage)) {
+        snprintf(cur_stage, sizeof cur_stage, "%s", stage);
+        t_stage = now_s();
+    }
+    double el = now_s() - t_stage, eta = done ? el * (double)(total - done) / (double)done : 0;
+    if (isatty(2)) {
+        int w = 30, fill = total ? (int)(w * done / total) : 0;
+        fprintf(stderr, "\r%-12s [%.*s%*s] %lld/%lld  %.0fs elapsed, ETA %.0fs ", stage, fill,
+                "##############################", w - fill, "", (long long)done, (long long)total, el, eta);
+        bar_open = 1;
+        if (done == total) {
+            fputc('\n', stderr);
+            bar_open = 0;
+        }
+    } else if (done > 0 && (done == total || total < 10 || done % (total / 10) == 0)) {
+        fprintf(stderr, "qcc: %s %lld/%lld (%.1fs elapsed, ETA %.0fs)\n", stage, (long long)done,
+                (long long)total, el, eta);
+    }
+}
+
+static void progress_end(void) {
+    if (bar_open) fputc('\n', stderr);
+    bar_open = 0;
+}
+
 int main(int argc, char **argv) {
     args a;
     qc_err err = {{0}};
     if (parse(&a, argc, argv)) return 1;
-    if (a.o.bits < 16) {
-        fprintf(stderr, "qcc: error: --bits %d: quantization passes are not in this build yet (use 16 or 32)\n", a.o.bits);
-        return 1;
-    }
+    a.o.progress = progress;
+    a.o.progress_ud = &a;
 
     qc_graph *g = NULL;
     qc_st *st = NULL;
@@ -247,6 +354,9 @@ int main(int argc, char **argv) {
     dump(&a, g, "load");
     if (qc_pass_convert(g, &a.o, &err) || qc_graph_verify(g, &err)) die(err.msg);
     dump(&a, g, "convert");
+    if (qc_pass_quantize(g, &a.o, &err) || qc_graph_verify(g, &err)) die(err.msg);
+    progress_end();
+    dump(&a, g, "quantize");
     if (a.run_prompt) {
         int rc = run_reference(&a, g);
         qc_graph_free(g);
@@ -316,8 +426,8 @@ int main(int argc, char **argv) {
     tmp_out[0] = 0;
     cleanup();
     if (!a.o.quiet)
-        fprintf(stderr, "qcc: wrote %s (%s, %d layers, %s)\n", out, g->cfg.model_type, g->cfg.n_layers,
-                a.o.bits == 16 ? "f16" : "f32");
+        fprintf(stderr, "qcc: wrote %s (%s, %d layers, %d-bit)\n", out, g->cfg.model_type, g->cfg.n_layers,
+                a.o.bits);
     qc_graph_free(g);
     qc_st_free(st);
     return 0;

@@ -39,6 +39,8 @@ typedef struct qc_tensor {
     int32_t out_dtype;      /* qrt_dtype it is stored as in the executable */
     uint64_t blob_offset;   /* byte offset in the weight blob (pass_plan) */
     uint64_t blob_nbytes;   /* bytes it takes there (pass_plan) */
+    int32_t qgroup;         /* packed (QRT_DT_Q*) only: group size, K = per-channel */
+    int32_t qsym;           /* packed only: 1 symmetric grid, 0 zero points */
 } qc_tensor;
 
 /* One op = one kernel call; field meanings per kind in qrt/abi.h QRT_KERNELS. */
@@ -83,6 +85,9 @@ typedef struct qc_graph {
     size_t tokenizer_size;
     uint8_t source_hash[16]; /* xxh3-128 of the checkpoint bytes (weights files) */
     char source_name[256];   /* file name (no directory) of the checkpoint */
+    void *source;                /* what borrowed tensors point into when the graph owns it
+                                    (GGUF: the open qc_gguf), else NULL */
+    void (*source_free)(void *); /* releases `source`; called by qc_graph_free */
 } qc_graph;
 
 qc_graph *qc_graph_new(void);

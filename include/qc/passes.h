@@ -19,15 +19,45 @@
 #include "qc/err.h"
 #include "qc/ir.h"
 
+typedef enum qc_method { QC_METHOD_GPTQ = 0, QC_METHOD_RTN = 1 } qc_method;
+
 typedef struct qc_opts {
-    int32_t bits;      /* 32 (f32), 16 (f16) */
-    int32_t opt_level; /* 0..3 */
-    uint64_t seed;
+    int32_t bits;          /* 32 (f32), 16 (f16), 8/4/3/2 (packed integer linears) */
+    int32_t opt_level;     /* 0..3 */
+    uint64_t seed;         /* calibration windows / self-generated calibration text */
     int32_t verbose;
     int32_t quiet;
+    int32_t method;        /* qc_method */
+    int32_t group_size;    /* 32/64/128..., -1 = per output channel */
+    int32_t sym;           /* symmetric grid (no zero points) */
+    int32_t act_order;     /* GPTQ: columns by decreasing Hessian diagonal */
+    double damp;           /* GPTQ: fraction of mean(diag H) added to the diagonal */
+    const char *calib;     /* calibration text: a file or a directory of *.txt; NULL: self-generated */
+    int32_t calib_samples; /* windows */
+    int32_t calib_seqlen;  /* tokens per window (0: min(2048, context)) */
+    int32_t threads;       /* worker threads; never changes the output */
+    /* Progress of long stages (may be NULL): the driver draws it, so no
+     * clock is read inside the passes. */
+    void (*progress)(void *ud, const char *stage, int64_t done, int64_t total);
+    void *progress_ud;
 } qc_opts;
 
 int qc_pass_convert(qc_graph *g, const qc_opts *o, qc_err *err);
+/* qc_pass_quantize: --bits 8/4/3/2 rewrite every LINEAR weight into a packed
+ * QRT_DT_Q* tensor (owned bytes, quant/pack.c layout) by RTN or GPTQ;
+ * embeddings and the LM head keep f16. GPTQ calibrates with the reference
+ * executor layer by layer, true-sequentially (q/k/v, o, gate/up, down), each
+ * layer's inputs computed from the already-quantized layers before it.
+ * Requires: convert. Sets: out_dtype, owned, qgroup, qsym, op.p[2..3]. */
+int qc_pass_quantize(qc_graph *g, const qc_opts *o, qc_err *err);
+
+/* Calibration token windows (passes/calibrate.c). */
+typedef struct qc_calib {
+    int32_t n, len;  /* windows, tokens each */
+    int32_t *tokens; /* [n, len] */
+} qc_calib;
+int qc_calib_load(qc_calib *c, const qc_graph *g, const qc_opts *o, qc_err *err);
+void qc_calib_free(qc_calib *c);
 /* Assigns offsets and writes the blob to f; *hash receives its xxh3-128. */
 int qc_pass_plan(qc_graph *g, FILE *f, uint8_t hash[16], qc_err *err);
 

@@ -129,6 +129,10 @@ void qc_gptq_act_order(const double *H, int64_t K, int32_t *perm);
  * entries set to 1, l = damp * mean(diag Hp). 0, or -1 with err set. */
 int qc_gptq_hinv(const double *H, int64_t K, double damp, const int32_t *perm, float *U,
                  qc_err *err);
+/* The same in double, as LAPACK leaves it (U's f32 rounding hides most of
+ * LAPACK's last-bit differences, so tests of its determinism look here). */
+int qc_gptq_hinv64(const double *H, int64_t K, double damp, const int32_t *perm, double *U,
+                   qc_err *err);
 /* The solver alone, given U from qc_gptq_hinv (same perm; W's dead columns
  * already zeroed): W [N,K] is replaced by its quantized values, codes / scales
  * / zeros as qc_rtn_quantize. 0, or -1 (out of memory) with err set. */

@@ -86,7 +86,7 @@ typedef struct qrt_ctx qrt_ctx;
  *   out      destination buffer
  *   a, b, c  input buffers (NULL where the op takes fewer)
  *   w        weight tensor inside the weight blob (NULL if none)
- *   bias     bias vector, same dtype as w (NULL if none)
+ *   bias     bias vector, always f32 (NULL if none)
  *   wdtype   qrt_dtype of w (and bias)
  *   p0..p3   op-specific integers, f0 op-specific float (see QRT_KERNELS)
  */

@@ -1,0 +1,186 @@
+/*
+ * passes/quantize.c — --bits 8/4/3/2: every LINEAR weight becomes a packed
+ * integer tensor (quant/pack.c layout, docs/formats.md).
+ *
+ * RTN quantizes each weight on its own. GPTQ calibrates (passes/calibrate.c)
+ * and walks the model one layer at a time with the reference executor:
+ *   X_s        residual stream entering the layer, kept for every window s
+ *   per group  (linears reading the same input: q/k/v; o; gate/up; down,
+ *              in op order — "true-sequential"): run the layer's ops up to
+ *              the group from X_s, accumulate the Hessian of the group's
+ *              input, GPTQ-quantize each weight of the group and give the
+ *              executor the quantized values, so later groups see them
+ *   then       X_s <- the layer's output with all its weights quantized.
+ * The LM head and the embeddings stay f16. Hessians accumulate in double in
+ * row order (quant/hessian.c), so the result is the same for any -j.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "qc/passes.h"
+#include "qc/quant.h"
+
+/* Packs one quantized weight into t->owned and marks the tensor. */
+static int store(qc_graph *g, int32_t ti, const qc_opts *o, int64_t group, const uint8_t *codes,
+                 const float *scales, const float *zeros, qc_err *err) {
+    qc_tensor *t = &g->tensors[ti];
+    int64_t N = t->shape[0], K = t->shape[1];
+    size_t sz = qc_qpack_size(o->bits, N, K, group, o->sym);
+    void *p = sz ? malloc(sz) : NULL;
+    if (!p) return qc_err_set(err, "tensor '%s': out of memory packing %d-bit weights", t->name, o->bits);
+    if (qc_qpack(codes, scales, zeros, o->bits, N, K, group, o->sym, p)) {
+        free(p);
+        return qc_err_set(err, "tensor '%s': packing failed", t->name);
+    }
+    free(t->owned);
+    t->owned = p;
+    t->data = p;
+    t->nbytes = sz;
+    t->out_dtype = qc_qdtype(o->bits);
+    t->qgroup = (int32_t)group;
+    t->qsym = o->sym;
+    return 0;
+}
+
+/* W [N,K] f32 copy of a tensor's checkpoint values. */
+static float *weights_f32(const qc_tensor *t) {
+    size_t n = (size_t)qc_tensor_numel(t);
+    float *w = malloc(n * sizeof(float));
+    if (w) qc_convert(t->data, t->dtype, w, QRT_DT_F32, n);
+    return w;
+}
+
+/* Quantizes the weight of op i: RTN (H NULL) or GPTQ with Hessian H.
+ * On success W holds the quantized values (for the executor). */
+static int quantize_op(qc_graph *g, int32_t i, const qc_opts *o, const double *H, float **Wout, qc_err *err) {
+    qc_op *op = &g->ops[i];
+    const qc_tensor *t = &g->tensors[op->w];
+    int64_t N = t->shape[0], K = t->shape[1];
+    int64_t group = qc_qgroup(K, o->group_size);
+    if (!group) return qc_err_set(err, "--group-size %d: must be -1 or a multiple of 32", o->group_size);
+    int64_t G = (K + group - 1) / group;
+    float *W = weights_f32(t), *scales = malloc((size_t)(N * G) * sizeof(float)),
+          *zeros = malloc((size_t)(N * G) * sizeof(float));
+    uint8_t *codes = malloc((size_t)(N * K));
+    int rc = 0;
+    if (!W || !scales || !zeros || !codes) rc = qc_err_set(err, "tensor '%s': out of memory", t->name);
+    if (!rc && H)
+        rc = qc_gptq_quantize(W, H, N, K, o->bits, group, o->sym, o->damp, o->act_order,
+                              o->threads > 0 ? o->threads : 1, codes, scales, zeros, err);
+    if (!rc && !H) {
+        qc_rtn_quantize(W, N, K, o->bits, group, o->sym, codes, scales, zeros);
+    }
+    if (!rc) rc = store(g, op->w, o, group, codes, scales, zeros, err);
+    if (!rc) {
+        qc_qdequant(g->tensors[op->w].owned, o->bits, N, K, group, o->sym, W);
+        op->p[2] = (int32_t)group;
+        op->p[3] = o->sym;
+    }
+    free(scales), free(zeros), free(codes);
+    if (rc || !Wout) free(W);
+    else *Wout = W;
+    return rc;
+}
+
+/* The residual-stream buffer and, per layer, the op range [begin, end). */
+static int layer_ranges(const qc_graph *g, int32_t *x, int32_t *begin, int32_t *end, qc_err *err) {
+    int32_t L = g->cfg.n_layers, l = 0, emb = -1, last_x = -1;
+    for (int32_t i = 0; i < g->n_ops && emb < 0; i++)
+        if (g->ops[i].kind == QRT_K_EMBED) emb = i;
+    if (emb < 0) return qc_err_set(err, "quantize: graph has no EMBED op");
+    *x = g->ops[emb].out;
+    begin[0] = emb + 1;
+    for (int32_t i = emb + 1; i < g->n_ops; i++) {
+        if (g->ops[i].kind == QRT_K_ATTENTION && g->ops[i].p[0] > l) { /* next layer starts */
+            end[l] = last_x + 1;
+            begin[++l] = last_x + 1;
+        }
+        if (g->ops[i].out == *x) last_x = i;
+    }
+    if (l != L - 1) return qc_err_set(err, "quantize: found %d layers, config says %d", l + 1, L);
+    end[l] = last_x + 1;
+    return 0;
+}
+
+static int gptq(qc_graph *g, const qc_opts *o, qc_err *err) {
+    int32_t L = g->cfg.n_layers, X = 0, D = g->cfg.dim;
+    int32_t *begin = calloc((size_t)L + 1, sizeof(int32_t)), *end = calloc((size_t)L + 1, sizeof(int32_t));
+    qc_calib cal = {0};
+    qc_exec *e = NULL;
+    float *xs = NULL;
+    int rc = (!begin || !end) ? qc_err_set(err, "out of memory") : 0;
+    if (!rc) rc = layer_ranges(g, &X, begin, end, err);
+    if (!rc && o->progress) o->progress(o->progress_ud, "calibration", 0, 1);
+    if (!rc) rc = qc_calib_load(&cal, g, o, err);
+    if (!rc && o->progress) o->progress(o->progress_ud, "calibration", 1, 1);
+    int32_t T = cal.len;
+    if (!rc && (!(e = qc_exec_new(g, T)) || !(xs = malloc((size_t)cal.n * T * D * sizeof(float)))))
+        rc = qc_err_set(err, "out of memory for %d calibration windows of %d tokens", cal.n, T);
+    /* X_s entering layer 0 */
+    for (int32_t s = 0; !rc && s < cal.n; s++) {
+        if (qc_exec_run(e, cal.tokens + (size_t)s * T, T, 0, 0, begin[0], NULL, NULL))
+            rc = qc_err_set(err, "out of memory");
+        else
+            memcpy(xs + (size_t)s * T * D, qc_exec_buf(e, X, T), (size_t)T * D * sizeof(float));
+    }
+    for (int32_t l = 0; !rc && l < L; l++) {
+        for (int32_t i = begin[l]; !rc && i < end[l]; i++) {
+            qc_op *op = &g->ops[i];
+            if (op->kind != QRT_K_LINEAR) continue;
+            /* the group: this op and the LINEARs right after it on the same input */
+            int32_t j = i + 1, in = op->in[0];
+            while (j < end[l] && g->ops[j].kind == QRT_K_LINEAR && g->ops[j].in[0] == in) j++;
+            int32_t K = op->p[0];
+            qc_hessian h;
+            if (qc_hessian_init(&h, K)) {
+                rc = qc_err_set(err, "out of memory for a %d x %d Hessian", K, K);
+                break;
+            }
+            for (int32_t s = 0; !rc && s < cal.n; s++) {
+                const int32_t *tok = cal.tokens + (size_t)s * T;
+                memcpy(qc_exec_buf(e, X, T), xs + (size_t)s * T * D, (size_t)T * D * sizeof(float));
+                if (qc_exec_run(e, tok, T, 0, begin[l], i, NULL, NULL)) rc = qc_err_set(err, "out of memory");
+                else qc_hessian_accumulate(&h, qc_exec_buf(e, in, T), T, o->threads > 0 ? o->threads : 1);
+            }
+            double *H = rc ? NULL : malloc((size_t)K * K * sizeof(double));
+            if (!rc && !H) rc = qc_err_set(err, "out of memory");
+            if (!rc) qc_hessian_finalize(&h, H);
+            qc_hessian_free(&h);
+            for (int32_t k = i; !rc && k < j; k++) {
+                float *W = NULL;
+                rc = quantize_op(g, k, o, H, &W, err);
+                if (!rc) qc_exec_set_weight(e, g->ops[k].w, W);
+                free(W);
+            }
+            free(H);
+            i = j - 1;
+        }
+        /* X_s <- this layer's output with its weights quantized */
+        for (int32_t s = 0; !rc && s < cal.n; s++) {
+            memcpy(qc_exec_buf(e, X, T), xs + (size_t)s * T * D, (size_t)T * D * sizeof(float));
+            if (qc_exec_run(e, cal.tokens + (size_t)s * T, T, 0, begin[l], end[l], NULL, NULL))
+                rc = qc_err_set(err, "out of memory");
+            else
+                memcpy(xs + (size_t)s * T * D, qc_exec_buf(e, X, T), (size_t)T * D * sizeof(float));
+        }
+        if (!rc && o->progress) o->progress(o->progress_ud, "gptq", l + 1, L);
+    }
+    qc_exec_free(e);
+    qc_calib_free(&cal);
+    free(xs), free(begin), free(end);
+    return rc;
+}
+
+int qc_pass_quantize(qc_graph *g, const qc_opts *o, qc_err *err) {
+    if (o->bits >= 16) return 0;
+    if (qc_qdtype(o->bits) < 0) return qc_err_set(err, "--bits %d: supported widths are 2, 3, 4, 8, 16, 32", o->bits);
+    if (o->method == QC_METHOD_GPTQ) return gptq(g, o, err);
+    int32_t done = 0, total = 0;
+    for (int32_t i = 0; i < g->n_ops; i++) total += g->ops[i].kind == QRT_K_LINEAR;
+    for (int32_t i = 0; i < g->n_ops; i++) {
+        if (g->ops[i].kind != QRT_K_LINEAR) continue;
+        if (quantize_op(g, i, o, NULL, NULL, err)) return -1;
+        if (o->progress) o->progress(o->progress_ud, "rtn", ++done, total);
+    }
+    return 0;
+}

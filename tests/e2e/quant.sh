@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Quantized builds, end to end, on a 60k-token slice of wikitext-2:
+#  - 8-bit RTN stays within 1% of f32; GPTQ 3-bit is well below RTN 3-bit
+#    (the reason GPTQ exists) and GPTQ 4-bit is not worse than RTN 4-bit;
+#  - GPTQ output is byte-identical for -j1 and -j2;
+#  - bad quantization options fail with one line and no output.
+. "$(dirname "$0")/lib.sh"
+M="$DATA/stories260K"
+head -c 300000 "$DATA/text/wikitext2_test_gptq_joined.txt" > "$T/wiki.txt"
+CAL="--calib $DATA/text/sotu --calib-samples 16 --calib-seqlen 128 --seed 1"
+ppl() { "$T/$1.bin" --perplexity "$T/wiki.txt" -c 512 | awk '/^perplexity:/ {print $2}'; }
+compile f32 "$M" --bits 32
+compile r8 "$M" --bits 8 --method rtn
+compile r3 "$M" --bits 3 --method rtn --group-size -1
+compile r4 "$M" --bits 4 --method rtn --group-size -1
+compile g3 "$M" --bits 3 --group-size -1 $CAL -j 1
+compile g4 "$M" --bits 4 --group-size -1 $CAL
+"$QCC" "$M" --bits 3 --group-size -1 $CAL -j 2 --quiet -o "$T/g3j2.bin" || fail "-j 2 compile"
+cmp "$T/g3.bin" "$T/g3j2.bin" || fail "GPTQ output depends on -j"
+f32=$(ppl f32) r8=$(ppl r8) r3=$(ppl r3) r4=$(ppl r4) g3=$(ppl g3) g4=$(ppl g4)
+echo "f32 $f32  rtn8 $r8  rtn4 $r4  gptq4 $g4  rtn3 $r3  gptq3 $g3"
+within "$r8" "$f32" 1 || fail "8-bit RTN $r8 not within 1% of f32 $f32"
+awk -v g="$g3" -v r="$r3" 'BEGIN { exit !(g < 0.9 * r) }' || fail "GPTQ 3-bit $g3 not well below RTN $r3"
+awk -v g="$g4" -v r="$r4" 'BEGIN { exit !(g <= r) }' || fail "GPTQ 4-bit $g4 worse than RTN $r4"
+awk -v g="$g3" -v f="$f32" 'BEGIN { exit !(g > f) }' || fail "3-bit better than f32? ($g3 vs $f32)"
+# Bad options and calibration input: one line, exit 1, no output.
+echo "" > "$T/empty.txt"
+echo "tiny text" > "$T/short.txt"
+for bad in "--bits 5" "--bits 4 --group-size 0" "--bits 4 --group-size 48" "--bits 4 --calib $T/missing.txt" \
+           "--bits 4 --calib $T/empty.txt" "--bits 4 --calib $T/short.txt" "--bits 4 --method awqq"; do
+  rc=0; "$QCC" "$M" $bad --quiet -o "$T/bad.bin" 2> "$T/err" || rc=$?
+  [ $rc -eq 1 ] && [ ! -e "$T/bad.bin" ] && [ "$(wc -l < "$T/err")" -eq 1 ] || fail "'$bad': rc $rc, $(cat "$T/err")"
+  echo "ok: $bad -> $(cat "$T/err")"
+done
+echo ok

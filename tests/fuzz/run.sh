@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh — runs the libFuzzer targets of a QC_FUZZ build
+# (what `make fuzz` calls; docs/fuzzing.md).
+#
+#   run.sh BUILD SECONDS [TARGET...]   fuzz each TARGET (default: all built)
+#                                       for SECONDS; fails if one crashed
+#   run.sh merge BUILD [TARGET...]      minimize BUILD's work corpus into the
+#                                       committed tests/fuzz/corpus/TARGET
+#
+# Each target fuzzes a work corpus BUILD/fuzz-work/TARGET/corpus: a copy of
+# the committed corpus plus whatever earlier runs found (kept between runs).
+# Crashes, timeouts (-timeout, seconds per input) and OOMs land in
+# BUILD/fuzz-work/TARGET/ as crash-*, timeout-*, oom-*, the log in run.log.
+# FUZZ_PARALLEL=N runs N targets at once (default 1); FUZZ_ARGS adds libFuzzer
+# flags. Nothing found here goes into the committed corpus without `merge`.
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ALL="json safetensors tokenizer_json tok_blob prompt gguf"
+
+# libFuzzer dictionary for a target (written into its work dir).
+dict() {
+  local t=$1 out=$2
+  case $t in
+    json) cp "$HERE/json.dict" "$out" ;;
+    safetensors) { cat "$HERE/json.dict"; echo '"\x0a@@shard@@\x0a"'; } > "$out" ;;
+    tokenizer_json) { cat "$HERE/json.dict"; echo '"\x0a@@tokenizer_config.json@@\x0a"'; } > "$out" ;;
+    tok_blob) printf '"QTOK"\n"\\x01\\x00\\x00\\x00"\n"\\x40\\x00\\x00\\x00"\n"\\xff\\xff\\xff\\xff"\n' > "$out" ;;
+    prompt) printf '"<s>"\n"</s>"\n"<unk>"\n"<|endoftext|>"\n"<|im_start|>"\n"<|im_end|>"\n"<tool>"\n"\\xe2\\x96\\x81"\n"\\xc4\\xa0"\n"\\xc2\\xa0"\n"\\xf0\\x9f\\x98\\x80"\n"\\x0d\\x0a"\n"\x27s"\n"\x27ll"\n' > "$out" ;;
+    *) return 1 ;;
+  esac
+}
+
+targets() {
+  local b=$1; shift
+  local list="${*:-$ALL}" t
+  for t in $list; do
+    if [ -x "$b/tests/fuzz_$t" ]; then echo "$t"
+    elif [ $# -gt 0 ]; then echo "run.sh: $b/tests/fuzz_$t not built" >&2; exit 2
+    fi
+  done
+}
+
+fuzz_one() {
+  local b=$1 s=$2 t=$3 w="$1/fuzz-work/$3"
+  mkdir -p "$w/corpus"
+  cp -n "$HERE/corpus/$t/"* "$w/corpus/" 2>/dev/null
+  local d=()
+  dict "$t" "$w/dict" && d=(-dict="$w/dict")
+  local start=$SECONDS
+  "$b/tests/fuzz_$t" -max_total_time="$s" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$w/" "${d[@]}" ${FUZZ_ARGS:-} "$w/corpus" > "$w/run.log" 2>&1
+  local rc=$?
+  local stats
+  stats=$(grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$w/run.log" | tr '\n' ' ')
+  if [ $rc -ne 0 ]; then
+    echo "fuzz_$t: FAILED after $((SECONDS - start)) s (rc $rc): $(ls "$w" | grep -E '^(crash|timeout|oom|leak|slow-unit)-' | tr '\n' ' ')"
+    grep -E 'ERROR|SUMMARY|check failed|^    #[0-9]' "$w/run.log" | head -20
+    echo "  log: $w/run.log"
+    return 1
+  fi
+  echo "fuzz_$t: ok, $((SECONDS - start)) s, corpus $(ls "$w/corpus" | wc -l) files, $stats"
+}
+
+if [ "${1:-}" = merge ]; then
+  b=$2; shift 2
+  for t in $(targets "$b" "$@"); do
+    w="$b/fuzz-work/$t"
+    [ -d "$w/corpus" ] || { echo "merge: no work corpus for $t"; continue; }
+    before=$(ls "$HERE/corpus/$t" | wc -l)
+    "$b/tests/fuzz_$t" -merge=1 -timeout=10 -rss_limit_mb=2048 "$HERE/corpus/$t" "$w/corpus" > "$w/merge.log" 2>&1 ||
+      { echo "merge of $t failed: $w/merge.log"; exit 1; }
+    echo "merge $t: $before -> $(ls "$HERE/corpus/$t" | wc -l) files, $(du -sh "$HERE/corpus/$t" | cut -f1)"
+  done
+  exit 0
+fi
+
+[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+b=$1 s=$2; shift 2
+ts=$(targets "$b" "$@") || exit 2
+[ -n "$ts" ] || { echo "run.sh: no fuzz targets in $b (configure with -DQC_FUZZ=ON)"; exit 2; }
+par=${FUZZ_PARALLEL:-1}
+fail=0 running=0
+for t in $ts; do
+  fuzz_one "$b" "$s" "$t" & running=$((running + 1))
+  if [ "$running" -ge "$par" ]; then wait -n || fail=1; running=$((running - 1)); fi
+done
+while [ "$running" -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
+exit $fail

@@ -91,9 +91,13 @@ static char fz_files[FZ_MAX_FILES][64];
 static int fz_nfiles;
 
 static inline void fz_cleanup(void) {
-    char p[512];
+    char p[sizeof fz_dir_path + sizeof fz_files[0] + 2];
     for (int i = 0; i < fz_nfiles; i++) {
-        snprintf(p, sizeof p, "%s/%s", fz_dir_path, fz_files[i]);
+        size_t a = strnlen(fz_dir_path, sizeof fz_dir_path - 1), b = strnlen(fz_files[i], sizeof fz_files[0] - 1);
+        memcpy(p, fz_dir_path, a);
+        p[a] = '/';
+        memcpy(p + a + 1, fz_files[i], b);
+        p[a + 1 + b] = 0;
         unlink(p);
     }
     if (fz_dir_path[0])

@@ -102,6 +102,24 @@ def json_seeds():
         put(d, k, v)
 
 
+def config_seeds():
+    d = reset("config")
+    put(d, "stories", read(os.path.join(DATA, "config.json")))
+    for p in sorted(glob.glob(os.path.join(ROOT, "tests/bad/files/*/config.json"))):
+        put(d, "bad_" + os.path.basename(os.path.dirname(p)), read(p))
+    base = json.loads(read(os.path.join(DATA, "config.json")))
+    variants = {
+        "qwen2": {"model_type": "qwen2", "use_sliding_window": True, "sliding_window": 128, "attention_bias": True},
+        "mistral": {"model_type": "mistral", "sliding_window": 4096, "head_dim": 16, "rope_theta": 1e6},
+        "smollm": {"model_type": "smollm", "tie_word_embeddings": True, "bos_token_id": None, "mlp_bias": False},
+        "nulls": {"num_key_value_heads": None, "rms_norm_eps": None, "rope_scaling": None, "hidden_act": "swish"},
+    }
+    for name, v in variants.items():
+        c = dict(base)
+        c.update(v)
+        put(d, name, json.dumps(c, indent=1))
+
+
 def tiny_model_tensors(seed=0):
     return [
         ("model.embed_tokens.weight", "F32", [4, 2], elems(8, 4, seed + 1)),
@@ -358,6 +376,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_seeds.py BUILD/tests/fuzz_mkblob")
     json_seeds()
+    config_seeds()
     safetensors_seeds()
     tokenizer_json_seeds()
     tok_blob_seeds(sys.argv[1])

@@ -15,13 +15,13 @@
 # flags. Nothing found here goes into the committed corpus without `merge`.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ALL="json safetensors tokenizer_json tok_blob prompt gguf"
+ALL="json safetensors config tokenizer_json tok_blob prompt gguf"
 
 # libFuzzer dictionary for a target (written into its work dir).
 dict() {
   local t=$1 out=$2
   case $t in
-    json) cp "$HERE/json.dict" "$out" ;;
+    json|config) cp "$HERE/json.dict" "$out" ;;
     safetensors) { cat "$HERE/json.dict"; echo '"\x0a@@shard@@\x0a"'; } > "$out" ;;
     tokenizer_json) { cat "$HERE/json.dict"; echo '"\x0a@@tokenizer_config.json@@\x0a"'; } > "$out" ;;
     tok_blob) printf '"QTOK"\n"\\x01\\x00\\x00\\x00"\n"\\x40\\x00\\x00\\x00"\n"\\xff\\xff\\xff\\xff"\n' > "$out" ;;

@@ -292,10 +292,10 @@ static int load_merges(const qc_gguf *g, qc_tokb *b, const qc_gguf_kv *kv, qc_er
     const char *P = qc_gguf_path(g);
     qc_gguf_str *m = malloc((kv->n ? kv->n : 1) * sizeof *m);
     b->merges = malloc((kv->n ? kv->n : 1) * 3 * sizeof *b->merges);
-    char *cat = NULL;
-    size_t cat_cap = 0;
+    size_t cat_cap = 64; /* never NULL: an empty side still gets a valid pointer */
+    char *cat = malloc(cat_cap);
     int rc = 0;
-    if (!m || !b->merges) {
+    if (!m || !b->merges || !cat) {
         rc = qc_err_set(err, "%s: out of memory", P);
         goto out;
     }

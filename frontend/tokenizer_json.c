@@ -342,8 +342,10 @@ static int load_merges(conv *c, const qc_json *model) {
     c->b.merges = malloc((m->n ? m->n : 1) * 3 * sizeof *c->b.merges);
     if (!c->b.merges)
         return qc_err_set(c->err, "%s: out of memory", c->file);
-    char *cat = NULL;
-    size_t cat_cap = 0;
+    size_t cat_cap = 64; /* never NULL: an empty side still gets a valid pointer */
+    char *cat = malloc(cat_cap);
+    if (!cat)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
     for (size_t i = 0; i < m->n; i++) {
         const qc_json *e = &m->items[i];
         const char *a, *b;
@@ -594,5 +596,9 @@ int qc_tokenizer_load(uint8_t **blob, size_t *size, const char *path, qc_err *er
         rc = qc_tokb_write(&c.b, path, err, blob, size);
     qc_json_free(root);
     qc_tokb_free(&c.b);
+    /* Token text from the file may hold control bytes: keep the message one line. */
+    for (char *q = err && rc ? err->msg : NULL; q && *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            *q = '?';
     return rc;
 }

@@ -280,10 +280,11 @@ int qc_gptq_solve(float *W, int64_t N, int64_t K, const float *U, const int32_t 
     int started[64] = {0};
     for (int32_t t = 1; t < T; t++) started[t] = pthread_create(&tid[t], NULL, run_job, &jobs[t]) == 0;
     run_job(&jobs[0]);
-    for (int32_t t = 1; t < T; t++)
+    for (int32_t t = 1; t < T; t++) {
         if (started[t]) pthread_join(tid[t], NULL);
-        else run_job(&jobs[t]);
-    for (int32_t t = 0; t < T; t++)
+        else run_job(&jobs[t]); /* no thread to be had: same rows, same result, here */
+    }
+    for (int32_t t = 0; t < T; t++) /* a job fails only before touching W */
         if (!jobs[t].ok) return set_err(err, "GPTQ: out of memory (K = %lld)", (long long)K);
     return 0;
 }

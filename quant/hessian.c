@@ -144,10 +144,11 @@ void qc_hessian_accumulate_isa(qc_hessian *h, const float *X, int64_t n, int32_t
     run_part(&parts[0]);
     for (int32_t t = 1; t < T; t++)
         if (started[t]) pthread_join(tid[t], NULL);
-    /* A part whose thread or buffer could not be had runs here, unpacked if need be. */
+    /* A part whose thread or pack buffer could not be had runs here (a part
+     * fails only before adding anything), unpacked if need be. */
     for (int32_t t = 0; t < T; t++) {
         if (parts[t].ok) continue;
-        if (!started[t] || t == 0) run_part(&parts[t]);
+        if (!started[t]) run_part(&parts[t]);
         if (parts[t].ok) continue;
         for (int64_t r = 0; r < n; r++) /* same order per element as the kernel */
             for (int64_t i = parts[t].i0; i < parts[t].i1 && i < K; i++)

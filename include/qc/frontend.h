@@ -69,6 +69,8 @@ int qc_model_load(qc_graph **g, qc_st **st_out, const char *model_path, qc_err *
  *                  qrt tokenizer blob.
  * Errors: "PATH: what (offset N)", "PATH: tensor 'X': what (offset N)",
  * "PATH: key 'K': what (offset N)" (N = absolute byte offset in PATH).
+ * qc_model_load also takes a .gguf path: *st_out is then NULL and the graph
+ * owns the open file (qc_graph.source), which its tensors may borrow from.
  */
 
 /* Metadata value types (GGUF spec numbering). */

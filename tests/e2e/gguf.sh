@@ -28,8 +28,8 @@ done
 "$T/g32.bin" --info | grep -q '"source": "stories260K.gguf"' || fail "--info source: $("$T/g32.bin" --info)"
 
 # Perplexity over the first windows of wikitext-2 is the same number.
-head -c 200000 "$DATA/text/wikitext2_test_gptq_joined.txt" > "$T/wiki.txt"
+head -c 100000 "$DATA/text/wikitext2_test_gptq_joined.txt" > "$T/wiki.txt"
 pg=$("$T/g32.bin" --perplexity "$T/wiki.txt" -c 512 2>&1 | grep -io 'perplexity[^0-9]*[0-9.]*' | grep -o '[0-9.]*$')
 ps=$("$T/s32.bin" --perplexity "$T/wiki.txt" -c 512 2>&1 | grep -io 'perplexity[^0-9]*[0-9.]*' | grep -o '[0-9.]*$')
 [ -n "$pg" ] && [ "$pg" = "$ps" ] || fail "perplexity: GGUF '$pg' vs safetensors '$ps'"
-echo "ok (perplexity $pg on 200 kB)"
+echo "ok (perplexity $pg on 100 kB)"

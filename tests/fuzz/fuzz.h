@@ -168,6 +168,13 @@ static inline size_t fz_split(const uint8_t *data, size_t n, const char *sep, co
     return np;
 }
 
+/* Exactly n malloc'd bytes (so ASan sees an access past the end). */
+static inline void *fz_alloc(size_t n) {
+    void *q = malloc(n ? n : 1);
+    FZ_CHECK(q != NULL, "out of memory");
+    return q;
+}
+
 /* A malloc'd copy of exactly n bytes (so ASan sees a read past the end). */
 static inline void *fz_dup(const void *p, size_t n) {
     void *q = malloc(n ? n : 1);
@@ -187,11 +194,11 @@ static inline size_t fz_decode_one(const qrt_tok *t, int32_t prev, int32_t id, c
                                    size_t *cap) {
     size_t need = qrt_tok_decode(t, prev, id, NULL, 0);
     FZ_CHECK(need <= 64u << 10, "decode of id %d claims %zu bytes", (int)id, need);
-    char *exact = fz_dup("", need);
+    char *exact = fz_alloc(need);
     size_t got = qrt_tok_decode(t, prev, id, exact, need);
     FZ_CHECK(got == need, "decode of id %d after %d: %zu bytes, then %zu", (int)id, (int)prev, need, got);
     if (need > 0) {
-        char *shortb = fz_dup("", need - 1);
+        char *shortb = fz_alloc(need - 1);
         size_t got2 = qrt_tok_decode(t, prev, id, shortb, need - 1);
         FZ_CHECK(got2 == need, "decode into a short buffer: %zu, want %zu", got2, need);
         FZ_CHECK(need == 1 || memcmp(shortb, exact, need - 1) == 0, "decode into a short buffer differs");
@@ -224,7 +231,7 @@ static inline char *fz_decode_all(const qrt_tok *t, const int32_t *ids, size_t n
         prev = ids[i];
     }
     if (!out)
-        out = fz_dup("", 1);
+        out = fz_alloc(1);
     return out;
 }
 

@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                          toks[k].path, (int)ids[i], i);
         char *dec = fz_decode_all(t, ids, n, &dl);
         if (!special && !(toks[k].spm && has_meta(text, len))) {
-            char *want = fz_dup("", len + 1);
+            char *want = fz_alloc(len + 1);
             size_t wl = len;
             memcpy(want, text, len);
             if (toks[k].rt == RT_PREFIX_SPACE && len && text[0] != ' ') {

@@ -6,6 +6,7 @@
 #                                       for SECONDS; fails if one crashed
 #   run.sh merge BUILD [TARGET...]      minimize BUILD's work corpus into the
 #                                       committed tests/fuzz/corpus/TARGET
+#                                       (FUZZ_WORK=DIR: another build's fuzz-work)
 #
 # Each target fuzzes a work corpus BUILD/fuzz-work/TARGET/corpus: a copy of
 # the committed corpus plus whatever earlier runs found (kept between runs).
@@ -62,14 +63,22 @@ fuzz_one() {
 }
 
 if [ "${1:-}" = merge ]; then
+  # The seeds stay; everything else is replaced by the smallest set of inputs
+  # (-set_cover_merge) that adds to their coverage, taken from the old
+  # committed corpus and the work corpus. Inputs that crash are left out.
   b=$2; shift 2
   for t in $(targets "$b" "$@"); do
-    w="$b/fuzz-work/$t"
-    [ -d "$w/corpus" ] || { echo "merge: no work corpus for $t"; continue; }
+    w="${FUZZ_WORK:-$b/fuzz-work}/$t"
+    [ -d "$w/corpus" ] || { echo "merge: no work corpus $w/corpus"; continue; }
     before=$(ls "$HERE/corpus/$t" | wc -l)
-    "$b/tests/fuzz_$t" -merge=1 -timeout=10 -rss_limit_mb=2048 "$HERE/corpus/$t" "$w/corpus" > "$w/merge.log" 2>&1 ||
-      { echo "merge of $t failed: $w/merge.log"; exit 1; }
-    echo "merge $t: $before -> $(ls "$HERE/corpus/$t" | wc -l) files, $(du -sh "$HERE/corpus/$t" | cut -f1)"
+    rm -rf "$w/merged" && mkdir -p "$w/merged" && cp "$HERE/corpus/$t/"seed_* "$w/merged/"
+    "$b/tests/fuzz_$t" -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 "$w/merged" "$HERE/corpus/$t" "$w/corpus" \
+      > "$w/merge.log" 2>&1 || { echo "merge of $t failed: $w/merge.log"; exit 1; }
+    find "$HERE/corpus/$t" -type f ! -name 'seed_*' -delete
+    cp "$w/merged/"* "$HERE/corpus/$t/"
+    n=$(ls "$HERE/corpus/$t" | wc -l)
+    echo "merge $t: $before -> $n files, $(du -sh --apparent-size "$HERE/corpus/$t" | cut -f1)"
+    [ "$n" -le 300 ] || echo "merge $t: more than 300 files; consider a smaller -max_len"
   done
   exit 0
 fi

@@ -13,8 +13,9 @@
  *    codes and scales (element-wise, from the layout ggml documents) must
  *    dequantize to code * scale (- min) exactly; F16 / BF16 special values;
  *    a round trip through a simple Q8_0 / Q4_0 quantizer;
- *  - a tiny model written here with Q8_0 / F16 / Q4_K tensors: the graph holds
- *    the dequantized, un-permuted rows;
+ *  - a tiny model written here (GGUF v2, alignment 64) with Q8_0 / F16 / F32
+ *    tensors and a byte-level tokenizer: the graph holds the dequantized,
+ *    un-permuted rows;
  *  - every tests/bad/files/gguf/ fixture gives its cases.txt message; every
  *    truncation of a valid file and a few thousand byte mutations load or
  *    fail cleanly (run under the sanitizer build to catch memory errors).
@@ -671,12 +672,9 @@ static void test_tiny_quantized(void) {
         {"blk.0.ffn_norm.weight", QC_GGML_F32, TD, 0, {0}, 0},
         {"blk.0.ffn_gate.weight", QC_GGML_Q8_0, TD, TF, {0}, 0},
         {"blk.0.ffn_up.weight", QC_GGML_Q8_0, TD, TF, {0}, 0},
-        {"blk.0.ffn_down.weight", QC_GGML_Q4_K, 256, 8, {0}, 0}, /* replaced below: ffn_down is [D, F] */
+        {"blk.0.ffn_down.weight", QC_GGML_Q8_0, TF, TD, {0}, 0},
     };
     enum { NT = sizeof ts / sizeof ts[0] };
-    /* ffn_down must be ne = {TF, TD}; Q4_K needs rows of 256: use Q8_0 there
-     * and put the Q4_K block into a second model file. */
-    ts[11].type = QC_GGML_Q8_0, ts[11].ne0 = TF, ts[11].ne1 = TD;
     for (int i = 0; i < NT; i++) {
         if (ts[i].type == QC_GGML_Q8_0)
             fill_q8_0(&ts[i]);
@@ -705,7 +703,8 @@ static void test_tiny_quantized(void) {
     put32(&w, QC_GGUF_ARRAY);
     put32(&w, QC_GGUF_STRING);
     put64(&w, TV);
-    static const char *const toks[TV] = {"<|endoftext|>", "a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab"};
+    /* "\xC4\xA0" is U+0120, GPT-2's spelling of a space byte */
+    static const char *const toks[TV] = {"<|endoftext|>", "a", "b", "ab", "\xC4\xA0", "\xC4\240ab"};
     for (int i = 0; i < TV; i++)
         putstr(&w, toks[i]);
     putstr(&w, "tokenizer.ggml.token_type");
@@ -802,7 +801,8 @@ static void test_tiny_quantized(void) {
     }
     qc_graph_free(g);
 
-    /* A Q4_K tensor of 256-element rows goes through the same path. */
+    /* K-quants need rows of 256 (wider than this model): a Q4_K tensor
+     * dequantizes to the codes it was packed from. */
     ttensor q = {"x", QC_GGML_Q4_K, 256, 2, {0}, 0};
     fill_q4_k(&q);
     float *y = malloc(512 * sizeof *y);

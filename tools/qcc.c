@@ -345,6 +345,12 @@ int main(int argc, char **argv) {
     args a;
     qc_err err = {{0}};
     if (parse(&a, argc, argv)) return 1;
+    /* Installed before any work (also over an inherited SIG_IGN, as a shell
+     * gives background jobs): an interrupted compile must clean up. */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes write() fail: the error path cleans up */
     a.o.progress = progress;
     a.o.progress_ud = &a;
 
@@ -381,8 +387,6 @@ int main(int argc, char **argv) {
         snprintf(out, sizeof out, "%s%s", b, ext);
     }
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     snprintf(tmp_dir, sizeof tmp_dir, "%s.qcc-XXXXXX", out);
     if (!mkdtemp(tmp_dir)) {
         qc_err_set(&err, "%s: cannot create a temporary directory beside it: %s", out, strerror(errno));
@@ -400,7 +404,11 @@ int main(int argc, char **argv) {
     if (!wf) die("cannot write the weight blob");
     int prc = qc_pass_plan(g, wf, whash, &err);
     if (fclose(wf) && !prc) prc = qc_err_set(&err, "%s: write failed: %s", wpath, strerror(errno));
-    if (prc) die(err.msg);
+    if (prc) {
+        qc_err e2;
+        qc_err_set(&e2, "%s: %s", out, err.msg);
+        die(e2.msg);
+    }
     dump(&a, g, "plan");
     if (write_file(tpath, g->tokenizer, g->tokenizer_size) || write_info(ipath, g, &a, whash)) {
         qc_err_set(&err, "%s: cannot write temporary files: %s", tmp_dir, strerror(errno));

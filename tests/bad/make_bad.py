@@ -220,8 +220,23 @@ def main():
     model_dir("config_shape_mismatch", json.dumps(c, indent=2) + "\n",
               expect="tensor 'model.embed_tokens.weight': shape [512,8] disagrees with config.json")
     model_dir("no_tokenizer", tokenizer=False, expect="tokenizer.json")
+    # a NaN in a weight: the error names the tensor and the element's file offset
+    ts = tiny_tensors(TINY)
+    ts = [(n, d, sh, (b[:8] + struct.pack("<f", float("nan")) + b[12:]) if n.endswith("up_proj.weight") else b)
+          for (n, d, sh, b) in ts]
+    model_dir("nan_weight", weights=st_bytes(ts),
+              expect="tensor 'model.layers.0.mlp.up_proj.weight': non-finite value at element 2")
+    ts = [t for t in tiny_tensors(TINY) if not t[0].endswith("down_proj.weight")]
+    model_dir("missing_tensor", weights=st_bytes(ts),
+              expect="tensor 'model.layers.0.mlp.down_proj.weight' is missing")
 
+    # keep the lines other generators (make_bad_gguf.py) own
+    keep = []
+    if os.path.exists(os.path.join(HERE, "cases.txt")):
+        with open(os.path.join(HERE, "cases.txt")) as f:
+            keep = [l for l in f if l.startswith("gguf/")]
     with open(os.path.join(HERE, "cases.txt"), "w") as f:
+        f.writelines(keep)
         for path, want in cases:
             f.write("%s\t%s\n" % (path, want))
 

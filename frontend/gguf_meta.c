@@ -496,6 +496,13 @@ static int convert(const qc_gguf *g, qc_tokb *b, qc_gguf_str **strs, float **sco
         b->flags |= QC_TOKF_ADD_BOS;
     if (add_eos && b->eos >= 0)
         b->flags |= QC_TOKF_ADD_EOS;
+
+    /* The chat template, when the file carries one (frontend/chat_template.c). */
+    qc_gguf_str tmpl;
+    if ((rc = qc_gguf_get_str(g, "tokenizer.chat_template", &tmpl, err)) < 0)
+        return -1;
+    if (rc == 1 && qc_chat_section(b, tmpl.s, tmpl.len) < 0)
+        return qc_err_set(err, "%s: out of memory", P);
     return 0;
 }
 

@@ -78,15 +78,15 @@ int qc_tokb_write(const qc_tokb *c, const char *file, qc_err *err, uint8_t **blo
         pool += c->type[i] == QC_TOKT_UNUSED ? 0 : c->str[i].len;
     uint64_t nv = (uint64_t)c->n_vocab;
     uint64_t off_types = 64 + 4 * (nv + 1), off_merges = off_types + ((nv + 3) & ~(uint64_t)3);
-    uint64_t off_pool = off_merges + 12 * (uint64_t)c->n_merges, total = off_pool + pool;
-    if (pool > UINT32_MAX || total > SIZE_MAX)
+    uint64_t off_pool = off_merges + 12 * (uint64_t)c->n_merges, total = off_pool + pool + c->chat_len;
+    if (pool > UINT32_MAX || c->chat_len > UINT32_MAX || total > SIZE_MAX)
         return qc_err_set(err, "%s: tokenizer too large (%llu bytes of token text)", file,
                           (unsigned long long)pool);
     uint8_t *b = calloc(1, (size_t)total);
     if (!b)
         return qc_err_set(err, "%s: out of memory", file);
     memcpy(b, "QTOK", 4);
-    put32(b + 4, 1);
+    put32(b + 4, c->chat ? 2 : 1); /* version 2 = version 1 + a chat section after the pool */
     put32(b + 8, 64);
     put32(b + 12, c->kind);
     put32(b + 16, c->flags);
@@ -97,6 +97,10 @@ int qc_tokb_write(const qc_tokb *c, const char *file, qc_err *err, uint8_t **blo
     put32(b + 36, (uint32_t)c->eos);
     put32(b + 40, (uint32_t)c->unk);
     put32(b + 44, (uint32_t)pool);
+    if (c->chat) {
+        put32(b + 48, (uint32_t)c->chat_len);
+        memcpy(b + off_pool + pool, c->chat, c->chat_len);
+    }
     uint32_t o = 0;
     for (int32_t i = 0; i < c->n_vocab; i++) {
         put32(b + 64 + 4 * (size_t)i, o);
@@ -119,6 +123,9 @@ void qc_tokb_free(qc_tokb *b) {
     free(b->type);
     free(b->slot);
     free(b->merges);
+    free(b->chat);
+    b->chat = NULL;
+    b->chat_len = 0;
     b->str = NULL;
     b->type = NULL;
     b->slot = NULL;

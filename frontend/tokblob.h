@@ -52,6 +52,8 @@ typedef struct qc_tokb {
     uint32_t *merges; /* [3 * n_merges] (left, right, result); rank = index */
     size_t n_merges;
     int32_t bos, eos, unk; /* -1 none */
+    uint8_t *chat;         /* chat section (owned; qc_chat_section), NULL: none -> blob version 1 */
+    size_t chat_len;
 } qc_tokb;
 
 /* Allocates str (empty) and type (all UNUSED) for n_vocab ids. 0 or -1 (out of memory). */
@@ -65,7 +67,13 @@ int32_t qc_tokb_find(const qc_tokb *b, const char *s, size_t n);
 int qc_tokb_is_byte_token(const char *s, size_t n);
 /* Writes the blob (malloc'd, caller frees). `file` labels errors. 0 or -1. */
 int qc_tokb_write(const qc_tokb *b, const char *file, qc_err *err, uint8_t **blob, size_t *size);
-/* Frees str, type, slot and merges (not the strings); accepts a zeroed qc_tokb. */
+/* Recognises the family of a chat template (the Jinja source from
+ * tokenizer_config.json / GGUF tokenizer.chat_template; frontend/chat_template.c)
+ * and stores the description the runtime needs in b->chat. Needs
+ * qc_tokb_index and bos/eos. 1 recognised, 0 not (b->chat stays NULL),
+ * -1 out of memory. */
+int qc_chat_section(qc_tokb *b, const char *tmpl, size_t len);
+/* Frees str, type, slot, merges and chat (not the strings); accepts a zeroed qc_tokb. */
 void qc_tokb_free(qc_tokb *b);
 
 #endif

@@ -447,6 +447,32 @@ static int32_t common_name(const conv *c, const char *const *names) {
     return -1;
 }
 
+/* tokenizer_config.json's "chat_template": a string, or a list of
+ * {"name", "template"} (the one named "default", else the first). A
+ * malloc'd copy in *out (NULL if none). 0, or -1 out of memory. */
+static int chat_template(const qc_json *cfg, char **out, size_t *len) {
+    const qc_json *v = qc_json_get(cfg, "chat_template"), *pick = NULL;
+    *out = NULL;
+    *len = 0;
+    if (v && v->type == QC_JSON_STRING) {
+        pick = v;
+    } else if (v && v->type == QC_JSON_ARRAY) {
+        for (size_t i = 0; i < v->n; i++) {
+            const qc_json *tp = qc_json_get(&v->items[i], "template");
+            const char *name = qc_json_get_str(&v->items[i], "name");
+            if (tp && tp->type == QC_JSON_STRING && (!pick || (name && strcmp(name, "default") == 0)))
+                pick = tp;
+        }
+    }
+    if (!pick)
+        return 0;
+    if (!(*out = malloc(pick->len + 1)))
+        return -1;
+    memcpy(*out, pick->str, pick->len + 1);
+    *len = pick->len;
+    return 0;
+}
+
 static int load_specials(conv *c, const qc_json *root, const qc_json *model, const char *path) {
     /* unk from the model */
     const qc_json *unk = qc_json_get(model, "unk_token");
@@ -468,6 +494,8 @@ static int load_specials(conv *c, const qc_json *root, const qc_json *model, con
     int dl = sl ? (int)(sl - path) + 1 : 0;
     snprintf(cfg_path, sizeof cfg_path, "%.*stokenizer_config.json", dl, path);
     int have_bos = 0, have_eos = 0, add_bos = -1, add_eos = -1;
+    char *tmpl = NULL;
+    size_t tmpl_len = 0;
     c->b.bos = c->b.eos = -1;
     FILE *probe = fopen(cfg_path, "rb");
     if (probe) {
@@ -492,9 +520,14 @@ static int load_specials(conv *c, const qc_json *root, const qc_json *model, con
         }
         add_bos = get_bool(cfg, "add_bos_token", -2);
         add_eos = get_bool(cfg, "add_eos_token", -2);
+        rc = chat_template(cfg, &tmpl, &tmpl_len);
         qc_json_free(cfg);
-        if (add_bos == -1 || add_eos == -1)
+        if (rc < 0)
+            return qc_err_set(c->err, "%s: out of memory", cfg_path);
+        if (add_bos == -1 || add_eos == -1) {
+            free(tmpl);
             return qc_err_set(c->err, "%s: key 'add_bos_token' / 'add_eos_token': not a boolean", cfg_path);
+        }
         if (add_bos == -2)
             add_bos = -1;
         if (add_eos == -2)
@@ -515,6 +548,22 @@ static int load_specials(conv *c, const qc_json *root, const qc_json *model, con
         c->b.flags |= QC_TOKF_ADD_BOS;
     if (add_eos && c->b.eos >= 0)
         c->b.flags |= QC_TOKF_ADD_EOS;
+
+    /* The chat template: tokenizer_config.json, else chat_template.jinja beside. */
+    if (!tmpl) {
+        char jpath[4096];
+        snprintf(jpath, sizeof jpath, "%.*schat_template.jinja", dl, path);
+        probe = fopen(jpath, "rb");
+        if (probe) {
+            fclose(probe);
+            if (read_file(jpath, &tmpl, &tmpl_len, c->err) < 0)
+                return -1;
+        }
+    }
+    int rc = tmpl ? qc_chat_section(&c->b, tmpl, tmpl_len) : 0;
+    free(tmpl);
+    if (rc < 0)
+        return qc_err_set(c->err, "%s: out of memory", c->file);
     return 0;
 }
 

@@ -12,7 +12,10 @@
 static void usage(const char *prog) {
     printf("usage: %s [options]\n"
            "  -p, --prompt TEXT       prompt to continue (default: none, start from BOS)\n"
-           "  -n, --n-predict N       tokens to generate (default 128)\n"
+           "  -n, --n-predict N       tokens to generate (default 128; in a chat: per reply)\n"
+           "  -i, --interactive       chat with the model's chat template, one message per line of stdin\n"
+           "  --chat                  -p is one chat message (default: -p is plain text to continue)\n"
+           "  --system TEXT           the chat's system message (default: the template's own, if any)\n"
            "  --temp T                sampling temperature, 0 = greedy (default 0.8)\n"
            "  --top-k K               keep the K most likely tokens, 0 = off (default 40)\n"
            "  --top-p P               nucleus sampling mass, 1 = off (default 0.95)\n"
@@ -103,6 +106,18 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
         } else if (IS("--gen")) {
             NUM(1, 1 << 24);
             a->gen_len = (int32_t)v;
+        } else if (IS("-i") || IS("--interactive")) {
+            a->interactive = 1;
+        } else if (IS("--chat")) {
+            a->chat = 1;
+        } else if (IS("--system")) {
+            if (!(a->system = VAL())) return -1;
+        } else if (IS("--dump-ids")) { /* hidden debugging flags (runtime/chat.c) */
+            a->dump_ids = 1;
+        } else if (IS("--dump-logits")) {
+            if (!(a->dump_logits = VAL())) return -1;
+        } else if (IS("--ids")) {
+            if (!(a->ids = VAL())) return -1;
         } else if (IS("--info")) {
             a->info = 1;
         } else if (IS("--no-verify")) {

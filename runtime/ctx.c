@@ -70,7 +70,7 @@ qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx) {
         ok = (c->bufs[i] = calloc((size_t)c->max_batch * m->buf_widths[i], sizeof(float))) != NULL;
     size_t kv = (size_t)cfg[QRT_CFG_N_LAYERS] * n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM];
     ok = ok && (c->kcache = calloc(kv, sizeof(float))) && (c->vcache = calloc(kv, sizeof(float))) &&
-         (c->scores = calloc((size_t)n_ctx, sizeof(float)));
+         (c->scores = calloc((size_t)c->max_batch * n_ctx, sizeof(float)));
     /* Tile for non-f32 weights: at least one row of the widest input. */
     int32_t kmax = cfg[QRT_CFG_DIM] > cfg[QRT_CFG_FFN_DIM] ? cfg[QRT_CFG_DIM] : cfg[QRT_CFG_FFN_DIM];
     if (cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM] > kmax) kmax = cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];

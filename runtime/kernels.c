@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <emmintrin.h>
 
 #include "qrt.h"
 
@@ -157,44 +158,80 @@ void qrt_k_rope(qrt_ctx *c, float *out, const float *a, const float *b, const fl
     }
 }
 
-/* Causal attention with grouped KV heads; appends this call's k, v to the cache. */
+/* Softmax of row[0..n) in place, then zeros in row[n..len). SSE2 (every
+ * x86-64 has it): exp through x = k ln2 + r, |r| <= ln2/2, a degree-6
+ * Taylor polynomial for e^r (relative error < 3e-7) and 2^k from the
+ * exponent bits. Inputs are <= 0 after subtracting the row max. */
+static __m128 exp_neg4(__m128 x) {
+    x = _mm_max_ps(x, _mm_set1_ps(-87.0f));
+    __m128i k = _mm_cvtps_epi32(_mm_mul_ps(x, _mm_set1_ps(1.44269504f)));
+    __m128 kf = _mm_cvtepi32_ps(k);
+    __m128 r = _mm_sub_ps(_mm_sub_ps(x, _mm_mul_ps(kf, _mm_set1_ps(0.693145752f))),
+                          _mm_mul_ps(kf, _mm_set1_ps(1.42860677e-6f)));
+    __m128 p = _mm_set1_ps(1.0f / 720);
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.0f / 120));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.0f / 24));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.0f / 6));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(0.5f));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.0f));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.0f));
+    __m128 two_k = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(k, _mm_set1_epi32(127)), 23));
+    return _mm_mul_ps(p, two_k);
+}
+
+static void softmax_row(float *row, int32_t n, int32_t len) {
+    int32_t j = 0;
+    __m128 m4 = _mm_set1_ps(-INFINITY);
+    for (; j + 4 <= n; j += 4) m4 = _mm_max_ps(m4, _mm_loadu_ps(row + j));
+    float mv[4];
+    _mm_storeu_ps(mv, m4);
+    float mx = mv[0] > mv[1] ? mv[0] : mv[1];
+    mx = mx > mv[2] ? mx : mv[2];
+    mx = mx > mv[3] ? mx : mv[3];
+    for (; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    __m128 mxv = _mm_set1_ps(mx), s4 = _mm_setzero_ps();
+    for (j = 0; j + 4 <= n; j += 4) {
+        __m128 e = exp_neg4(_mm_sub_ps(_mm_loadu_ps(row + j), mxv));
+        _mm_storeu_ps(row + j, e);
+        s4 = _mm_add_ps(s4, e);
+    }
+    float sv[4];
+    _mm_storeu_ps(sv, s4);
+    float sum = (sv[0] + sv[1]) + (sv[2] + sv[3]);
+    if (j < n) {
+        float tail[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        memcpy(tail, row + j, (size_t)(n - j) * sizeof(float));
+        _mm_storeu_ps(tail, exp_neg4(_mm_sub_ps(_mm_loadu_ps(tail), mxv)));
+        for (int32_t u = 0; u < n - j; u++) sum += (row[j + u] = tail[u]);
+    }
+    __m128 inv = _mm_set1_ps(1.0f / sum);
+    for (j = 0; j + 4 <= n; j += 4) _mm_storeu_ps(row + j, _mm_mul_ps(_mm_loadu_ps(row + j), inv));
+    for (; j < n; j++) row[j] *= 1.0f / sum;
+    for (j = n; j < len; j++) row[j] = 0.0f;
+}
+
+/* Causal attention with grouped KV heads; appends this call's k, v to the
+ * cache. Per query head: S = q K^T (sgemm over every cached position),
+ * row-wise softmax over the causal prefix, out = P V (sgemm). Rows past a
+ * token's own position get probability 0. */
 void qrt_k_attention(qrt_ctx *c, float *out, const float *q, const float *k, const float *v,
                      const void *w, const void *bias, int32_t wdtype, int32_t layer,
                      int32_t heads, int32_t kv_heads, int32_t hd, float f0) {
     (void)w, (void)bias, (void)wdtype, (void)f0;
-    const int32_t kvd = kv_heads * hd, group = heads / kv_heads;
+    const int32_t kvd = kv_heads * hd, group = heads / kv_heads, T = c->n_tokens, L = c->pos + T;
     float *kc = c->kcache + (size_t)layer * c->n_ctx * kvd;
     float *vc = c->vcache + (size_t)layer * c->n_ctx * kvd;
-    memcpy(kc + (size_t)c->pos * kvd, k, (size_t)c->n_tokens * kvd * sizeof(float));
-    memcpy(vc + (size_t)c->pos * kvd, v, (size_t)c->n_tokens * kvd * sizeof(float));
+    memcpy(kc + (size_t)c->pos * kvd, k, (size_t)T * kvd * sizeof(float));
+    memcpy(vc + (size_t)c->pos * kvd, v, (size_t)T * kvd * sizeof(float));
     const float scale = 1.0f / sqrtf((float)hd);
-    float *s = c->scores;
-    for (int32_t t = 0; t < c->n_tokens; t++) {
-        int32_t last = c->pos + t; /* attends to positions 0..last */
-        for (int32_t h = 0; h < heads; h++) {
-            const float *qh = q + ((size_t)t * heads + h) * hd;
-            int32_t kh = h / group;
-            float mx = -INFINITY;
-            for (int32_t j = 0; j <= last; j++) {
-                const float *kj = kc + (size_t)j * kvd + (size_t)kh * hd;
-                float d = 0;
-                for (int32_t i = 0; i < hd; i++) d += qh[i] * kj[i];
-                s[j] = d * scale;
-                if (s[j] > mx) mx = s[j];
-            }
-            float sum = 0;
-            for (int32_t j = 0; j <= last; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
-            }
-            float *o = out + ((size_t)t * heads + h) * hd;
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int32_t j = 0; j <= last; j++) {
-                const float *vj = vc + (size_t)j * kvd + (size_t)kh * hd;
-                float p = s[j] / sum;
-                for (int32_t i = 0; i < hd; i++) o[i] += p * vj[i];
-            }
-        }
+    float *S = c->scores; /* [T, L] */
+    for (int32_t h = 0; h < heads; h++) {
+        const float *kh = kc + (size_t)(h / group) * hd, *vh = vc + (size_t)(h / group) * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, hd, scale, q + (size_t)h * hd,
+                    heads * hd, kh, kvd, 0.0f, S, L);
+        for (int32_t t = 0; t < T; t++) softmax_row(S + (size_t)t * L, c->pos + t + 1, L);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, L, 1.0f, S, L, vh, kvd, 0.0f,
+                    out + (size_t)h * hd, heads * hd);
     }
 }
 

@@ -89,10 +89,10 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
     double t1 = now_s();
     int32_t prev = seq[n - 1], pos = (int32_t)n, made = 0, rc = 0;
     if (a->prompt) prev = -2; /* the prompt was echoed as typed: keep the next piece's space */
-    int32_t eos = qrt_tok_eos(tok);
+    int32_t eos = qrt_tok_eos(tok), eot = qrt_tok_eot(tok); /* a chat model's end of turn ends it too */
     while (made < a->n_predict && !interrupted) {
         int32_t next = qrt_sample(&s, logits);
-        if (next == eos) break;
+        if (next == eos || next == eot) break;
         if (emit(tok, prev, next)) {
             rc = 1; /* stdout closed: stop quietly */
             break;
@@ -311,7 +311,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: embedded tokenizer: %s\n", err);
         return 1;
     }
-    rc = a.perplexity ? perplexity(&m, tok, &a, n_ctx) : generate(&m, tok, &a, n_ctx);
+    rc = a.dump_logits                 ? qrt_dump_logits(&m, tok, &a, n_ctx)
+         : a.interactive || a.chat     ? qrt_chat(&m, tok, &a, n_ctx)
+         : a.perplexity                ? perplexity(&m, tok, &a, n_ctx)
+                                       : generate(&m, tok, &a, n_ctx);
     qrt_tok_free(tok);
     return rc;
 }

@@ -37,7 +37,7 @@ struct qrt_ctx {
     int32_t n_ctx;          /* KV cache length (positions) */
     float **bufs;           /* [n_bufs] -> [max_batch * width] */
     float *kcache, *vcache; /* [n_layers][n_ctx][n_kv_heads * head_dim] */
-    float *scores;          /* [n_ctx] attention scratch */
+    float *scores;          /* [max_batch, n_ctx] attention scores */
     float *wtile;           /* dequantized weight tile for non-f32 linears */
     size_t wtile_cap;       /* floats in wtile */
 };
@@ -96,9 +96,21 @@ typedef struct qrt_args {
     int32_t device;         /* 0 auto, 1 cpu, 2 cuda */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
+    int32_t interactive;    /* -i: chat, one user message per line of stdin */
+    int32_t chat;           /* --chat: -p is one user message of a chat */
+    const char *system;     /* --system TEXT (NULL: the template's default) */
+    int32_t dump_ids;       /* --dump-ids (hidden): every token id fed / generated, on stderr */
+    const char *dump_logits; /* --dump-logits FILE (hidden): f32 logits of every prompt position */
+    const char *ids;        /* --ids 1,2,3 (hidden): the prompt as token ids */
 } qrt_args;
 /* Parses argv. 0 ok, 1 help printed (exit 0), -1 error printed (exit 1). */
 int qrt_args_parse(qrt_args *a, int argc, char **argv);
+
+/* runtime/chat.c: -i and --chat with the embedded chat template; and the
+ * --dump-logits debugging mode. Return the process exit status. */
+typedef struct qrt_tok qrt_tok;
+int qrt_chat(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, int32_t n_ctx);
+int qrt_dump_logits(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, int32_t n_ctx);
 
 /* Packed integer weights (runtime/qlinear.c; layout in docs/formats.md). */
 typedef struct qrt_qlayout {

@@ -65,7 +65,7 @@
 
 #include "qrt/tokenizer.h"
 
-#define TOK_VERSION 1u
+#define TOK_VERSION 2u /* 1: no chat section; 2: header[48] = chat section bytes after the pool */
 #define TOK_HDR 64u
 
 enum { /* header flags */
@@ -574,6 +574,9 @@ struct qrt_tok {
 
     uint32_t *dec_off;     /* byte-level: token i decodes to dec[dec_off[i], dec_off[i+1]) */
     uint8_t *dec;
+
+    qrt_chat_tmpl chat;    /* version 2: the chat section, parts point into the blob */
+    int has_chat;
 };
 
 static const uint8_t *tok_str(const qrt_tok *t, int32_t id, size_t *len) {
@@ -683,6 +686,47 @@ static int build_byte_decode(qrt_tok *t, size_t pool_bytes) {
     return 0;
 }
 
+/* The chat section (version 2):
+ *   0   4    magic "QCHT"
+ *   4   u32  family (QRT_CHAT_*, 1..)
+ *   8   i32  end-of-turn token id (-1 none)
+ *   12  u32  flags (QRT_CHAT_SYS_IN_USER)
+ *   16  u32  n_parts (>= QRT_CHAT_N_PARTS; later parts are skipped)
+ *   20  n_parts x (u32 length, bytes): prefix, sys_pre, sys_suf, user_pre,
+ *       user_suf, asst_pre, asst_suf, default system message
+ * The parts must tile the section exactly. */
+static int parse_chat(qrt_tok *t, const uint8_t *p, uint32_t n, const char **why) {
+    *why = "bad chat section";
+    if (n < 20 || memcmp(p, "QCHT", 4) != 0)
+        return -1;
+    uint32_t family = rd32(p + 4), flags = rd32(p + 12), np = rd32(p + 16);
+    int32_t eot = (int32_t)rd32(p + 8);
+    if (family == QRT_CHAT_NONE || family >= QRT_CHAT_FAMILIES || (flags & ~QRT_CHAT_SYS_IN_USER) ||
+        np < QRT_CHAT_N_PARTS || eot < -1 || eot >= t->n_vocab || (eot >= 0 && t->types[eot] == TOKT_UNUSED))
+        return -1;
+    uint64_t o = 20;
+    for (uint32_t k = 0; k < np; k++) {
+        if (o + 4 > n)
+            return -1;
+        uint32_t l = rd32(p + o);
+        o += 4;
+        if (l > n - o)
+            return -1;
+        if (k < QRT_CHAT_N_PARTS) {
+            t->chat.part[k] = (const char *)p + o;
+            t->chat.len[k] = l;
+        }
+        o += l;
+    }
+    if (o != n)
+        return -1;
+    t->chat.family = family;
+    t->chat.flags = flags;
+    t->chat.eot = eot;
+    t->has_chat = 1;
+    return 0;
+}
+
 int qrt_tok_open(qrt_tok **out, const uint8_t *blob, size_t size, char *err, size_t errlen) {
     if (!out)
         return -1;
@@ -695,8 +739,14 @@ int qrt_tok_open(qrt_tok **out, const uint8_t *blob, size_t size, char *err, siz
         set_err(err, errlen, "bad magic (not a qrt tokenizer)");
         return -1;
     }
-    if (rd32(blob + 4) != TOK_VERSION || rd32(blob + 8) != TOK_HDR) {
+    uint32_t version = rd32(blob + 4);
+    if (version < 1 || version > TOK_VERSION || rd32(blob + 8) != TOK_HDR) {
         set_err(err, errlen, "unsupported version");
+        return -1;
+    }
+    uint32_t chat_bytes = version >= 2 ? rd32(blob + 48) : 0;
+    if (version >= 2 && chat_bytes == 0) {
+        set_err(err, errlen, "version 2 without a chat section");
         return -1;
     }
     uint32_t kind = rd32(blob + 12), flags = rd32(blob + 16), pretok = rd32(blob + 20);
@@ -710,7 +760,7 @@ int qrt_tok_open(qrt_tok **out, const uint8_t *blob, size_t size, char *err, siz
         set_err(err, errlen, "unknown flags or pre-tokenizer");
         return -1;
     }
-    for (int k = 48; k < 64; k++)
+    for (int k = version >= 2 ? 52 : 48; k < 64; k++)
         if (blob[k]) {
             set_err(err, errlen, "reserved header bytes are not zero");
             return -1;
@@ -722,7 +772,7 @@ int qrt_tok_open(qrt_tok **out, const uint8_t *blob, size_t size, char *err, siz
     uint64_t off_types = TOK_HDR + 4 * ((uint64_t)nv + 1);
     uint64_t off_merges = off_types + (((uint64_t)nv + 3) & ~(uint64_t)3);
     uint64_t off_pool = off_merges + 12 * (uint64_t)nm;
-    if (off_pool + pool_bytes != (uint64_t)size) {
+    if (off_pool + pool_bytes + chat_bytes != (uint64_t)size) {
         set_err(err, errlen, "section sizes do not add up to the blob size");
         return -1;
     }
@@ -865,6 +915,8 @@ int qrt_tok_open(qrt_tok **out, const uint8_t *blob, size_t size, char *err, siz
         t->pair_rank[h] = r;
         t->pair_res[h] = (int32_t)c;
     }
+    if (chat_bytes && parse_chat(t, blob + off_pool + pool_bytes, chat_bytes, &why) < 0)
+        goto fail;
     *out = t;
     return 0;
 fail:
@@ -877,6 +929,13 @@ int32_t qrt_tok_vocab(const qrt_tok *t) { return t ? t->n_vocab : 0; }
 int32_t qrt_tok_bos(const qrt_tok *t) { return t ? t->bos : -1; }
 int32_t qrt_tok_eos(const qrt_tok *t) { return t ? t->eos : -1; }
 int qrt_tok_add_bos(const qrt_tok *t) { return t && (t->flags & TOKF_ADD_BOS) && t->bos >= 0; }
+const qrt_chat_tmpl *qrt_tok_chat(const qrt_tok *t) { return t && t->has_chat ? &t->chat : NULL; }
+int32_t qrt_tok_eot(const qrt_tok *t) { return t && t->has_chat ? t->chat.eot : -1; }
+
+const char *qrt_chat_family_name(uint32_t family) {
+    static const char *const names[] = {"none", "chatml", "llama2", "mistral", "zephyr", "llama3"};
+    return family < sizeof names / sizeof names[0] ? names[family] : "?";
+}
 
 /* ---- encoding ------------------------------------------------------------ */
 
@@ -1181,13 +1240,15 @@ static int encode_segment(const qrt_tok *t, work *w, const uint8_t *s, size_t n,
     return spm_word(t, w, b + start, m - start);
 }
 
-/* The literal token (special if parse_special, added always) that starts at
- * s[i], longest first: its id and length, or -1. */
-static int32_t match_lit(const qrt_tok *t, const uint8_t *s, size_t i, size_t n, int parse_special,
+/* The literal token that starts at s[i], longest first: its id and length,
+ * or -1. Added tokens match anywhere in s[0..n), special ones only when they
+ * end by special_end (0: specials are not parsed here). */
+static int32_t match_lit(const qrt_tok *t, const uint8_t *s, size_t i, size_t n, size_t special_end,
                          size_t *len) {
+    size_t sp_room = special_end > i ? special_end - i : 0;
     for (uint32_t k = t->lit_first[s[i]]; k < t->lit_first[s[i] + 1]; k++) {
         const lit *L = &t->lits[k];
-        if (L->len > n - i || (!parse_special && t->types[L->id] == TOKT_SPECIAL))
+        if (L->len > n - i || (t->types[L->id] == TOKT_SPECIAL && L->len > sp_room))
             continue;
         size_t l;
         const uint8_t *p = tok_str(t, L->id, &l);
@@ -1199,21 +1260,18 @@ static int32_t match_lit(const qrt_tok *t, const uint8_t *s, size_t i, size_t n,
     return -1;
 }
 
-int qrt_tok_encode(const qrt_tok *t, const char *text, size_t len, int parse_special, int32_t **ids,
-                   size_t *n) {
-    if (!ids || !n)
-        return -1;
-    *ids = NULL;
-    *n = 0;
-    if (!t || (!text && len) || len > UINT32_MAX / 4)
-        return -1; /* symbol positions are 32-bit */
-    const uint8_t *s = (const uint8_t *)text;
+/* Encodes s[0..len), made of spans ending at span_end[k] (the last at len)
+ * in which special tokens are parsed when span_sp[k]. */
+static int encode_impl(const qrt_tok *t, const uint8_t *s, size_t len, const size_t *span_end,
+                       const int *span_sp, size_t n_spans, int32_t **ids, size_t *n) {
     work w = {0};
     int rc = 0;
-    size_t seg = 0;
+    size_t seg = 0, k = 0;
     for (size_t i = 0; t->n_lits && i < len;) {
         size_t l;
-        int32_t id = match_lit(t, s, i, len, parse_special, &l);
+        while (k + 1 < n_spans && span_end[k] <= i)
+            k++;
+        int32_t id = match_lit(t, s, i, len, span_sp[k] ? span_end[k] : 0, &l);
         if (id < 0) {
             i++;
             continue;
@@ -1240,6 +1298,58 @@ int qrt_tok_encode(const qrt_tok *t, const char *text, size_t len, int parse_spe
     *ids = w.ids;
     *n = w.n_ids;
     return 0;
+}
+
+int qrt_tok_encode(const qrt_tok *t, const char *text, size_t len, int parse_special, int32_t **ids,
+                   size_t *n) {
+    if (!ids || !n)
+        return -1;
+    *ids = NULL;
+    *n = 0;
+    if (!t || (!text && len) || len > UINT32_MAX / 4)
+        return -1; /* symbol positions are 32-bit */
+    size_t end = len;
+    int sp = parse_special;
+    return encode_impl(t, (const uint8_t *)text, len, &end, &sp, 1, ids, n);
+}
+
+int qrt_tok_encode_spans(const qrt_tok *t, const qrt_tok_span *spans, size_t n_spans, int32_t **ids,
+                         size_t *n) {
+    if (!ids || !n)
+        return -1;
+    *ids = NULL;
+    *n = 0;
+    if (!t || (!spans && n_spans))
+        return -1;
+    size_t total = 0;
+    for (size_t k = 0; k < n_spans; k++) {
+        if ((!spans[k].text && spans[k].len) || spans[k].len > UINT32_MAX / 4 - total)
+            return -1;
+        total += spans[k].len;
+    }
+    uint8_t *s = malloc(total ? total : 1);
+    size_t *end = malloc((n_spans ? n_spans : 1) * sizeof *end);
+    int *sp = malloc((n_spans ? n_spans : 1) * sizeof *sp);
+    int rc = -1;
+    if (s && end && sp) {
+        size_t o = 0;
+        for (size_t k = 0; k < n_spans; k++) {
+            if (spans[k].len)
+                memcpy(s + o, spans[k].text, spans[k].len);
+            o += spans[k].len;
+            end[k] = o;
+            sp[k] = spans[k].parse_special;
+        }
+        if (!n_spans) {
+            end[0] = 0;
+            sp[0] = 0;
+        }
+        rc = encode_impl(t, s, total, end, sp, n_spans ? n_spans : 1, ids, n);
+    }
+    free(s);
+    free(end);
+    free(sp);
+    return rc;
 }
 
 /* ---- decoding ------------------------------------------------------------ */

@@ -46,4 +46,49 @@ int qrt_tok_encode(const qrt_tok *t, const char *text, size_t len, int parse_spe
  * piece needs (like snprintf, without a NUL). */
 size_t qrt_tok_decode(const qrt_tok *t, int32_t prev, int32_t id, char *buf, size_t cap);
 
+/* ---- chat ----------------------------------------------------------------
+ * A blob may carry the model's chat template, reduced by qcc to its family
+ * and the text around each message (frontend/chat_template.c). A turn is
+ *   [PREFIX once at the start of the conversation]
+ *   [SYS_PRE system SYS_SUF]        (QRT_CHAT_SYS_IN_USER: inside the first
+ *                                    user message, right after USER_PRE)
+ *   USER_PRE user USER_SUF ASST_PRE  reply  ASST_SUF
+ * The parts contain special tokens as text (encode them with parse_special);
+ * the reply ends at the end-of-turn token `eot`, which ASST_SUF starts with
+ * (the Llama 2 family: after a space). DEFAULT_SYS is the system message
+ * the template inserts when the conversation has none (empty: none). */
+enum { QRT_CHAT_NONE = 0, QRT_CHAT_CHATML = 1, QRT_CHAT_LLAMA2 = 2, QRT_CHAT_MISTRAL = 3, QRT_CHAT_ZEPHYR = 4,
+       QRT_CHAT_LLAMA3 = 5, QRT_CHAT_FAMILIES };
+enum { QRT_CHAT_PREFIX, QRT_CHAT_SYS_PRE, QRT_CHAT_SYS_SUF, QRT_CHAT_USER_PRE, QRT_CHAT_USER_SUF,
+       QRT_CHAT_ASST_PRE, QRT_CHAT_ASST_SUF, QRT_CHAT_DEFAULT_SYS, QRT_CHAT_N_PARTS };
+#define QRT_CHAT_SYS_IN_USER 1u
+
+typedef struct qrt_chat_tmpl {
+    uint32_t family;  /* QRT_CHAT_* */
+    uint32_t flags;   /* QRT_CHAT_SYS_IN_USER */
+    int32_t eot;      /* end-of-turn token id (-1: none) */
+    const char *part[QRT_CHAT_N_PARTS]; /* in the blob, not NUL-terminated */
+    size_t len[QRT_CHAT_N_PARTS];
+} qrt_chat_tmpl;
+
+/* The chat template, NULL if the blob has none. */
+const qrt_chat_tmpl *qrt_tok_chat(const qrt_tok *t);
+/* "chatml", "llama2", ... ("none" for 0, "?" beyond). */
+const char *qrt_chat_family_name(uint32_t family);
+/* The end-of-turn token of the chat template (-1 if none). */
+int32_t qrt_tok_eot(const qrt_tok *t);
+
+/* Encodes the concatenation of n spans as one text (BPE merges and
+ * pre-tokenization run across span boundaries, as if the whole were one
+ * string), matching special tokens only inside spans with parse_special set
+ * (a special token must lie within one such span). Added (non-special)
+ * literal tokens match everywhere. As qrt_tok_encode otherwise. */
+typedef struct qrt_tok_span {
+    const char *text;
+    size_t len;
+    int parse_special;
+} qrt_tok_span;
+int qrt_tok_encode_spans(const qrt_tok *t, const qrt_tok_span *spans, size_t n_spans, int32_t **ids,
+                         size_t *n);
+
 #endif

@@ -6,7 +6,8 @@
 #                                       for SECONDS; fails if one crashed
 #   run.sh merge BUILD [TARGET...]      minimize BUILD's work corpus into the
 #                                       committed tests/fuzz/corpus/TARGET
-#                                       (FUZZ_WORK=DIR: another build's fuzz-work)
+#                                       (FUZZ_WORK=DIR: another build's fuzz-work;
+#                                       FUZZ_MERGE_MAX: largest input taken, 4096)
 #
 # Each target fuzzes a work corpus BUILD/fuzz-work/TARGET/corpus: a copy of
 # the committed corpus plus whatever earlier runs found (kept between runs).
@@ -62,36 +63,48 @@ fuzz_one() {
   echo "fuzz_$t: ok, $((SECONDS - start)) s, corpus $(ls "$w/corpus" | wc -l) files, $stats"
 }
 
-if [ "${1:-}" = merge ]; then
-  # The seeds stay; everything else is replaced by the smallest set of inputs
-  # (-set_cover_merge) that adds to their coverage, taken from the old
-  # committed corpus and the work corpus. Inputs that crash are left out.
-  b=$2; shift 2
-  for t in $(targets "$b" "$@"); do
-    w="${FUZZ_WORK:-$b/fuzz-work}/$t"
-    [ -d "$w/corpus" ] || { echo "merge: no work corpus $w/corpus"; continue; }
-    before=$(ls "$HERE/corpus/$t" | wc -l)
-    rm -rf "$w/merged" && mkdir -p "$w/merged" && cp "$HERE/corpus/$t/"seed_* "$w/merged/"
-    "$b/tests/fuzz_$t" -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 "$w/merged" "$HERE/corpus/$t" "$w/corpus" \
-      > "$w/merge.log" 2>&1 || { echo "merge of $t failed: $w/merge.log"; exit 1; }
-    find "$HERE/corpus/$t" -type f ! -name 'seed_*' -delete
-    cp "$w/merged/"* "$HERE/corpus/$t/"
-    n=$(ls "$HERE/corpus/$t" | wc -l)
-    echo "merge $t: $before -> $n files, $(du -sh --apparent-size "$HERE/corpus/$t" | cut -f1)"
-    [ "$n" -le 300 ] || echo "merge $t: more than 300 files; consider a smaller -max_len"
-  done
-  exit 0
-fi
+main() {
+  if [ "${1:-}" = merge ]; then
+    # The seeds (seed_*) and regression inputs (regress_*: fixed findings)
+    # stay; everything else is replaced by the smallest set of inputs
+    # (-set_cover_merge) that adds to their coverage, taken from the old
+    # committed corpus and the work corpus. Inputs that crash are left out.
+    b=$2; shift 2
+    for t in $(targets "$b" "$@"); do
+      w="${FUZZ_WORK:-$b/fuzz-work}/$t"
+      [ -d "$w/corpus" ] || { echo "merge: no work corpus $w/corpus"; continue; }
+      before=$(ls "$HERE/corpus/$t" | wc -l)
+      rm -rf "$w/merged" "$w/small" && mkdir -p "$w/merged" "$w/small" && cp "$HERE/corpus/$t/"seed_* "$w/merged/" &&
+      { cp "$HERE/corpus/$t/"regress_* "$w/merged/" 2>/dev/null || true; }
+      # candidates: found inputs up to FUZZ_MERGE_MAX bytes (the corpus stays small)
+      for src in "$HERE/corpus/$t" "$w/corpus"; do # (same name = same bytes: sha1)
+        find "$src" -type f ! -name 'seed_*' ! -name 'regress_*' -size -"$((${FUZZ_MERGE_MAX:-4096} + 1))"c -exec cp -n -t "$w/small" {} +
+      done
+      "$b/tests/fuzz_$t" -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 "$w/merged" "$w/small" \
+        > "$w/merge.log" 2>&1 || { echo "merge of $t failed: $w/merge.log"; exit 1; }
+      find "$HERE/corpus/$t" -type f ! -name 'seed_*' ! -name 'regress_*' -delete
+      cp "$w/merged/"* "$HERE/corpus/$t/"
+      n=$(ls "$HERE/corpus/$t" | wc -l)
+      echo "merge $t: $before -> $n files, $(du -sh --apparent-size "$HERE/corpus/$t" | cut -f1)"
+      [ "$n" -le 300 ] || echo "merge $t: more than 300 files; consider a smaller -max_len"
+    done
+    return 0
+  fi
 
-[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
-b=$1 s=$2; shift 2
-ts=$(targets "$b" "$@") || exit 2
-[ -n "$ts" ] || { echo "run.sh: no fuzz targets in $b (configure with -DQC_FUZZ=ON)"; exit 2; }
-par=${FUZZ_PARALLEL:-1}
-fail=0 running=0
-for t in $ts; do
-  fuzz_one "$b" "$s" "$t" & running=$((running + 1))
-  if [ "$running" -ge "$par" ]; then wait -n || fail=1; running=$((running - 1)); fi
-done
-while [ "$running" -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
-exit $fail
+  [ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+  b=$1 s=$2; shift 2
+  ts=$(targets "$b" "$@") || exit 2
+  [ -n "$ts" ] || { echo "run.sh: no fuzz targets in $b (configure with -DQC_FUZZ=ON)"; exit 2; }
+  par=${FUZZ_PARALLEL:-1}
+  fail=0 running=0
+  for t in $ts; do
+    fuzz_one "$b" "$s" "$t" & running=$((running + 1))
+    if [ "$running" -ge "$par" ]; then wait -n || fail=1; running=$((running - 1)); fi
+  done
+  while [ "$running" -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
+  exit $fail
+}
+
+# One line: bash has parsed everything above before it runs, so editing this
+# file while it fuzzes does not break the run.
+main "$@"; exit $?

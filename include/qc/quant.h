@@ -147,4 +147,75 @@ int qc_gptq_quantize(float *W, const double *H, int64_t N, int64_t K, int32_t bi
                      int64_t group, int32_t sym, double damp, int32_t act_order,
                      int32_t nthreads, uint8_t *codes, float *scales, float *zeros, qc_err *err);
 
+
+/* ---- AWQ (quant/awq.c) ----
+ * Activation-aware weight quantization (Lin et al., "AWQ", 2023): scale the
+ * input channels of a group of linears that share an input by s (W' = W
+ * diag(s), the 1/s folded into the op that produces the input), choose s
+ * and a per-group clipping range to minimize the output error of the
+ * quantized layer on calibration inputs.
+ *
+ * Every error here is measured through the Hessian of the inputs,
+ * H = c X^T X (any c > 0, e.g. qc_hessian_finalize's 2/n): for an
+ * effective weight error D [N,K],
+ *     ||X D^T||_F^2 = (1/c) sum_n D_n H D_n^T
+ * so a candidate costs N K^2 instead of rows * N * K and needs no kept
+ * activations. Sums run in double in a fixed order (rows n independent,
+ * added in row order at the end): the result is the same for any nthreads. */
+
+/* s_j = max(xmean_j, 1e-4)^a, then s /= sqrt(max(s) min(s)) (the authors'
+ * normalization), rounded to f32. a = 0 gives s = 1 exactly. */
+void qc_awq_scales(const float *xmean, int64_t K, double a, float *s);
+/* sum_n d_n^T H d_n with d_n = W_n - Q_n / s (s NULL: W_n - Q_n), H [K,K]
+ * full symmetric. W, Q [N,K]. */
+double qc_awq_error(const float *W, const float *Q, const float *s, int64_t N, int64_t K,
+                    const double *H, int32_t nthreads);
+/* Grid search over a = k / n_grid, k = 0 .. n_grid - 1: s = qc_awq_scales(xmean, a),
+ * error of RTN(W diag(s)) diag(1/s) (bits, group, sym as qc_rtn_quantize).
+ * Writes the best s (first minimum; k = 0 is plain RTN, so the result is
+ * never worse than RTN) and, if errs is not NULL, errs[k] for every k.
+ * Returns the best k, or -1 if out of memory. */
+int32_t qc_awq_search(const float *W, int64_t N, int64_t K, const float *xmean, const double *H,
+                      int32_t bits, int64_t group, int32_t sym, int32_t n_grid, int32_t nthreads,
+                      float *s, double *errs);
+/* Clipping search: for every (row, group) of W [N,K] with range [lo, hi]
+ * (lo = min(0, min w), hi = max(0, max w)), try the ranges [r lo, r hi] for
+ * r = 1 - i (1 - min_ratio) / n_steps, i = 0 .. n_steps; each candidate
+ * clamps the group, quantizes it with RTN and costs d^T H_gg d, d = w -
+ * Q(clamp(w)) over the group's columns. W is clamped in place to the best
+ * range (first minimum; r = 1 leaves the group as it is). ratios [N,G] may be
+ * NULL. 0, or -1 if out of memory (W untouched). */
+int qc_awq_clip(float *W, int64_t N, int64_t K, const double *H, int32_t bits, int64_t group,
+                int32_t sym, int32_t n_steps, double min_ratio, int32_t nthreads, float *ratios);
+
+/* ---- SmoothQuant W8A8 (quant/int8.c) ----
+ * Xiao et al., "SmoothQuant", 2022. Weights: int8 per output channel,
+ * symmetric; activations: int8 per token, symmetric, quantized at run time;
+ * the product is an exact int32 dot. Layout (QRT_DT_I8, docs/formats.md):
+ *     Kp = roundup(K, 32)
+ *     codes   int8 [N, Kp] at 0, row-major, columns >= K zero
+ *     scales  f32  [N] at N * Kp, little-endian
+ *     size    N * Kp + roundup(4 N, 16)
+ * The runtime (runtime/int8.c) and qc_i8_linear compute the same bits. */
+
+/* s_j = max(xmax_j, 1e-5)^alpha / max(wmax_j, 1e-5)^(1 - alpha), at least 1e-5. */
+void qc_smooth_scales(const float *xmax, const float *wmax, int64_t K, double alpha, float *s);
+/* Bytes of a QRT_DT_I8 weight [N,K]; 0 if N or K is out of [1, 2^31). */
+size_t qc_i8_size(int64_t N, int64_t K);
+/* Quantizes W [N,K] into out[qc_i8_size(N, K)]: scale_n = max|w_n| / 127
+ * (1 if the row is all zero), code = clamp(rint(w / scale_n), -127, 127). */
+void qc_i8_quantize(const float *W, int64_t N, int64_t K, void *out);
+/* W [N,K] = code * scale_n, the values a float model would use. */
+void qc_i8_dequant(const void *packed, int64_t N, int64_t K, float *W);
+/* Per-token activation quantization, the runtime's rule:
+ *   amax = max_k |x_k|, inv = amax > 0 ? 127 / amax : 0,
+ *   q_k = clamp(rint(x_k * inv), -127, 127), returns amax / 127.
+ * q[Kp] with q[K..Kp) = 0. */
+float qc_i8_quantize_act(const float *x, int64_t K, int64_t Kp, int8_t *q);
+/* y[rows, N] = per row t: acc_tn = sum_k q(x_t)_k code_nk (int32),
+ * y_tn = ((float)acc_tn * sa_t) * scale_n. No bias. 0, or -1 (out of memory). */
+int qc_i8_linear(const float *x, int64_t rows, const void *packed, int64_t N, int64_t K, float *y);
+/* 1 if dt is stored as its own packed bytes (QRT_DT_Q2..Q8, QRT_DT_I8). */
+int qc_dtype_packed(int32_t dt);
+
 #endif

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 M="$DATA/stories260K"
 head -c 300000 "$DATA/text/wikitext2_test_gptq_joined.txt" > "$T/wiki.txt"
-CAL="--calib $DATA/text/sotu --calib-samples 16 --calib-seqlen 128 --seed 1"
+CAL="--calib $DATA/text/sotu --calib-samples 32 --calib-seqlen 256 --seed 1"
 ppl() { "$T/$1.bin" --perplexity "$T/wiki.txt" -c 512 | awk '/^perplexity:/ {print $2}'; }
 compile f32 "$M" --bits 32
 compile r8 "$M" --bits 8 --method rtn

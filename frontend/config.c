@@ -61,7 +61,7 @@ static int get_posnum(const cfgp *c, const char *key, double def, float *out) {
         *out = (float)def;
         return 0;
     }
-    if (v->type != QC_JSON_NUMBER || !(v->num > 0) || !isfinite((float)v->num))
+    if (v->type != QC_JSON_NUMBER || !((float)v->num > 0) || !isfinite((float)v->num))
         return key_err(c, key, v, "must be a positive number");
     *out = (float)v->num;
     return 0;
@@ -143,6 +143,114 @@ static int read_file(const char *path, char **out, size_t *len, qc_err *err) {
     return 0;
 }
 
+/* ---- gpt2 / opt ------------------------------------------------------------- */
+
+/* A string member (NULL when absent); -1 when present but not a string. */
+static int get_str(const cfgp *c, const char *key, const char **out) {
+    const qc_json *v = member(c, key);
+    *out = NULL;
+    if (v && v->type != QC_JSON_STRING)
+        return key_err(c, key, v, "must be a string");
+    *out = v ? v->str : NULL;
+    return 0;
+}
+
+/* activation_function into QC_ACT_* (def when absent). */
+static int get_act(const cfgp *c, const char *def, int32_t *out) {
+    const char *s;
+    if (get_str(c, "activation_function", &s))
+        return -1;
+    if (!s)
+        s = def;
+    if (!strcmp(s, "gelu_new") || !strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_fast"))
+        *out = QC_ACT_GELU_TANH;
+    else if (!strcmp(s, "gelu"))
+        *out = QC_ACT_GELU;
+    else if (!strcmp(s, "relu"))
+        *out = QC_ACT_RELU;
+    else {
+        char what[128];
+        snprintf(what, sizeof what, "unsupported activation '%.40s' (supported: gelu_new, gelu, relu)", s);
+        for (char *q = what; *q; q++)
+            if ((unsigned char)*q < 0x20)
+                *q = '?';
+        return key_err(c, "activation_function", member(c, "activation_function"), what);
+    }
+    return 0;
+}
+
+/* A boolean that qcc only supports at `ok` (def when absent). */
+static int need_bool(const cfgp *c, const char *key, int def, int ok, const char *what) {
+    int32_t v = def;
+    if (get_bool(c, key, def, &v))
+        return -1;
+    return v == ok ? 0 : key_err(c, key, member(c, key), what);
+}
+
+static int heads_split(qc_config *cfg, const cfgp *c, const char *dim_key) {
+    if (cfg->dim % cfg->n_heads != 0) {
+        char what[96];
+        snprintf(what, sizeof what, "%d is not divisible by the number of heads (%d)", cfg->dim, cfg->n_heads);
+        return key_err(c, dim_key, member(c, dim_key), what);
+    }
+    cfg->head_dim = cfg->dim / cfg->n_heads;
+    cfg->n_kv_heads = cfg->n_heads;
+    return 0;
+}
+
+/* GPT-2: LayerNorm (with bias) before attention and MLP, GELU (tanh), learned
+ * absolute positions, biases everywhere, tied head. */
+static int load_gpt2(qc_config *cfg, const cfgp *c) {
+    snprintf(cfg->model_type, sizeof cfg->model_type, "gpt2");
+    cfg->arch = QRT_ARCH_GPT2;
+    if (get_pos(c, "n_embd", -1, &cfg->dim) || get_pos(c, "n_layer", -1, &cfg->n_layers) ||
+        get_pos(c, "n_head", -1, &cfg->n_heads) || get_pos(c, "vocab_size", -1, &cfg->vocab) ||
+        get_pos(c, "n_positions", 1024, &cfg->max_ctx) || heads_split(cfg, c, "n_embd"))
+        return -1;
+    if (cfg->dim > INT32_MAX / 4)
+        return key_err(c, "n_embd", member(c, "n_embd"), "too large");
+    if (get_pos(c, "n_inner", 4 * (int64_t)cfg->dim, &cfg->ffn_dim) ||
+        get_posnum(c, "layer_norm_epsilon", 1e-5, &cfg->norm_eps) || get_act(c, "gelu_new", &cfg->act) ||
+        get_bool(c, "tie_word_embeddings", 1, &cfg->tie_embeddings) ||
+        get_token(c, "bos_token_id", cfg->vocab, &cfg->bos) || get_token(c, "eos_token_id", cfg->vocab, &cfg->eos) ||
+        need_bool(c, "scale_attn_weights", 1, 1, "unscaled attention is not supported") ||
+        need_bool(c, "scale_attn_by_inverse_layer_idx", 0, 0, "per-layer attention scaling is not supported") ||
+        need_bool(c, "add_cross_attention", 0, 0, "cross-attention is not supported"))
+        return -1;
+    cfg->n_pos = cfg->max_ctx;
+    cfg->pos_offset = 0;
+    cfg->attn_bias = 1;
+    return 0;
+}
+
+/* OPT: as GPT-2 with nn.Linear weights, ReLU, positions offset by 2, and
+ * optionally LayerNorm after each residual add (do_layer_norm_before false). */
+static int load_opt(qc_config *cfg, const cfgp *c) {
+    snprintf(cfg->model_type, sizeof cfg->model_type, "opt");
+    cfg->arch = QRT_ARCH_OPT;
+    int32_t proj = 0, pre = 1;
+    if (get_pos(c, "hidden_size", -1, &cfg->dim) || get_pos(c, "num_hidden_layers", -1, &cfg->n_layers) ||
+        get_pos(c, "num_attention_heads", -1, &cfg->n_heads) || get_pos(c, "ffn_dim", -1, &cfg->ffn_dim) ||
+        get_pos(c, "vocab_size", -1, &cfg->vocab) || get_pos(c, "max_position_embeddings", 2048, &cfg->max_ctx) ||
+        heads_split(cfg, c, "hidden_size") || get_pos(c, "word_embed_proj_dim", cfg->dim, &proj) ||
+        get_act(c, "relu", &cfg->act) || get_bool(c, "tie_word_embeddings", 1, &cfg->tie_embeddings) ||
+        get_bool(c, "do_layer_norm_before", 1, &pre) || get_bool(c, "enable_bias", 1, &cfg->attn_bias) ||
+        get_token(c, "bos_token_id", cfg->vocab, &cfg->bos) || get_token(c, "eos_token_id", cfg->vocab, &cfg->eos) ||
+        need_bool(c, "layer_norm_elementwise_affine", 1, 1, "LayerNorm without weights is not supported") ||
+        need_bool(c, "_remove_final_layer_norm", 0, 0, "not supported"))
+        return -1;
+    if (proj != cfg->dim)
+        return key_err(c, "word_embed_proj_dim", member(c, "word_embed_proj_dim"),
+                       "differs from hidden_size (project_in / project_out are not supported)");
+    if (cfg->max_ctx > INT32_MAX - 2)
+        return key_err(c, "max_position_embeddings", member(c, "max_position_embeddings"), "too large");
+    cfg->post_norm = !pre;
+    cfg->norm_eps = 1e-5f; /* torch.nn.LayerNorm's default; OPT's config has no key for it */
+    cfg->n_pos = cfg->max_ctx + 2;
+    cfg->pos_offset = 2;
+    return 0;
+}
+
 static int load(qc_config *cfg, const cfgp *c) {
     char what[160];
 
@@ -151,6 +259,10 @@ static int load(qc_config *cfg, const cfgp *c) {
         return key_err(c, "model_type", NULL, "missing");
     if (mt->type != QC_JSON_STRING)
         return key_err(c, "model_type", mt, "must be a string");
+    if (strcmp(mt->str, "gpt2") == 0)
+        return load_gpt2(cfg, c);
+    if (strcmp(mt->str, "opt") == 0)
+        return load_opt(cfg, c);
     int qwen2 = strcmp(mt->str, "qwen2") == 0, mistral = strcmp(mt->str, "mistral") == 0;
     if (!qwen2 && !mistral && strcmp(mt->str, "llama") != 0 && strcmp(mt->str, "smollm") != 0) {
         char shown[40];
@@ -158,7 +270,7 @@ static int load(qc_config *cfg, const cfgp *c) {
         for (char *s = shown; *s; s++)
             if ((unsigned char)*s < 0x20)
                 *s = '?';
-        snprintf(what, sizeof what, "unsupported architecture '%s' (supported: llama, mistral, qwen2, smollm)",
+        snprintf(what, sizeof what, "unsupported architecture '%s' (supported: llama, mistral, qwen2, smollm, gpt2, opt)",
                  shown);
         return key_err(c, "model_type", mt, what);
     }

@@ -71,7 +71,7 @@ static int get_posnum(const qc_gguf *g, const char *key, double def, float *out,
         *out = (float)def;
         return 0;
     }
-    if (!(v > 0) || !isfinite((float)v))
+    if (!((float)v > 0) || !isfinite((float)v))
         return qc_gguf_key_err(g, qc_gguf_find_kv(g, key), NULL, err, "must be a positive number (is %g)", v);
     *out = (float)v;
     return 0;

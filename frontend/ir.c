@@ -128,6 +128,10 @@ static int op_arity(int32_t kind, int *needs_w) {
     case QRT_K_ATTENTION: *needs_w = 0; return 3;
     case QRT_K_SILU_MUL: *needs_w = 0; return 2;
     case QRT_K_ADD: *needs_w = 0; return 2;
+    case QRT_K_LAYERNORM: return 1;
+    case QRT_K_GELU: *needs_w = 0; return 1;
+    case QRT_K_RELU: *needs_w = 0; return 1;
+    case QRT_K_POS_EMBED: return 1;
     default: return -1;
     }
 }
@@ -169,6 +173,23 @@ int qc_graph_verify(const qc_graph *g, qc_err *err) {
         case QRT_K_RMSNORM:
             if (qc_tensor_numel(w) != op->p[0] || ow < op->p[0])
                 return qc_err_set(err, "verify: op %d (RMSNORM %s): bad shape", i, w->name);
+            break;
+        case QRT_K_LAYERNORM:
+            if (qc_tensor_numel(w) != op->p[0] || ow < op->p[0] || g->buf_widths[op->in[0]] < op->p[0] ||
+                (op->bias >= 0 && qc_tensor_numel(&g->tensors[op->bias]) != op->p[0]))
+                return qc_err_set(err, "verify: op %d (LAYERNORM %s): bad shape", i, w->name);
+            break;
+        case QRT_K_GELU:
+        case QRT_K_RELU:
+            if (op->p[0] <= 0 || ow < op->p[0] || g->buf_widths[op->in[0]] < op->p[0] || op->bias >= 0 ||
+                (op->kind == QRT_K_GELU && (op->p[1] < 0 || op->p[1] > 1)))
+                return qc_err_set(err, "verify: op %d (%s): bad width or variant", i, qc_op_name(op->kind));
+            break;
+        case QRT_K_POS_EMBED:
+            if (w->ndim != 2 || w->shape[1] != op->p[0] || w->shape[0] != op->p[2] || op->p[2] < 1 ||
+                op->p[1] < 0 || op->p[1] >= op->p[2] || ow < op->p[0] || g->buf_widths[op->in[0]] < op->p[0] ||
+                op->bias >= 0)
+                return qc_err_set(err, "verify: op %d (POS_EMBED %s): bad shape", i, w->name);
             break;
         default:
             break;

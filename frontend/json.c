@@ -427,10 +427,16 @@ static int check_dup_keys(parser *p, const qc_json *v, const size_t *key_off) {
     }
     if (dup == SIZE_MAX)
         return 0;
-    const char *k = v->keys[dup];
-    int shown = v->key_lens[dup] > 64 ? 64 : (int)v->key_lens[dup];
-    return qc_err_set(p->err, "%s: offset %zu: duplicate key '%.*s%s'", p->fname, key_off[dup],
-                      shown, k, v->key_lens[dup] > 64 ? "..." : "");
+    /* the key as shown: at most 64 bytes, control bytes as '?' (one line) */
+    char shown[65];
+    size_t n = v->key_lens[dup] > 64 ? 64 : v->key_lens[dup];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v->keys[dup][i];
+        shown[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    shown[n] = 0;
+    return qc_err_set(p->err, "%s: offset %zu: duplicate key '%s%s'", p->fname, key_off[dup],
+                      shown, v->key_lens[dup] > 64 ? "..." : "");
 }
 
 static int parse_object(parser *p, qc_json *v, int depth) {

@@ -209,6 +209,193 @@ static int build_llama(builder *b) {
     return 0;
 }
 
+/* ---- GPT-2 and OPT ---------------------------------------------------------- */
+
+/* Element size of a checkpoint dtype (F32, F16, BF16). */
+static size_t esize(int32_t dtype) { return dtype == QRT_DT_F32 ? 4 : 2; }
+
+/* A safetensors tensor of shape [r, c] (c = 0: a vector [r]), checked and finite. */
+static const qc_st_tensor *find_shaped(builder *b, const char *name, int64_t r, int64_t c) {
+    const qc_st_tensor *t = qc_st_find(b->st, name);
+    if (!t) {
+        const qc_st_tensor *any = qc_st_count(b->st) ? qc_st_at(b->st, 0) : NULL;
+        qc_err_set(b->err, "%s: tensor '%s' is missing (the architecture in config.json needs it)",
+                   any ? any->file : "checkpoint", name);
+        return NULL;
+    }
+    int ok = c ? t->ndim == 2 && t->shape[0] == r && t->shape[1] == c : t->ndim == 1 && t->shape[0] == r;
+    if (!ok) {
+        char got[96] = "";
+        for (int32_t i = 0; i < t->ndim && strlen(got) < 64; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+        if (c)
+            qc_err_set(b->err, "%s: tensor '%s': shape [%s] disagrees with config.json (expected [%lld,%lld]) (offset %llu)",
+                       t->file, name, got, (long long)r, (long long)c, (unsigned long long)t->file_offset);
+        else
+            qc_err_set(b->err, "%s: tensor '%s': shape [%s] disagrees with config.json (expected [%lld]) (offset %llu)",
+                       t->file, name, got, (long long)r, (unsigned long long)t->file_offset);
+        return NULL;
+    }
+    return check_finite(t, b->err) ? NULL : t;
+}
+
+/* GPT-2's Conv1D weight [K, n * N] (stored input-major) as n owned [N, K]
+ * linear weights (transposed; split along the output for the fused q/k/v
+ * projection, named NAME[q], NAME[k], NAME[v]). 0 or -1. */
+static int need_conv1d(builder *b, const char *name, int64_t K, int64_t N, int n, int32_t *ids) {
+    const qc_st_tensor *t = find_shaped(b, name, K, n * N);
+    if (!t)
+        return -1;
+    size_t es = esize(t->dtype);
+    const uint8_t *src = t->data;
+    for (int s = 0; s < n; s++) {
+        uint8_t *dst = malloc((size_t)(N * K) * es);
+        if (!dst)
+            return qc_err_set(b->err, "%s: tensor '%s': out of memory", t->file, name);
+        for (int64_t o = 0; o < N; o++)
+            for (int64_t k = 0; k < K; k++)
+                memcpy(dst + (size_t)(o * K + k) * es, src + (size_t)(k * n * N + s * N + o) * es, es);
+        char nm[QC_NAME_MAX];
+        if (snprintf(nm, sizeof nm, n == 1 ? "%s" : "%s[%c]", name, "qkv"[s % 3]) >= (int)sizeof nm) {
+            free(dst);
+            return qc_err_set(b->err, "%s: tensor '%s': name too long", t->file, name);
+        }
+        int64_t shape[2] = {N, K};
+        ids[s] = qc_graph_add_tensor(b->g, nm, t->dtype, 2, shape, dst, (size_t)(N * K) * es);
+        b->g->tensors[ids[s]].owned = dst;
+    }
+    return 0;
+}
+
+/* A bias vector [n * N] as n borrowed slices of N (NAME[q], ...). 0 or -1. */
+static int need_split_vec(builder *b, const char *name, int64_t N, int n, int32_t *ids) {
+    const qc_st_tensor *t = find_shaped(b, name, n * N, 0);
+    if (!t)
+        return -1;
+    size_t es = esize(t->dtype);
+    for (int s = 0; s < n; s++) {
+        char nm[QC_NAME_MAX];
+        if (snprintf(nm, sizeof nm, "%s[%c]", name, "qkv"[s % 3]) >= (int)sizeof nm)
+            return qc_err_set(b->err, "%s: tensor '%s': name too long", t->file, name);
+        ids[s] = qc_graph_add_tensor(b->g, nm, t->dtype, 1, &N, (const uint8_t *)t->data + (size_t)(s * N) * es,
+                                     (size_t)N * es);
+    }
+    return 0;
+}
+
+/*
+ * GPT-2 (pre-LayerNorm):
+ *   x = wte[tok] + wpe[pos]
+ *   per layer: xb = ln_1(x) ; q,k,v = xb Wqkv + b (Conv1D, split) ; att = attention(q,k,v)
+ *              x += att Wproj + b ; xb = ln_2(x) ; x += gelu(xb Wfc + b) Wproj2 + b
+ *   logits = ln_f(x) wte^T
+ * OPT: the same with nn.Linear weights, ReLU, position rows offset by 2
+ * (pos + 2), and with do_layer_norm_before = false LayerNorm after each
+ * residual add instead (x = ln(x + att), x = ln(x + mlp), no final norm).
+ */
+static int build_gpt(builder *b) {
+    qc_graph *g = b->g;
+    const qc_config *c = &g->cfg;
+    const int32_t D = c->dim, F = c->ffn_dim, H = c->n_heads, HD = c->head_dim;
+    const int gpt2 = c->arch == QRT_ARCH_GPT2, post = c->post_norm, bias = c->attn_bias;
+    enum { X, XB, Q, K, V, ATT, XB2, HB, LOGITS };
+    const int32_t widths[] = {D, D, D, D, D, D, D, F, c->vocab};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) qc_graph_add_buf(g, widths[i]);
+    g->logits_buf = LOGITS;
+
+    /* Hugging Face saves these with or without the outer module's prefix. */
+    const char *pre = gpt2 ? (qc_st_find(b->st, "transformer.wte.weight") ? "transformer." : "")
+                           : (qc_st_find(b->st, "decoder.embed_tokens.weight") ? "decoder." : "model.decoder.");
+    char nm[QC_NAME_MAX];
+#define NM(...) (snprintf(nm, sizeof nm, __VA_ARGS__), nm)
+#define VEC(fmt, ...) need(b, NM("%s" fmt, pre, __VA_ARGS__), 1, D, 0, 0)
+    int32_t emb = need(b, NM("%s%s", pre, gpt2 ? "wte.weight" : "embed_tokens.weight"), 2, c->vocab, D, 0);
+    int32_t wpe = emb < 0 ? -1 : need(b, NM("%s%s", pre, gpt2 ? "wpe.weight" : "embed_positions.weight"), 2,
+                                      c->n_pos, D, 0);
+    if (emb < 0 || wpe < 0) return -1;
+    op_add(g, QRT_K_EMBED, X, -1, -1, -1, emb, -1, D, 0, 0, 0, 0);
+    op_add(g, QRT_K_POS_EMBED, X, X, -1, -1, wpe, -1, D, c->pos_offset, c->n_pos, 0, 0);
+    const int32_t act = c->act == QC_ACT_RELU ? QRT_K_RELU : QRT_K_GELU, exact = c->act == QC_ACT_GELU;
+    for (int32_t l = 0; l < c->n_layers; l++) {
+        int32_t ln1w, ln1b, ln2w, ln2b, w[3], bq[3] = {-1, -1, -1}, wo, bo = -1, w1, b1 = -1, w2, b2 = -1;
+        if (gpt2) {
+            ln1w = VEC("h.%d.ln_1.weight", l);
+            ln1b = VEC("h.%d.ln_1.bias", l);
+            ln2w = VEC("h.%d.ln_2.weight", l);
+            ln2b = VEC("h.%d.ln_2.bias", l);
+            if (ln1w < 0 || ln1b < 0 || ln2w < 0 || ln2b < 0 ||
+                need_conv1d(b, NM("%sh.%d.attn.c_attn.weight", pre, l), D, D, 3, w) ||
+                need_split_vec(b, NM("%sh.%d.attn.c_attn.bias", pre, l), D, 3, bq) ||
+                need_conv1d(b, NM("%sh.%d.attn.c_proj.weight", pre, l), D, D, 1, &wo) ||
+                (bo = VEC("h.%d.attn.c_proj.bias", l)) < 0 ||
+                need_conv1d(b, NM("%sh.%d.mlp.c_fc.weight", pre, l), D, F, 1, &w1) ||
+                (b1 = need(b, NM("%sh.%d.mlp.c_fc.bias", pre, l), 1, F, 0, 0)) < 0 ||
+                need_conv1d(b, NM("%sh.%d.mlp.c_proj.weight", pre, l), F, D, 1, &w2) ||
+                (b2 = VEC("h.%d.mlp.c_proj.bias", l)) < 0)
+                return -1;
+        } else {
+            static const char *const qkv[3] = {"q_proj", "k_proj", "v_proj"};
+            ln1w = VEC("layers.%d.self_attn_layer_norm.weight", l);
+            ln1b = VEC("layers.%d.self_attn_layer_norm.bias", l);
+            ln2w = VEC("layers.%d.final_layer_norm.weight", l);
+            ln2b = VEC("layers.%d.final_layer_norm.bias", l);
+            if (ln1w < 0 || ln1b < 0 || ln2w < 0 || ln2b < 0) return -1;
+            for (int s = 0; s < 3; s++) {
+                w[s] = need(b, NM("%slayers.%d.self_attn.%s.weight", pre, l, qkv[s]), 2, D, D, 0);
+                if (w[s] < 0 || (bias && (bq[s] = VEC("layers.%d.self_attn.%s.bias", l, qkv[s])) < 0)) return -1;
+            }
+            wo = need(b, NM("%slayers.%d.self_attn.out_proj.weight", pre, l), 2, D, D, 0);
+            if (wo < 0 || (bias && (bo = VEC("layers.%d.self_attn.out_proj.bias", l)) < 0)) return -1;
+            w1 = need(b, NM("%slayers.%d.fc1.weight", pre, l), 2, F, D, 0);
+            if (w1 < 0 || (bias && (b1 = need(b, NM("%slayers.%d.fc1.bias", pre, l), 1, F, 0, 0)) < 0)) return -1;
+            w2 = need(b, NM("%slayers.%d.fc2.weight", pre, l), 2, D, F, 0);
+            if (w2 < 0 || (bias && (b2 = VEC("layers.%d.fc2.bias", l)) < 0)) return -1;
+        }
+        /* attention block: pre-norm reads ln_1(x), post-norm reads x and norms the sum */
+        int32_t in = post ? X : XB;
+        if (!post) op_add(g, QRT_K_LAYERNORM, XB, X, -1, -1, ln1w, ln1b, D, 0, 0, 0, c->norm_eps);
+        op_add(g, QRT_K_LINEAR, Q, in, -1, -1, w[0], bq[0], D, D, 0, 0, 0);
+        op_add(g, QRT_K_LINEAR, K, in, -1, -1, w[1], bq[1], D, D, 0, 0, 0);
+        op_add(g, QRT_K_LINEAR, V, in, -1, -1, w[2], bq[2], D, D, 0, 0, 0);
+        op_add(g, QRT_K_ATTENTION, ATT, Q, K, V, -1, -1, l, H, H, HD, 0);
+        op_add(g, QRT_K_LINEAR, XB2, ATT, -1, -1, wo, bo, D, D, 0, 0, 0);
+        if (post) {
+            op_add(g, QRT_K_ADD, XB, X, XB2, -1, -1, -1, D, 0, 0, 0, 0);
+            op_add(g, QRT_K_LAYERNORM, X, XB, -1, -1, ln1w, ln1b, D, 0, 0, 0, c->norm_eps);
+        } else {
+            op_add(g, QRT_K_ADD, X, X, XB2, -1, -1, -1, D, 0, 0, 0, 0);
+            op_add(g, QRT_K_LAYERNORM, XB, X, -1, -1, ln2w, ln2b, D, 0, 0, 0, c->norm_eps);
+        }
+        /* MLP block */
+        op_add(g, QRT_K_LINEAR, HB, in, -1, -1, w1, b1, D, F, 0, 0, 0);
+        op_add(g, act, HB, HB, -1, -1, -1, -1, F, exact, 0, 0, 0);
+        op_add(g, QRT_K_LINEAR, XB2, HB, -1, -1, w2, b2, F, D, 0, 0, 0);
+        if (post) {
+            op_add(g, QRT_K_ADD, XB, X, XB2, -1, -1, -1, D, 0, 0, 0, 0);
+            op_add(g, QRT_K_LAYERNORM, X, XB, -1, -1, ln2w, ln2b, D, 0, 0, 0, c->norm_eps);
+        } else {
+            op_add(g, QRT_K_ADD, X, X, XB2, -1, -1, -1, D, 0, 0, 0, 0);
+        }
+    }
+    int32_t normed = X;
+    if (!post) {
+        const char *fin = gpt2 ? "ln_f" : "final_layer_norm";
+        int32_t fw = VEC("%s.weight", fin), fb = fw < 0 ? -1 : VEC("%s.bias", fin);
+        if (fw < 0 || fb < 0) return -1;
+        op_add(g, QRT_K_LAYERNORM, XB, X, -1, -1, fw, fb, D, 0, 0, 0, c->norm_eps);
+        normed = XB;
+    }
+#undef VEC
+#undef NM
+    int32_t head = emb;
+    if (!c->tie_embeddings || qc_st_find(b->st, "lm_head.weight")) {
+        head = need(b, "lm_head.weight", 2, c->vocab, D, 0);
+        if (head < 0) return -1;
+    }
+    op_add(g, QRT_K_LM_HEAD, LOGITS, normed, -1, -1, head, -1, D, c->vocab, 0, 0, 0);
+    return 0;
+}
+
 /* ---- GGUF ---------------------------------------------------------------- */
 
 /* The llama.cpp name of an HF tensor name build_llama asks for. */
@@ -398,7 +585,7 @@ int qc_model_load(qc_graph **gout, qc_st **st_out, const char *model_path, qc_er
     g->source_name[bl] = 0;
 
     builder b = {g, st, NULL, err};
-    if (build_llama(&b)) goto fail;
+    if (g->cfg.arch == QRT_ARCH_LLAMA ? build_llama(&b) : build_gpt(&b)) goto fail;
     if (qc_graph_verify(g, err)) goto fail;
     *gout = g;
     *st_out = st;

@@ -399,6 +399,9 @@ static int read_all(const char *path, char **out, size_t *len, qc_err *err) {
 static int shard_name_ok(const char *s, size_t len) {
     if (len == 0 || strlen(s) != len || s[0] == '/')
         return 0;
+    for (size_t i = 0; i < len; i++) /* control bytes would break the one-line error rule */
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
     for (const char *p = s; *p;) {
         const char *q = strchr(p, '/');
         size_t n = q ? (size_t)(q - p) : strlen(p);

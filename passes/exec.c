@@ -51,7 +51,9 @@ qc_exec *qc_exec_new(const qc_graph *g, int32_t n_ctx) {
         float *f = malloc(n * sizeof(float));
         if (!f) goto oom;
         e->w[i] = f;
-        if (qc_qdtype_bits(t->out_dtype)) { /* packed: the values the runtime will use */
+        if (t->out_dtype == QRT_DT_I8) { /* W8A8: run_op multiplies the codes themselves */
+            qc_i8_dequant(t->owned, t->shape[0], t->shape[1], f);
+        } else if (qc_qdtype_bits(t->out_dtype)) { /* packed: the values the runtime will use */
             qc_qdequant(t->owned, qc_qdtype_bits(t->out_dtype), t->shape[0], t->shape[1], t->qgroup,
                         t->qsym, f);
         } else if (t->out_dtype == t->dtype || t->out_dtype == QRT_DT_F32) {
@@ -118,6 +120,12 @@ static void run_op(qc_exec *e, const qc_op *op, const int32_t *tok, int32_t n, i
         break;
     case QRT_K_LINEAR:
     case QRT_K_LM_HEAD:
+        if (e->g->tensors[op->w].out_dtype == QRT_DT_I8) { /* W8A8: int8 activations per token */
+            QC_ASSERT(qc_i8_linear(a, n, e->g->tensors[op->w].owned, p[1], p[0], out) == 0);
+            for (int32_t t = 0; bias && t < n; t++)
+                for (int32_t j = 0; j < p[1]; j++) out[(size_t)t * p[1] + j] += bias[j];
+            break;
+        }
         matmul(out, a, w, bias, n, p[0], p[1]);
         break;
     case QRT_K_ROPE: { /* rotate-half: (x[i], x[i+hd/2]) rotated by pos * theta^(-2i/hd) */
@@ -171,6 +179,36 @@ static void run_op(qc_exec *e, const qc_op *op, const int32_t *tok, int32_t n, i
         break;
     case QRT_K_ADD:
         for (size_t i = 0; i < (size_t)n * p[0]; i++) out[i] = a[i] + b[i];
+        break;
+    case QRT_K_LAYERNORM: /* (x - mean) / sqrt(var + eps) * w + bias, in double */
+        for (int32_t t = 0; t < n; t++) {
+            const float *x = a + (size_t)t * p[0];
+            double mean = 0, var = 0;
+            for (int32_t i = 0; i < p[0]; i++) mean += x[i];
+            mean /= p[0];
+            for (int32_t i = 0; i < p[0]; i++) var += (x[i] - mean) * (x[i] - mean);
+            double r = 1.0 / sqrt(var / p[0] + op->f0);
+            for (int32_t i = 0; i < p[0]; i++)
+                out[(size_t)t * p[0] + i] = (float)((x[i] - mean) * r * w[i] + (bias ? bias[i] : 0.0));
+        }
+        break;
+    case QRT_K_GELU: /* p1 0: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); 1: 0.5 x (1 + erf(x / sqrt 2)) */
+        for (size_t i = 0; i < (size_t)n * p[0]; i++) {
+            double x = a[i];
+            out[i] = (float)(p[1] ? 0.5 * x * (1.0 + erf(x / sqrt(2.0)))
+                                  : 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))));
+        }
+        break;
+    case QRT_K_RELU:
+        for (size_t i = 0; i < (size_t)n * p[0]; i++) out[i] = a[i] > 0 ? a[i] : 0.0f;
+        break;
+    case QRT_K_POS_EMBED: /* learned absolute positions: row pos + t + p1 of w [p2, p0] */
+        for (int32_t t = 0; t < n; t++) {
+            int64_t r = (int64_t)pos + t + p[1];
+            if (r >= p[2]) r = p[2] - 1;
+            for (int32_t i = 0; i < p[0]; i++)
+                out[(size_t)t * p[0] + i] = a[(size_t)t * p[0] + i] + w[(size_t)r * p[0] + i];
+        }
         break;
     default:
         QC_ASSERT(!"unknown op");

@@ -42,7 +42,7 @@ int qc_pass_plan(qc_graph *g, FILE *f, uint8_t hash[16], qc_err *err) {
         }
         int64_t n = qc_tensor_numel(t);
         t->blob_offset = off;
-        if (qc_qdtype_bits(t->out_dtype)) { /* packed by qc_pass_quantize: copied as is */
+        if (qc_dtype_packed(t->out_dtype)) { /* packed by qc_pass_quantize: copied as is */
             t->blob_nbytes = t->nbytes;
             if (fwrite(t->owned, 1, t->nbytes, f) != t->nbytes) rc = -1;
             XXH3_128bits_update(st, t->owned, t->nbytes);

@@ -11,6 +11,11 @@
  *              input, GPTQ-quantize each weight of the group and give the
  *              executor the quantized values, so later groups see them
  *   then       X_s <- the layer's output with all its weights quantized.
+ * AWQ (--method awq, awq+gptq) takes the same walk: before a layer's
+ * groups are quantized, passes/awq.c searches and folds its per-channel
+ * scales; then each weight (but q/k) gets AWQ's clipping search against
+ * its group's Hessian and is rounded with RTN (awq) or GPTQ (awq+gptq).
+ * SmoothQuant (W8A8) is passes/smoothquant.c.
  * The LM head and the embeddings stay f16. Hessians accumulate in double in
  * row order (quant/hessian.c), so the result is the same for any -j.
  */
@@ -50,9 +55,11 @@ static float *weights_f32(const qc_tensor *t) {
     return w;
 }
 
-/* Quantizes the weight of op i: RTN (H NULL) or GPTQ with Hessian H.
- * On success W holds the quantized values (for the executor). */
-static int quantize_op(qc_graph *g, int32_t i, const qc_opts *o, const double *H, float **Wout, qc_err *err) {
+/* Quantizes the weight of op i: RTN, or GPTQ with Hessian H if `use_gptq`;
+ * first, if `clip`, AWQ's clipping search (needs H) clamps the weights.
+ * On success *Wout (if not NULL) holds the quantized values (for the executor). */
+static int quantize_op(qc_graph *g, int32_t i, const qc_opts *o, const double *H, int clip, int use_gptq,
+                       float **Wout, qc_err *err) {
     qc_op *op = &g->ops[i];
     const qc_tensor *t = &g->tensors[op->w];
     int64_t N = t->shape[0], K = t->shape[1];
@@ -64,10 +71,12 @@ static int quantize_op(qc_graph *g, int32_t i, const qc_opts *o, const double *H
     uint8_t *codes = malloc((size_t)(N * K));
     int rc = 0;
     if (!W || !scales || !zeros || !codes) rc = qc_err_set(err, "tensor '%s': out of memory", t->name);
-    if (!rc && H)
+    if (!rc && clip && qc_awq_clip(W, N, K, H, o->bits, group, o->sym, 20, 0.5, o->threads > 0 ? o->threads : 1, NULL))
+        rc = qc_err_set(err, "tensor '%s': out of memory in the clipping search", t->name);
+    if (!rc && use_gptq)
         rc = qc_gptq_quantize(W, H, N, K, o->bits, group, o->sym, o->damp, o->act_order,
                               o->threads > 0 ? o->threads : 1, codes, scales, zeros, err);
-    if (!rc && !H) {
+    if (!rc && !use_gptq) {
         qc_rtn_quantize(W, N, K, o->bits, group, o->sym, codes, scales, zeros);
     }
     if (!rc) rc = store(g, op->w, o, group, codes, scales, zeros, err);
@@ -102,7 +111,10 @@ static int layer_ranges(const qc_graph *g, int32_t *x, int32_t *begin, int32_t *
     return 0;
 }
 
-static int gptq(qc_graph *g, const qc_opts *o, qc_err *err) {
+/* GPTQ, AWQ and AWQ+GPTQ: the true-sequential walk over the layers. */
+static int calibrated(qc_graph *g, const qc_opts *o, qc_err *err) {
+    const int awq = o->method == QC_METHOD_AWQ || o->method == QC_METHOD_AWQ_GPTQ;
+    const int use_gptq = o->method != QC_METHOD_AWQ;
     int32_t L = g->cfg.n_layers, X = 0, D = g->cfg.dim;
     int32_t *begin = calloc((size_t)L + 1, sizeof(int32_t)), *end = calloc((size_t)L + 1, sizeof(int32_t));
     qc_calib cal = {0};
@@ -124,6 +136,7 @@ static int gptq(qc_graph *g, const qc_opts *o, qc_err *err) {
             memcpy(xs + (size_t)s * T * D, qc_exec_buf(e, X, T), (size_t)T * D * sizeof(float));
     }
     for (int32_t l = 0; !rc && l < L; l++) {
+        if (awq) rc = qc_awq_scale_layer(g, o, e, &cal, xs, X, begin[l], end[l], err);
         for (int32_t i = begin[l]; !rc && i < end[l]; i++) {
             qc_op *op = &g->ops[i];
             if (op->kind != QRT_K_LINEAR) continue;
@@ -148,7 +161,7 @@ static int gptq(qc_graph *g, const qc_opts *o, qc_err *err) {
             qc_hessian_free(&h);
             for (int32_t k = i; !rc && k < j; k++) {
                 float *W = NULL;
-                rc = quantize_op(g, k, o, H, &W, err);
+                rc = quantize_op(g, k, o, H, awq && !qc_linear_feeds_qk(g, k), use_gptq, &W, err);
                 if (!rc) qc_exec_set_weight(e, g->ops[k].w, W);
                 free(W);
             }
@@ -163,7 +176,7 @@ static int gptq(qc_graph *g, const qc_opts *o, qc_err *err) {
             else
                 memcpy(xs + (size_t)s * T * D, qc_exec_buf(e, X, T), (size_t)T * D * sizeof(float));
         }
-        if (!rc && o->progress) o->progress(o->progress_ud, "gptq", l + 1, L);
+        if (!rc && o->progress) o->progress(o->progress_ud, qc_method_name(o->method), l + 1, L);
     }
     qc_exec_free(e);
     qc_calib_free(&cal);
@@ -171,15 +184,34 @@ static int gptq(qc_graph *g, const qc_opts *o, qc_err *err) {
     return rc;
 }
 
+const char *qc_method_name(int32_t method) {
+    switch (method) {
+    case QC_METHOD_GPTQ: return "gptq";
+    case QC_METHOD_RTN: return "rtn";
+    case QC_METHOD_AWQ: return "awq";
+    case QC_METHOD_AWQ_GPTQ: return "awq+gptq";
+    case QC_METHOD_SMOOTHQUANT: return "smoothquant";
+    default: return "?";
+    }
+}
+
 int qc_pass_quantize(qc_graph *g, const qc_opts *o, qc_err *err) {
-    if (o->bits >= 16) return 0;
+    if (o->bits >= 16) {
+        if (o->method == QC_METHOD_SMOOTHQUANT)
+            return qc_err_set(err, "--method smoothquant is W8A8: it needs --bits 8, not %d", o->bits);
+        return 0;
+    }
     if (qc_qdtype(o->bits) < 0) return qc_err_set(err, "--bits %d: supported widths are 2, 3, 4, 8, 16, 32", o->bits);
-    if (o->method == QC_METHOD_GPTQ) return gptq(g, o, err);
+    if (o->method == QC_METHOD_SMOOTHQUANT) {
+        if (o->bits != 8) return qc_err_set(err, "--method smoothquant is W8A8: it needs --bits 8, not %d", o->bits);
+        return qc_pass_smoothquant(g, o, err);
+    }
+    if (o->method != QC_METHOD_RTN) return calibrated(g, o, err);
     int32_t done = 0, total = 0;
     for (int32_t i = 0; i < g->n_ops; i++) total += g->ops[i].kind == QRT_K_LINEAR;
     for (int32_t i = 0; i < g->n_ops; i++) {
         if (g->ops[i].kind != QRT_K_LINEAR) continue;
-        if (quantize_op(g, i, o, NULL, NULL, err)) return -1;
+        if (quantize_op(g, i, o, NULL, 0, 0, NULL, err)) return -1;
         if (o->progress) o->progress(o->progress_ud, "rtn", ++done, total);
     }
     return 0;

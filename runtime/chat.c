@@ -94,7 +94,11 @@ static int encode_turn(const chat *ch, const char *user, size_t ulen, int32_t **
     return qrt_tok_encode_spans(ch->tok, sp, k, ids, n);
 }
 
-/* Feeds ids at ch->pos; the logits of the last one. */
+static void step_failed(void) {
+    fprintf(stderr, "\nerror: the forward pass failed (rerun with --device cpu)\n");
+}
+
+/* Feeds ids at ch->pos; the logits of the last one (NULL: the step failed). */
 static const float *feed(chat *ch, const int32_t *ids, size_t n) {
     const float *lg = NULL;
     if (ch->a->dump_ids) {
@@ -104,7 +108,10 @@ static const float *feed(chat *ch, const int32_t *ids, size_t n) {
     }
     for (size_t i = 0; i < n; i += (size_t)ch->c->max_batch) {
         int32_t k = n - i < (size_t)ch->c->max_batch ? (int32_t)(n - i) : ch->c->max_batch;
-        lg = qrt_ctx_forward(ch->c, ids + i, k, ch->pos, 0);
+        if (!(lg = qrt_ctx_forward(ch->c, ids + i, k, ch->pos, 0))) {
+            step_failed();
+            return NULL;
+        }
         ch->pos += k;
     }
     return lg;
@@ -148,6 +155,7 @@ static int turn(chat *ch, const char *user, size_t ulen) {
     const float *logits = feed(ch, ids, n);
     int32_t prev = ids[n - 1];
     free(ids);
+    if (!logits) return 1;
 
     size_t cap = 64, made = 0;
     int32_t *out = ch->a->dump_ids ? malloc(cap * sizeof *out) : NULL;
@@ -185,7 +193,11 @@ static int turn(chat *ch, const char *user, size_t ulen) {
             why = "ctx";
             break;
         }
-        logits = qrt_ctx_forward(ch->c, &next, 1, ch->pos++, 0);
+        if (!(logits = qrt_ctx_forward(ch->c, &next, 1, ch->pos++, 0))) {
+            step_failed();
+            rc = 1;
+            break;
+        }
     }
     if (!rc && (fputc('\n', stdout) == EOF || fflush(stdout))) rc = 1;
     if (ch->a->dump_ids) {
@@ -205,7 +217,7 @@ static int turn(chat *ch, const char *user, size_t ulen) {
         fprintf(stderr, "error: out of memory while tokenizing\n");
         return 1;
     }
-    if (n && ch->pos + (int64_t)n < ch->n_ctx) feed(ch, ids, n);
+    if (!rc && n && ch->pos + (int64_t)n < ch->n_ctx && !feed(ch, ids, n)) rc = 1;
     free(ids);
     return rc;
 }
@@ -339,10 +351,16 @@ int qrt_dump_logits(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
     for (size_t i = 0; !rc && i < n; i += (size_t)c->max_batch) {
         int32_t k = n - i < (size_t)c->max_batch ? (int32_t)(n - i) : c->max_batch;
         const float *lg = qrt_ctx_forward(c, seq + i, k, (int32_t)i, 1);
-        if (fwrite(lg, sizeof(float), (size_t)k * vocab, f) != (size_t)k * vocab) rc = 1;
+        if (!lg) {
+            step_failed();
+            rc = 1;
+        } else if (fwrite(lg, sizeof(float), (size_t)k * vocab, f) != (size_t)k * vocab) {
+            fprintf(stderr, "error: %s: write failed\n", a->dump_logits);
+            rc = 1;
+        }
     }
-    if (f && (fclose(f) || rc)) {
-        if (c) fprintf(stderr, "error: %s: write failed\n", a->dump_logits);
+    if (f && fclose(f) && !rc) {
+        fprintf(stderr, "error: %s: write failed\n", a->dump_logits);
         rc = 1;
     }
     if (a->verbose) dump("[ids]", seq, n);

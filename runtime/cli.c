@@ -23,6 +23,8 @@ static void usage(const char *prog) {
            "  -c, --ctx-size N        context length (default: the model's)\n"
            "  -t, --threads N         CPU threads (default: all cores)\n"
            "  --device cpu|cuda       where to run (default: cuda when available, else cpu)\n"
+           "  --cache-type f32|f16    GPU KV cache element type (default f32)\n"
+           "  --no-cuda-graph         GPU: launch every decode step's kernels instead of replaying a graph\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -124,6 +126,16 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->no_verify = 1;
         } else if (IS("-v") || IS("--verbose")) {
             a->verbose = 1;
+        } else if (IS("--cache-type")) {
+            const char *t = VAL();
+            if (!t) return -1;
+            if (strcmp(t, "f32") && strcmp(t, "f16")) {
+                fprintf(stderr, "error: --cache-type: unknown type '%s' (expected f32 or f16)\n", t);
+                return -1;
+            }
+            a->kv_f16 = t[1] == '1';
+        } else if (IS("--no-cuda-graph")) {
+            a->no_graph = 1;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

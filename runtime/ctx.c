@@ -2,10 +2,12 @@
  * runtime/ctx.c — the model the generated object describes, and the state
  * of one sequence: activation buffers, KV cache, scratch.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "qrt.h"
+#include "qrt_cuda.h"
 
 #include <xxhash.h>
 
@@ -15,6 +17,9 @@ extern void qm_forward(qrt_ctx *ctx);
 extern const uint8_t qm_weights_start[], qm_weights_end[];
 extern const uint8_t qm_tokenizer_start[], qm_tokenizer_end[];
 extern const uint8_t qm_info_start[], qm_info_end[];
+/* Only in executables built with a CUDA target (weak: NULL otherwise). */
+extern const uint8_t qm_cuda_start[] __attribute__((weak));
+extern const uint8_t qm_cuda_end[] __attribute__((weak));
 
 /* Each embedded section ends with a 16-byte trailer: the xxh3-128 of the
  * bytes before it (canonical order), written by qcc. */
@@ -33,6 +38,9 @@ void qrt_model_bind(qrt_model *m) {
     m->tokenizer_size = payload(qm_tokenizer_start, qm_tokenizer_end);
     m->info = (const char *)qm_info_start;
     m->info_size = payload(qm_info_start, qm_info_end);
+    m->cuda = qm_cuda_start && qm_cuda_end ? qm_cuda_start : NULL;
+    m->cuda_size = m->cuda ? payload(qm_cuda_start, qm_cuda_end) : 0;
+    m->gpu = NULL;
 }
 
 static int section_ok(const uint8_t *p, size_t n) {
@@ -48,6 +56,8 @@ const char *qrt_model_verify(const qrt_model *m) {
         return "embedded sections";
     if (!section_ok((const uint8_t *)m->info, m->info_size)) return "info";
     if (!section_ok(m->tokenizer, m->tokenizer_size)) return "tokenizer";
+    if (m->cuda && ((size_t)(qm_cuda_end - qm_cuda_start) < QRT_TRAILER || !section_ok(m->cuda, m->cuda_size)))
+        return "cuda";
     if (!section_ok(m->weights, m->weights_size)) return "weights";
     return NULL;
 }
@@ -66,6 +76,11 @@ qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx) {
     c->max_batch = cfg[QRT_CFG_MAX_BATCH] < n_ctx ? cfg[QRT_CFG_MAX_BATCH] : n_ctx;
     c->bufs = calloc((size_t)nb, sizeof(float *));
     int ok = c->bufs != NULL;
+    if (ok && m->gpu) {
+        char msg[512];
+        if (qrt_cuda_ctx_init(c, msg, sizeof msg) == 0) return c;
+        fprintf(stderr, "notice: GPU context for %d tokens: %s; running on the CPU\n", n_ctx, msg);
+    }
     for (int32_t i = 0; ok && i < nb; i++)
         ok = (c->bufs[i] = calloc((size_t)c->max_batch * m->buf_widths[i], sizeof(float))) != NULL;
     size_t kv = (size_t)cfg[QRT_CFG_N_LAYERS] * n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM];
@@ -85,6 +100,7 @@ qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx) {
 
 void qrt_ctx_free(qrt_ctx *c) {
     if (!c) return;
+    qrt_cuda_ctx_release(c); /* device buffers; bufs[] entries become NULL */
     if (c->bufs)
         for (int32_t i = 0; i < c->m->cfg[QRT_CFG_N_BUFS]; i++) free(c->bufs[i]);
     free(c->bufs);
@@ -100,6 +116,12 @@ const float *qrt_ctx_forward(qrt_ctx *c, const int32_t *tokens, int32_t n, int32
     c->n_tokens = n;
     c->pos = pos;
     c->logits_all = all;
+    if (c->gpu) return qrt_cuda_forward(c);
     c->m->forward(c);
     return c->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]];
+}
+
+const char *qrt_ctx_error(const qrt_ctx *c) {
+    const char *e = c->gpu ? qrt_cuda_error(c->m) : NULL;
+    return e ? e : "unknown error";
 }

@@ -13,7 +13,9 @@
 #include <cblas.h>
 #include <emmintrin.h>
 
+#include "int8.h"
 #include "qrt.h"
+#include "qrt_cuda.h"
 
 float qrt_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -60,6 +62,10 @@ void qrt_row_to_f32(const void *w, int32_t dt, int64_t row, int64_t n, float *ou
 void qrt_k_embed(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                  const void *w, const void *bias, int32_t wdtype, int32_t dim, int32_t p1,
                  int32_t p2, int32_t p3, float f0) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_embed(c, out, a, b, cc, w, bias, wdtype, dim, p1, p2, p3, f0);
+        return;
+    }
     (void)a, (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3, (void)f0;
     int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
     for (int32_t t = 0; t < c->n_tokens; t++) {
@@ -72,6 +78,10 @@ void qrt_k_embed(qrt_ctx *c, float *out, const float *a, const float *b, const f
 void qrt_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                    const void *w, const void *bias, int32_t wdtype, int32_t dim, int32_t p1,
                    int32_t p2, int32_t p3, float eps) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_rmsnorm(c, out, a, b, cc, w, bias, wdtype, dim, p1, p2, p3, eps);
+        return;
+    }
     (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3;
     float wrow[dim];
     qrt_row_to_f32(w, wdtype, 0, dim, wrow);
@@ -88,7 +98,9 @@ void qrt_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, const
 /* out[rows, N] = a[rows, K] @ w[N, K]^T + bias. */
 static void linear(qrt_ctx *c, float *out, const float *a, int32_t rows, const void *w,
                    const void *bias, int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
-    if (dt >= QRT_DT_Q2) {
+    if (dt == QRT_DT_I8) {
+        qrt_i8_linear(c, out, a, rows, w, K, N);
+    } else if (dt >= QRT_DT_Q2) {
         qrt_qlinear(c, out, a, rows, w, dt, K, N, group, sym);
     } else if (dt == QRT_DT_F32) {
         if (rows == 1)
@@ -122,6 +134,10 @@ static void linear(qrt_ctx *c, float *out, const float *a, int32_t rows, const v
 void qrt_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                   const void *w, const void *bias, int32_t wdtype, int32_t K, int32_t N,
                   int32_t group, int32_t sym, float f0) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_linear(c, out, a, b, cc, w, bias, wdtype, K, N, group, sym, f0);
+        return;
+    }
     (void)b, (void)cc, (void)f0;
     linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N, group, sym);
 }
@@ -129,6 +145,10 @@ void qrt_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, const 
 void qrt_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                    const void *w, const void *bias, int32_t wdtype, int32_t K, int32_t N,
                    int32_t group, int32_t sym, float f0) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_lm_head(c, out, a, b, cc, w, bias, wdtype, K, N, group, sym, f0);
+        return;
+    }
     (void)b, (void)cc, (void)f0;
     if (c->logits_all)
         linear(c, out, a, c->n_tokens, w, bias, wdtype, K, N, group, sym);
@@ -140,6 +160,10 @@ void qrt_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const
 void qrt_k_rope(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                 const void *w, const void *bias, int32_t wdtype, int32_t heads, int32_t hd,
                 int32_t p2, int32_t p3, float theta) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_rope(c, out, a, b, cc, w, bias, wdtype, heads, hd, p2, p3, theta);
+        return;
+    }
     (void)a, (void)b, (void)cc, (void)w, (void)bias, (void)wdtype, (void)p2, (void)p3;
     int32_t half = hd / 2;
     float inv[half];
@@ -217,6 +241,10 @@ static void softmax_row(float *row, int32_t n, int32_t len) {
 void qrt_k_attention(qrt_ctx *c, float *out, const float *q, const float *k, const float *v,
                      const void *w, const void *bias, int32_t wdtype, int32_t layer,
                      int32_t heads, int32_t kv_heads, int32_t hd, float f0) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_attention(c, out, q, k, v, w, bias, wdtype, layer, heads, kv_heads, hd, f0);
+        return;
+    }
     (void)w, (void)bias, (void)wdtype, (void)f0;
     const int32_t kvd = kv_heads * hd, group = heads / kv_heads, T = c->n_tokens, L = c->pos + T;
     float *kc = c->kcache + (size_t)layer * c->n_ctx * kvd;
@@ -238,6 +266,10 @@ void qrt_k_attention(qrt_ctx *c, float *out, const float *q, const float *k, con
 void qrt_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                     const void *w, const void *bias, int32_t wdtype, int32_t width, int32_t p1,
                     int32_t p2, int32_t p3, float f0) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_silu_mul(c, out, a, b, cc, w, bias, wdtype, width, p1, p2, p3, f0);
+        return;
+    }
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
     size_t n = (size_t)c->n_tokens * width;
     for (size_t i = 0; i < n; i++) out[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
@@ -246,7 +278,68 @@ void qrt_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, cons
 void qrt_k_add(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
                const void *w, const void *bias, int32_t wdtype, int32_t width, int32_t p1,
                int32_t p2, int32_t p3, float f0) {
+    if (c->gpu) { /* runtime/cuda.c */
+        qrt_cuda_k_add(c, out, a, b, cc, w, bias, wdtype, width, p1, p2, p3, f0);
+        return;
+    }
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
     size_t n = (size_t)c->n_tokens * width;
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+/* ---- GPT-2 / OPT ------------------------------------------------------------ */
+
+/* LayerNorm over each row: mean and variance accumulated in double. */
+void qrt_k_layernorm(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                     const void *w, const void *bias, int32_t wdtype, int32_t dim, int32_t p1,
+                     int32_t p2, int32_t p3, float eps) {
+    (void)b, (void)cc, (void)p1, (void)p2, (void)p3;
+    float wrow[dim];
+    qrt_row_to_f32(w, wdtype, 0, dim, wrow);
+    const float *bv = bias; /* always f32 */
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        const float *x = a + (size_t)t * dim;
+        float *y = out + (size_t)t * dim;
+        double s = 0, ss = 0;
+        for (int32_t i = 0; i < dim; i++) s += x[i];
+        float mean = (float)(s / dim);
+        for (int32_t i = 0; i < dim; i++) ss += (double)(x[i] - mean) * (x[i] - mean);
+        float r = (float)(1.0 / sqrt(ss / dim + eps));
+        for (int32_t i = 0; i < dim; i++) y[i] = (x[i] - mean) * r * wrow[i] + (bv ? bv[i] : 0.0f);
+    }
+}
+
+void qrt_k_gelu(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                const void *w, const void *bias, int32_t wdtype, int32_t width, int32_t exact,
+                int32_t p2, int32_t p3, float f0) {
+    (void)b, (void)cc, (void)w, (void)bias, (void)wdtype, (void)p2, (void)p3, (void)f0;
+    size_t n = (size_t)c->n_tokens * width;
+    if (exact)
+        for (size_t i = 0; i < n; i++) out[i] = 0.5f * a[i] * (1.0f + erff(a[i] * 0.70710678f));
+    else
+        for (size_t i = 0; i < n; i++) {
+            float x = a[i];
+            out[i] = 0.5f * x * (1.0f + tanhf(0.79788456f * (x + 0.044715f * x * x * x)));
+        }
+}
+
+void qrt_k_relu(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                const void *w, const void *bias, int32_t wdtype, int32_t width, int32_t p1,
+                int32_t p2, int32_t p3, float f0) {
+    (void)b, (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    size_t n = (size_t)c->n_tokens * width;
+    for (size_t i = 0; i < n; i++) out[i] = a[i] > 0.0f ? a[i] : 0.0f;
+}
+
+void qrt_k_pos_embed(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc,
+                     const void *w, const void *bias, int32_t wdtype, int32_t dim, int32_t offset,
+                     int32_t rows, int32_t p3, float f0) {
+    (void)b, (void)cc, (void)bias, (void)p3, (void)f0;
+    float row[dim];
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        int64_t r = (int64_t)c->pos + t + offset;
+        if (r >= rows) r = rows - 1; /* the executable refuses -c beyond the table; never read past it */
+        qrt_row_to_f32(w, wdtype, r, dim, row);
+        for (int32_t i = 0; i < dim; i++) out[(size_t)t * dim + i] = a[(size_t)t * dim + i] + row[i];
+    }
 }

@@ -17,6 +17,7 @@
 
 #include "qrt.h"
 #include "qrt/tokenizer.h"
+#include "qrt_cuda.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -31,14 +32,18 @@ static void on_sigint(int sig) {
 }
 
 /* Feeds ids[0..n) starting at position pos in chunks of max_batch; returns
- * the logits of the last token. */
+ * the logits of the last token (NULL after a GPU error). */
 static const float *feed(qrt_ctx *c, const int32_t *ids, int32_t n, int32_t pos) {
     const float *logits = NULL;
     for (int32_t i = 0; i < n; i += c->max_batch) {
         int32_t k = n - i < c->max_batch ? n - i : c->max_batch;
-        logits = qrt_ctx_forward(c, ids + i, k, pos + i, 0);
+        if (!(logits = qrt_ctx_forward(c, ids + i, k, pos + i, 0))) break;
     }
     return logits;
+}
+
+static void step_failed(const qrt_ctx *c) {
+    fprintf(stderr, "\nerror: GPU: %s (rerun with --device cpu)\n", qrt_ctx_error(c));
 }
 
 static int emit(const qrt_tok *tok, int32_t prev, int32_t id) {
@@ -87,10 +92,11 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
     double t0 = now_s();
     const float *logits = feed(c, seq, (int32_t)n, 0);
     double t1 = now_s();
-    int32_t prev = seq[n - 1], pos = (int32_t)n, made = 0, rc = 0;
+    int32_t prev = seq[n - 1], pos = (int32_t)n, made = 0, rc = 0, failed = !logits;
+    if (failed) step_failed(c);
     if (a->prompt) prev = -2; /* the prompt was echoed as typed: keep the next piece's space */
     int32_t eos = qrt_tok_eos(tok), eot = qrt_tok_eot(tok); /* a chat model's end of turn ends it too */
-    while (made < a->n_predict && !interrupted) {
+    while (logits && made < a->n_predict && !interrupted) {
         int32_t next = qrt_sample(&s, logits);
         if (next == eos || next == eot) break;
         if (emit(tok, prev, next)) {
@@ -103,7 +109,10 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
             fprintf(stderr, "\nnotice: context of %d tokens is full; stopping (raise -c)\n", n_ctx);
             break;
         }
-        logits = qrt_ctx_forward(c, &next, 1, pos++, 0);
+        if (!(logits = qrt_ctx_forward(c, &next, 1, pos++, 0))) {
+            step_failed(c);
+            failed = 1;
+        }
     }
     double t2 = now_s();
     if (!rc) {
@@ -116,7 +125,7 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
     qrt_sampler_free(&s);
     qrt_ctx_free(c);
     free(seq);
-    return interrupted ? 130 : 0;
+    return failed ? 1 : interrupted ? 130 : 0;
 }
 
 /* Reads a whole file; NULL with errno on failure. */
@@ -204,6 +213,12 @@ static int perplexity(const qrt_model *m, const qrt_tok *tok, const qrt_args *a,
         for (int32_t i = 0; i < n_ctx; i += c->max_batch) {
             int32_t k = n_ctx - i < c->max_batch ? n_ctx - i : c->max_batch;
             const float *lg = qrt_ctx_forward(c, all + start + i, k, i, 1);
+            if (!lg) {
+                step_failed(c);
+                qrt_ctx_free(c);
+                free(all);
+                return 1;
+            }
             for (int32_t r = 0; r < k; r++) {
                 int32_t row = i + r;
                 if (row < first || row >= n_ctx - 1) continue;
@@ -254,20 +269,27 @@ static int bench(const qrt_model *m, const qrt_args *a, int32_t n_ctx) {
         double t0 = now_s();
         const float *lg = feed(c, ids, pl, 0);
         double t1 = now_s();
-        for (int32_t i = 0; i < gl; i++) {
+        for (int32_t i = 0; i < gl && lg; i++) {
             int32_t best = 0;
             for (int32_t v = 1; v < vocab; v++)
                 if (lg[v] > lg[best]) best = v;
             lg = qrt_ctx_forward(c, &best, 1, pl + i, 0);
         }
         double t2 = now_s();
+        if (!lg) {
+            step_failed(c);
+            qrt_ctx_free(c);
+            free(ids);
+            return 1;
+        }
         pp[r] = pl / (t1 - t0);
         tg[r] = gl / (t2 - t1);
     }
     qsort(pp, REPS, sizeof(double), cmp_double);
     qsort(tg, REPS, sizeof(double), cmp_double);
+    const char *dev = c->gpu ? qrt_cuda_device_name(m) : "cpu";
     printf("| device | test | tokens/s (median of %d) |\n|---|---|---|\n", REPS);
-    printf("| cpu | prefill %d | %.1f |\n| cpu | decode %d | %.1f |\n", pl, pp[REPS / 2], gl, tg[REPS / 2]);
+    printf("| %s | prefill %d | %.1f |\n| %s | decode %d | %.1f |\n", dev, pl, pp[REPS / 2], dev, gl, tg[REPS / 2]);
     qrt_ctx_free(c);
     free(ids);
     return 0;
@@ -294,12 +316,25 @@ int main(int argc, char **argv) {
         fputc('\n', stdout);
         return 0;
     }
-    if (a.device == 2)
-        fprintf(stderr, "notice: this executable has no CUDA kernels; running on the CPU\n");
+    /* Where to run: the GPU when the file has CUDA kernels and the machine a
+     * usable GPU (--device cpu: never). Anything in the way -> the CPU, with
+     * one notice line when the GPU was asked for or something broke. */
+    if (a.device != 1) {
+        char why[512];
+        qrt_cuda_opts co = {.verbose = a.verbose, .kv_f16 = a.kv_f16, .no_graph = a.no_graph};
+        int g = qrt_cuda_init(&m, &co, why, sizeof why);
+        if (g < 0 || (g > 0 && (a.device == 2 || a.verbose)))
+            fprintf(stderr, "notice: %s; running on the CPU\n", why);
+    }
     if (a.threads > 0) openblas_set_num_threads(a.threads);
     int32_t n_ctx = a.n_ctx ? a.n_ctx : m.cfg[QRT_CFG_MAX_CTX];
     if (n_ctx < 2) {
         fprintf(stderr, "error: -c %d: the context must hold at least 2 tokens\n", n_ctx);
+        return 1;
+    }
+    if (m.cfg[QRT_CFG_ARCH] != QRT_ARCH_LLAMA && n_ctx > m.cfg[QRT_CFG_MAX_CTX]) { /* GPT-2, OPT */
+        fprintf(stderr, "error: -c %d: this model has learned positions for %d tokens only\n", n_ctx,
+                m.cfg[QRT_CFG_MAX_CTX]);
         return 1;
     }
     signal(SIGINT, on_sigint);
@@ -316,5 +351,6 @@ int main(int argc, char **argv) {
          : a.perplexity                ? perplexity(&m, tok, &a, n_ctx)
                                        : generate(&m, tok, &a, n_ctx);
     qrt_tok_free(tok);
+    qrt_cuda_free(&m);
     return rc;
 }

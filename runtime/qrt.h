@@ -24,6 +24,9 @@ typedef struct qrt_model {
     size_t tokenizer_size;
     const char *info;          /* --info JSON, not NUL-terminated */
     size_t info_size;
+    const uint8_t *cuda;       /* embedded device code (include/qc/cuda.h), NULL if none */
+    size_t cuda_size;
+    struct qrt_gpu *gpu;       /* set by qrt_cuda_init: the model is on a GPU (runtime/cuda.c) */
 } qrt_model;
 
 /* The state of one running sequence. Buffers are [max_batch, width] f32. */
@@ -40,6 +43,7 @@ struct qrt_ctx {
     float *scores;          /* [max_batch, n_ctx] attention scores */
     float *wtile;           /* dequantized weight tile for non-f32 linears */
     size_t wtile_cap;       /* floats in wtile */
+    struct qrt_gpu_ctx *gpu; /* non-NULL: bufs[] are device addresses, kernels run on the GPU */
 };
 
 #define QRT_TRAILER 16 /* xxh3-128 after each embedded section */
@@ -49,12 +53,16 @@ void qrt_model_bind(qrt_model *m);
 /* Re-hashes every embedded section against its trailer: NULL if all are
  * intact, else the name of the first damaged one. */
 const char *qrt_model_verify(const qrt_model *m);
-/* Allocates a context for n_ctx positions. NULL on out of memory. */
+/* Allocates a context for n_ctx positions: on the GPU when the model is
+ * there (falling back to the CPU with a notice if the GPU lacks memory).
+ * NULL on out of memory. */
 qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx);
 void qrt_ctx_free(qrt_ctx *c);
 /* Runs tokens[0..n) at positions pos.. (n <= max_batch, pos + n <= n_ctx).
- * Returns the logits buffer: [n, vocab] if all, else [1, vocab]. */
+ * Returns the logits buffer: [n, vocab] if all, else [1, vocab]; NULL after
+ * a GPU error (qrt_ctx_error says which). */
 const float *qrt_ctx_forward(qrt_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, int all);
+const char *qrt_ctx_error(const qrt_ctx *c);
 
 /* Half-precision conversions used by kernels. */
 float qrt_f16_to_f32(uint16_t h);
@@ -94,6 +102,8 @@ typedef struct qrt_args {
     int32_t prompt_len;     /* --prompt-len for --bench */
     int32_t gen_len;        /* --gen for --bench */
     int32_t device;         /* 0 auto, 1 cpu, 2 cuda */
+    int32_t kv_f16;         /* --cache-type f16 (GPU KV cache) */
+    int32_t no_graph;       /* --no-cuda-graph */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
     int32_t interactive;    /* -i: chat, one user message per line of stdin */

@@ -16,13 +16,15 @@
  * binary heap keyed by (rank, position), with stale entries skipped when
  * popped — O(n log n) overall.
  *
- * Blob format, version 1. All integers little-endian; every section starts
- * at a multiple of 4 and the sections tile the blob exactly (the total size
- * must match):
+ * Blob format, version 1 and 2 (2 = 1 + a chat section at the end, see
+ * parse_chat; qcc writes version 1 when the model has no chat template, so
+ * those blobs are unchanged). All integers little-endian; every section
+ * before the chat section starts at a multiple of 4 and the sections tile
+ * the blob exactly (the total size must match):
  *
  *   offset  size   field
  *   0       4      magic "QTOK"
- *   4       u32    version (1)
+ *   4       u32    version (1 or 2)
  *   8       u32    header size (64)
  *   12      u32    kind: 1 QRT_TOK_SPM_BPE, 2 QRT_TOK_BYTE_BPE
  *   16      u32    flags (TOKF_* below; unknown bits are refused)
@@ -33,7 +35,9 @@
  *   36      i32    eos id   (-1 none)
  *   40      i32    unk id   (-1 none)
  *   44      u32    pool_bytes
- *   48      16     reserved, zero
+ *   48      u32    version 2: chat_bytes (> 0), the chat section's size;
+ *                  version 1: reserved, zero
+ *   52      12     reserved, zero
  *   64             offs   u32[n_vocab + 1]: token i is pool[offs[i], offs[i+1]),
  *                         offs[0] = 0, non-decreasing, offs[n_vocab] = pool_bytes
  *   ..             types  u8[n_vocab] (TOKT_*), zero-padded to a multiple of 4
@@ -44,7 +48,9 @@
  *                         (SPM: U+2581 for space, byte tokens spelled "<0xHH>";
  *                         byte-level: GPT-2's byte-to-code-point mapping,
  *                         except added tokens, which are plain UTF-8)
+ *   ..             chat   u8[chat_bytes] (version 2), right after the pool
  *   total = 64 + 4 (n_vocab + 1) + pad4(n_vocab) + 12 n_merges + pool_bytes
+ *           (+ chat_bytes)
  *
  * Token types: NORMAL (model vocabulary), SPECIAL (control: <s>, </s>,
  * <unk>, <|im_end|> ...; matched in text only with parse_special, decodes to

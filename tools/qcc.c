@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "qc/codegen.h"
+#include "qc/cuda.h"
 #include "qc/frontend.h"
 #include "qc/passes.h"
 #include "qrt/tokenizer.h"
@@ -29,15 +30,18 @@
 
 typedef struct args {
     const char *model, *out, *emit, *dump_after, *run_prompt;
+    const char *target, *cuda_arch; /* NULL: the defaults */
     int32_t n_run;
     qc_opts o;
 } args;
 
 static void usage(void) {
     printf("usage: qcc MODEL [-o OUT] [-O0..-O3] [--bits 2|3|4|8|16|32] [--seed N] [-j N]\n"
-           "           [--method gptq|rtn] [--group-size 32|64|128|-1] [--sym|--asym] [--act-order]\n"
+           "           [--method gptq|rtn|awq|awq+gptq|smoothquant] [--alpha F]\n"
+           "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order]\n"
            "           [--damp F] [--calib FILE|DIR] [--calib-samples N] [--calib-seqlen L]\n"
-           "           [--emit exe|obj|llvm-ir] [--dump-after PASS] [-v] [--quiet]\n"
+           "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90]\n"
+           "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
            "MODEL: a .safetensors file, a model.safetensors.index.json, or a directory\n"
            "holding one (config.json and tokenizer.json are read from beside it).\n");
@@ -45,7 +49,7 @@ static void usage(void) {
 
 /* ---- temporary files, removed on failure and on SIGINT/SIGTERM ---- */
 static char tmp_dir[4200], tmp_out[4200];
-static const char *const tmp_names[] = {"weights.bin", "tokenizer.bin", "info.json", "model.o"};
+static const char *const tmp_names[] = {"weights.bin", "tokenizer.bin", "info.json", "model.o", "cuda.bin"};
 
 static void cleanup(void) { /* async-signal-safe: unlink/rmdir only */
     char p[4300];
@@ -93,6 +97,8 @@ static int parse(args *a, int argc, char **argv) {
     a->o.group_size = 128;
     a->o.damp = 0.01;
     a->o.calib_samples = 128;
+    a->o.alpha = 0.5;
+    int bits_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -121,6 +127,7 @@ static int parse(args *a, int argc, char **argv) {
                 return -1;
             }
             a->o.bits = (int32_t)b;
+            bits_given = 1;
         } else if (!strcmp(f, "--seed")) {
             TAKE();
             a->o.seed = strtoull(v, NULL, 10);
@@ -131,8 +138,19 @@ static int parse(args *a, int argc, char **argv) {
             TAKE();
             if (!strcmp(v, "gptq")) a->o.method = QC_METHOD_GPTQ;
             else if (!strcmp(v, "rtn")) a->o.method = QC_METHOD_RTN;
+            else if (!strcmp(v, "awq")) a->o.method = QC_METHOD_AWQ;
+            else if (!strcmp(v, "awq+gptq")) a->o.method = QC_METHOD_AWQ_GPTQ;
+            else if (!strcmp(v, "smoothquant")) a->o.method = QC_METHOD_SMOOTHQUANT;
             else {
-                fprintf(stderr, "qcc: error: --method %s: expected gptq or rtn (awq, smoothquant: not yet)\n", v);
+                fprintf(stderr, "qcc: error: --method %s: expected gptq, rtn, awq, awq+gptq or smoothquant\n", v);
+                return -1;
+            }
+        } else if (!strcmp(f, "--alpha")) {
+            TAKE();
+            char *end;
+            a->o.alpha = strtod(v, &end);
+            if (!*v || *end || !(a->o.alpha >= 0 && a->o.alpha <= 1)) {
+                fprintf(stderr, "qcc: error: --alpha %s: expected a number in [0, 1]\n", v);
                 return -1;
             }
         } else if (!strcmp(f, "--group-size")) {
@@ -165,10 +183,21 @@ static int parse(args *a, int argc, char **argv) {
         } else if (!strcmp(f, "--calib-seqlen")) {
             TAKE();
             if (int_arg(f, v, 2, 1 << 20, &a->o.calib_seqlen)) return -1;
+        } else if (!strcmp(f, "--target")) {
+            TAKE();
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "cuda,cpu") && strcmp(v, "cpu,cuda")) {
+                fprintf(stderr, "qcc: error: --target %s: expected cuda,cpu or cpu\n", v);
+                return -1;
+            }
+            a->target = v;
+        } else if (!strcmp(f, "--cuda-arch")) {
+            TAKE();
+            a->cuda_arch = v;
         } else if (!strcmp(f, "--emit")) {
             TAKE();
-            if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir")) {
-                fprintf(stderr, "qcc: error: --emit %s: expected exe, obj or llvm-ir\n", v);
+            if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir") && strcmp(v, "cuda-src") &&
+                strcmp(v, "ptx")) {
+                fprintf(stderr, "qcc: error: --emit %s: expected exe, obj, llvm-ir, cuda-src or ptx\n", v);
                 return -1;
             }
             a->emit = v;
@@ -195,6 +224,15 @@ static int parse(args *a, int argc, char **argv) {
             return -1;
         }
 #undef TAKE
+    }
+    if (a->o.method == QC_METHOD_SMOOTHQUANT) { /* W8A8: --bits 8 is implied */
+        if (bits_given && a->o.bits != 8) {
+            fprintf(stderr, "qcc: error: --method smoothquant is W8A8: --bits %d given, it needs 8\n", a->o.bits);
+            return -1;
+        }
+        a->o.bits = 8;
+        a->o.group_size = -1; /* int8 per output channel, symmetric */
+        a->o.sym = 1;
     }
     if (!a->model) {
         usage();
@@ -226,20 +264,26 @@ static int write_file(const char *path, const void *p, size_t n) {
 }
 
 /* The JSON the executable prints for --info: everything that made it. */
-static int write_info(const char *path, const qc_graph *g, const args *a, const uint8_t wh[16]) {
-    char json[4096], flags[512], calib[300];
+static int write_info(const char *path, const qc_graph *g, const args *a, const uint8_t wh[16],
+                      const char *targets) {
+    char json[16384], flags[512], calib[300];
     int quant = a->o.bits < 16;
-    const char *dtype = a->o.bits == 32 ? "f32" : a->o.bits == 16 ? "f16" : "int";
+    const char *dtype = a->o.bits == 32 ? "f32" : a->o.bits == 16 ? "f16"
+                      : a->o.method == QC_METHOD_SMOOTHQUANT ? "w8a8" : "int";
     const char *cb = a->o.calib ? strrchr(a->o.calib, '/') : NULL;
     cb = cb && cb[1] ? cb + 1 : a->o.calib;
     snprintf(calib, sizeof calib, "%s", !quant || a->o.method == QC_METHOD_RTN ? "none" : cb ? cb : "self-generated");
     for (char *p = calib; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '_';
     snprintf(flags, sizeof flags, "-O%d --bits %d --seed %llu", a->o.opt_level, a->o.bits, (unsigned long long)a->o.seed);
-    if (quant)
+    if (quant && a->o.method == QC_METHOD_SMOOTHQUANT) /* W8A8: per channel, symmetric */
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags),
+                 " --method smoothquant --alpha %g --calib-samples %d --calib-seqlen %d", a->o.alpha,
+                 a->o.calib_samples, a->o.calib_seqlen);
+    else if (quant)
         snprintf(flags + strlen(flags), sizeof flags - strlen(flags),
                  " --method %s --group-size %d %s%s --damp %g --calib-samples %d --calib-seqlen %d",
-                 a->o.method == QC_METHOD_RTN ? "rtn" : "gptq", a->o.group_size, a->o.sym ? "--sym" : "--asym",
+                 qc_method_name(a->o.method), a->o.group_size, a->o.sym ? "--sym" : "--asym",
                  a->o.act_order ? " --act-order" : "", a->o.damp, a->o.calib_samples, a->o.calib_seqlen);
     char sh[33], whx[33];
     hex(sh, g->source_hash);
@@ -251,12 +295,12 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
             "{\"qcc_version\": \"%s\", \"abi\": %d, \"architecture\": \"%s\", \"source\": \"%s\", "
             "\"source_xxh3_128\": \"%s\", \"weights_xxh3_128\": \"%s\", \"parameters\": %lld, "
             "\"bits\": %d, \"dtype\": \"%s\", \"layers\": %d, \"hidden\": %d, \"heads\": %d, "
-            "\"kv_heads\": %d, \"vocab\": %d, \"context\": %d, \"targets\": [\"cpu\"], "
+            "\"kv_heads\": %d, \"vocab\": %d, \"context\": %d, \"targets\": %s, "
             "\"method\": \"%s\", \"group_size\": %d, \"sym\": %s, \"act_order\": %s, "
             "\"calibration\": \"%s\", \"flags\": \"%s\"}",
             QC_VERSION, QRT_ABI_VERSION, c->model_type, g->source_name, sh, whx, (long long)params,
-            a->o.bits, dtype, c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->vocab, c->max_ctx,
-            quant ? (a->o.method == QC_METHOD_RTN ? "rtn" : "gptq") : "none", quant ? a->o.group_size : 0,
+            a->o.bits, dtype, c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->vocab, c->max_ctx, targets,
+            quant ? qc_method_name(a->o.method) : "none", quant ? a->o.group_size : 0,
             a->o.sym ? "true" : "false", a->o.act_order ? "true" : "false", calib, flags);
     return n > 0 && (size_t)n < sizeof json ? write_file(path, json, (size_t)n) : -1;
 }
@@ -341,6 +385,119 @@ static void progress_end(void) {
     bar_open = 0;
 }
 
+/* Writes `n` bytes to `out` through a temporary file (--emit cuda-src / ptx). */
+static void emit_file(const char *out, const void *p, size_t n) {
+    snprintf(tmp_out, sizeof tmp_out, "%s.tmp", out);
+    FILE *f = fopen(tmp_out, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp_out, out)) {
+        qc_err e;
+        qc_err_set(&e, "%s: cannot write: %s", out, strerror(errno));
+        die(e.msg);
+    }
+    tmp_out[0] = 0;
+}
+
+/*
+ * The CUDA part of the build: device code for the graph (codegen/cuda),
+ * compiled by NVRTC for every --cuda-arch target into the section cpath.
+ * Returns the --info "targets" value (owned). With the default --target,
+ * a model the GPU kernels cannot run, or a machine without NVRTC, gives a
+ * CPU-only executable and one notice; with --target cuda it is an error.
+ * --emit cuda-src / ptx write the source / the PTX to `out` and exit here.
+ */
+static char *cuda_step(const args *a, const qc_graph *g, const char *out, const char *cpath) {
+    int src = !strcmp(a->emit, "cuda-src"), ptx = !strcmp(a->emit, "ptx");
+#ifdef QC_WITH_CUDA
+    int explicit = (a->target && strcmp(a->target, "cpu")) || src || ptx;
+    int want = !a->target ? 1 : strcmp(a->target, "cpu") != 0;
+#else
+    int explicit = (a->target && strcmp(a->target, "cpu")) || ptx;
+    int want = explicit || src;
+    if (want && !src) die("this qcc was built without CUDA (cmake -DQC_ENABLE_CUDA=ON, with the CUDA toolkit)");
+#endif
+    if (!want || (strcmp(a->emit, "exe") && !src && !ptx)) return strdup("[\"cpu\"]");
+    qc_err err = {{0}};
+    qc_cuda_opts co = {0};
+    co.opt_level = a->o.opt_level;
+    co.threads = a->o.threads;
+    if (qc_cuda_parse_targets(&co, a->cuda_arch ? a->cuda_arch : QC_CUDA_DEFAULT_ARCHS, &err)) die(err.msg);
+    /* Compiled images are cached: QCC_CACHE_DIR, else $XDG_CACHE_HOME/qcc, else ~/.cache/qcc ("" = off). */
+    char cache[4096] = "";
+    const char *env = getenv("QCC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (env) snprintf(cache, sizeof cache, "%s", env);
+    else if (xdg && *xdg) snprintf(cache, sizeof cache, "%s/qcc/cuda", xdg);
+    else if (home && *home) snprintf(cache, sizeof cache, "%s/.cache/qcc/cuda", home);
+    co.cache_dir = cache[0] ? cache : NULL;
+
+    qc_cuda_module m;
+    if (qc_cuda_module_from_graph(&m, g, &co, &err)) {
+        if (explicit) die(err.msg);
+        if (!a->o.quiet) fprintf(stderr, "qcc: notice: %s; the executable runs on the CPU only\n", err.msg);
+        return strdup("[\"cpu\"]");
+    }
+    if (src) {
+        emit_file(out, m.source, m.source_len);
+        cleanup();
+        if (!a->o.quiet) fprintf(stderr, "qcc: wrote %s (CUDA C, %d kernels)\n", out, (int)m.n_names);
+        exit(0);
+    }
+    char why[512];
+    if (!qc_nvrtc_available(why, sizeof why)) {
+        if (explicit) {
+            qc_err_set(&err, "--target cuda: %s", why);
+            die(err.msg);
+        }
+        if (!a->o.quiet) fprintf(stderr, "qcc: notice: %s; the executable runs on the CPU only\n", why);
+        qc_cuda_module_free(&m);
+        return strdup("[\"cpu\"]");
+    }
+    qc_cuda_target only = {1, 0}; /* --emit ptx: the first compute_XY target, else compute_ of the newest sm_XY */
+    for (int32_t i = 0; i < co.n_targets && !only.arch; i++)
+        if (co.targets[i].ptx) only = co.targets[i];
+    int have_ptx = only.arch != 0;
+    for (int32_t i = 0; i < co.n_targets && !have_ptx; i++)
+        if (co.targets[i].arch > only.arch) only.arch = co.targets[i].arch;
+    double t0 = now_s();
+    qc_cuda_build b;
+    if (qc_cuda_compile(&m, &co, ptx ? &only : NULL, &b, &err)) die(err.msg);
+    if (ptx) {
+        emit_file(out, b.images[0].data, b.images[0].size - 1); /* without the NUL */
+        cleanup();
+        if (!a->o.quiet) fprintf(stderr, "qcc: wrote %s (PTX for compute_%d)\n", out, (int)only.arch);
+        exit(0);
+    }
+    uint8_t *blob = NULL;
+    size_t blob_size = 0;
+    if (qc_cuda_blob(&m, &b, &blob, &blob_size, &err)) die(err.msg);
+    if (write_file(cpath, blob, blob_size)) {
+        qc_err_set(&err, "%s: cannot write: %s", cpath, strerror(errno));
+        die(err.msg);
+    }
+    if (a->o.verbose)
+        fprintf(stderr, "qcc: cuda: %d kernels, %d images (%d from the cache), %.1f MB, NVRTC %s, %.1f s\n",
+                (int)m.n_names, (int)b.n_images, (int)b.cache_hits, (double)blob_size / 1e6, qc_nvrtc_version(),
+                now_s() - t0);
+    /* --info: ["cuda", "cpu"], "cuda_archs": [...], "cuda_kernels": [...] */
+    size_t cap = 256 + m.names_size * 2 + (size_t)co.n_targets * 24, n = 0;
+    char *t = malloc(cap);
+    if (!t) die("out of memory");
+    n += (size_t)snprintf(t + n, cap - n, "[\"cuda\", \"cpu\"], \"cuda_archs\": [");
+    for (int32_t i = 0; i < co.n_targets; i++)
+        n += (size_t)snprintf(t + n, cap - n, "%s\"%s_%d\"", i ? ", " : "", co.targets[i].ptx ? "compute" : "sm",
+                              (int)co.targets[i].arch);
+    n += (size_t)snprintf(t + n, cap - n, "], \"cuda_kernels\": [");
+    const char *k = m.names;
+    for (int32_t i = 0; i < m.n_names; i++, k += strlen(k) + 1)
+        n += (size_t)snprintf(t + n, cap - n, "%s\"%s\"", i ? ", " : "", k);
+    snprintf(t + n, cap - n, "]");
+    free(blob);
+    qc_cuda_build_free(&b);
+    qc_cuda_module_free(&m);
+    return t;
+}
+
 int main(int argc, char **argv) {
     args a;
     qc_err err = {{0}};
@@ -375,7 +532,11 @@ int main(int argc, char **argv) {
     if (a.out) {
         snprintf(out, sizeof out, "%s", a.out);
     } else {
-        const char *ext = !strcmp(a.emit, "exe") ? ".bin" : !strcmp(a.emit, "obj") ? ".o" : ".ll";
+        const char *ext = !strcmp(a.emit, "exe")        ? ".bin"
+                          : !strcmp(a.emit, "obj")      ? ".o"
+                          : !strcmp(a.emit, "cuda-src") ? ".cu"
+                          : !strcmp(a.emit, "ptx")      ? ".ptx"
+                                                        : ".ll";
         char base[1024];
         snprintf(base, sizeof base, "%s", a.model);
         size_t bl = strlen(base);
@@ -393,7 +554,9 @@ int main(int argc, char **argv) {
         tmp_dir[0] = 0;
         die(err.msg);
     }
-    char wpath[4300], tpath[4300], ipath[4300], opath[4300];
+    char wpath[4300], tpath[4300], ipath[4300], opath[4300], cpath[4300];
+    snprintf(cpath, sizeof cpath, "%s/%s", tmp_dir, tmp_names[4]);
+    char *targets = cuda_step(&a, g, out, cpath);
     snprintf(wpath, sizeof wpath, "%s/%s", tmp_dir, tmp_names[0]);
     snprintf(tpath, sizeof tpath, "%s/%s", tmp_dir, tmp_names[1]);
     snprintf(ipath, sizeof ipath, "%s/%s", tmp_dir, tmp_names[2]);
@@ -401,7 +564,10 @@ int main(int argc, char **argv) {
 
     uint8_t whash[16];
     FILE *wf = fopen(wpath, "wb");
-    if (!wf) die("cannot write the weight blob");
+    if (!wf) {
+        qc_err_set(&err, "%s: cannot write the weight blob: %s", wpath, strerror(errno));
+        die(err.msg);
+    }
     int prc = qc_pass_plan(g, wf, whash, &err);
     if (fclose(wf) && !prc) prc = qc_err_set(&err, "%s: write failed: %s", wpath, strerror(errno));
     if (prc) {
@@ -410,7 +576,7 @@ int main(int argc, char **argv) {
         die(e2.msg);
     }
     dump(&a, g, "plan");
-    if (write_file(tpath, g->tokenizer, g->tokenizer_size) || write_info(ipath, g, &a, whash)) {
+    if (write_file(tpath, g->tokenizer, g->tokenizer_size) || write_info(ipath, g, &a, whash, targets)) {
         qc_err_set(&err, "%s: cannot write temporary files: %s", tmp_dir, strerror(errno));
         die(err.msg);
     }
@@ -421,6 +587,7 @@ int main(int argc, char **argv) {
         .weights_path = wpath,
         .tokenizer_path = tpath,
         .info_path = ipath,
+        .cuda_path = strcmp(targets, "[\"cpu\"]") ? cpath : NULL,
         .obj_path = is_ir ? NULL : (is_exe ? opath : tmp_out),
         .ir_path = is_ir ? tmp_out : NULL,
         .opt_level = a.o.opt_level,
@@ -436,6 +603,7 @@ int main(int argc, char **argv) {
     if (!a.o.quiet)
         fprintf(stderr, "qcc: wrote %s (%s, %d layers, %d-bit)\n", out, g->cfg.model_type, g->cfg.n_layers,
                 a.o.bits);
+    free(targets);
     qc_graph_free(g);
     qc_st_free(st);
     return 0;

@@ -128,10 +128,11 @@ static int finish_module(LLVMModuleRef m, LLVMTargetMachineRef tm, diag_state *d
 int qc_codegen_llvm(const qc_graph *g, const qc_codegen_opts *o, qc_err *err) {
     if (o->opt_level < 0 || o->opt_level > 3)
         return qc_err_set(err, "codegen: optimization level %d not in 0..3", o->opt_level);
-    uint64_t wsize = 0, tsize = 0, isize = 0;
+    uint64_t wsize = 0, tsize = 0, isize = 0, csize = 0;
     if (input_size("weights", o->weights_path, &wsize, err)) return -1;
     if (input_size("tokenizer", o->tokenizer_path, &tsize, err)) return -1;
     if (input_size("info", o->info_path, &isize, err)) return -1;
+    if (o->cuda_path && input_size("cuda", o->cuda_path, &csize, err)) return -1;
 
     LLVMTargetMachineRef tm = make_target_machine(o->opt_level, err);
     if (!tm) return -1;

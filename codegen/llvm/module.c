@@ -8,7 +8,7 @@
  *                             buffer pointer fetched once at entry, every
  *                             shape/param an immediate, every weight pointer a
  *                             constant `qm_weights_start + blob_offset`;
- *   qm_{weights,tokenizer,info}_{start,end}
+ *   qm_{weights,tokenizer,info,cuda}_{start,end}
  *                             the data blobs, pulled in by `.incbin` in module
  *                             inline assembly: the integrated assembler copies
  *                             the file into the object without LLVM ever
@@ -268,6 +268,7 @@ int qc_llvm_build_module(LLVMModuleRef m, const qc_graph *g, const qc_codegen_op
     put_blob(&s, "weights", o->weights_path, 1);
     put_blob(&s, "tokenizer", o->tokenizer_path, 0);
     put_blob(&s, "info", o->info_path, 0);
+    if (o->cuda_path) put_blob(&s, "cuda", o->cuda_path, 0); /* device code: only with a CUDA target */
     LLVMSetModuleInlineAsm2(m, s.p, s.n);
     free(s.p);
     return 0;

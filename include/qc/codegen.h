@@ -7,7 +7,8 @@
  *     (qrt/abi.h, one signature for all), every shape and param a constant,
  *     every weight pointer `qm_weights_start + blob_offset` (a constant GEP),
  *     buffer pointers fetched once at entry with qrt_buf(ctx, id);
- *   - the weight blob, tokenizer blob and info JSON embedded through
+ *   - the weight blob, tokenizer blob, info JSON and (when built for a GPU)
+ *     the CUDA section (qm_cuda_start/end, include/qc/cuda.h) embedded through
  *     module-level inline assembly (.section .rodata.qm_*, .balign 64,
  *     .incbin "FILE", start/end symbols), which the integrated assembler
  *     handles without building LLVM constants for gigabytes of data.
@@ -32,6 +33,7 @@ typedef struct qc_codegen_opts {
     const char *obj_path;       /* object file to write; NULL: don't */
     const char *ir_path;        /* textual LLVM IR to write; NULL: don't */
     int opt_level;              /* 0..3 */
+    const char *cuda_path;      /* file with the CUDA section (qc/cuda.h); NULL: CPU only */
 } qc_codegen_opts;
 
 int qc_codegen_llvm(const qc_graph *g, const qc_codegen_opts *o, qc_err *err);

@@ -69,8 +69,15 @@ typedef struct qc_config {
     float norm_eps;
     float rope_theta;
     int32_t tie_embeddings;
-    int32_t attn_bias;   /* q/k/v projections carry biases (qwen2) */
+    int32_t attn_bias;   /* q/k/v projections carry biases (qwen2; opt: enable_bias, every linear) */
+    /* gpt2 / opt (frontend/config.c; QRT_ARCH_GPT2 / QRT_ARCH_OPT) */
+    int32_t act;         /* MLP activation, QC_ACT_* (llama: SwiGLU, QC_ACT_SILU) */
+    int32_t n_pos;       /* rows of the learned position table (0: rotary) */
+    int32_t pos_offset;  /* the row of position 0 (OPT: 2) */
+    int32_t post_norm;   /* opt: do_layer_norm_before = false (LayerNorm after each residual add) */
 } qc_config;
+
+enum { QC_ACT_SILU = 0, QC_ACT_GELU_TANH = 1, QC_ACT_GELU = 2, QC_ACT_RELU = 3 };
 
 typedef struct qc_graph {
     qc_config cfg;

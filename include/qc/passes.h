@@ -19,7 +19,13 @@
 #include "qc/err.h"
 #include "qc/ir.h"
 
-typedef enum qc_method { QC_METHOD_GPTQ = 0, QC_METHOD_RTN = 1 } qc_method;
+typedef enum qc_method {
+    QC_METHOD_GPTQ = 0,
+    QC_METHOD_RTN = 1,
+    QC_METHOD_AWQ = 2,        /* AWQ scales + clipping, then RTN */
+    QC_METHOD_AWQ_GPTQ = 3,   /* AWQ scales + clipping, then GPTQ on the rescaled weights */
+    QC_METHOD_SMOOTHQUANT = 4 /* SmoothQuant W8A8 (--bits 8 only): QRT_DT_I8 linears */
+} qc_method;
 
 typedef struct qc_opts {
     int32_t bits;          /* 32 (f32), 16 (f16), 8/4/3/2 (packed integer linears) */
@@ -40,7 +46,11 @@ typedef struct qc_opts {
      * clock is read inside the passes. */
     void (*progress)(void *ud, const char *stage, int64_t done, int64_t total);
     void *progress_ud;
+    double alpha;          /* SmoothQuant migration strength (0..1; the driver defaults it to 0.5) */
 } qc_opts;
+
+/* "gptq", "rtn", "awq", "awq+gptq", "smoothquant" ("?" for others). */
+const char *qc_method_name(int32_t method);
 
 int qc_pass_convert(qc_graph *g, const qc_opts *o, qc_err *err);
 /* qc_pass_quantize: --bits 8/4/3/2 rewrite every LINEAR weight into a packed
@@ -48,6 +58,9 @@ int qc_pass_convert(qc_graph *g, const qc_opts *o, qc_err *err);
  * embeddings and the LM head keep f16. GPTQ calibrates with the reference
  * executor layer by layer, true-sequentially (q/k/v, o, gate/up, down), each
  * layer's inputs computed from the already-quantized layers before it.
+ * AWQ / AWQ+GPTQ: the same walk with AWQ's scales folded per layer first
+ * and its clipping search before rounding; SmoothQuant: W8A8, QRT_DT_I8
+ * (--bits 8 only; see qc_pass_smoothquant).
  * Requires: convert. Sets: out_dtype, owned, qgroup, qsym, op.p[2..3]. */
 int qc_pass_quantize(qc_graph *g, const qc_opts *o, qc_err *err);
 
@@ -81,5 +94,67 @@ int qc_exec_run(qc_exec *e, const int32_t *tokens, int32_t n, int32_t pos, int32
 float *qc_exec_buf(qc_exec *e, int32_t id, int32_t rows);
 /* Replaces the executor's f32 copy of a weight (e.g. by its quantized value). */
 void qc_exec_set_weight(qc_exec *e, int32_t tensor, const float *w);
+
+
+/* ---- AWQ and SmoothQuant (passes/awq.c, passes/smoothquant.c) ---- */
+
+/* LINEAR ops [first, end) that read the same input buffer (q/k/v; o;
+ * gate/up; down), and where a per-input-channel scale s of that input can be
+ * folded (x / s computed by the op that produces it, W diag(s) in the
+ * linears) without changing the float model:
+ *   QC_FOLD_NORM  the input is an RMSNORM's or LAYERNORM's output read by
+ *                 nothing else: its weight (and bias) is divided by s
+ *   QC_FOLD_ROWS  the input is linear in the rows of one LINEAR (prev): an
+ *                 ATTENTION output in its v rows (o_proj after v_proj), a
+ *                 SILU_MUL output in its b rows (down_proj after up_proj),
+ *                 a RELU output in its input's rows (fc2 after fc1; relu is
+ *                 positively homogeneous; GELU is not, so no fold there);
+ *                 the linear's bias is divided too;
+ *                 input channel c maps to row
+ *                     r = (c / head_dim / tie) * head_dim + c % head_dim
+ *                 (tie = query heads per KV head; 1 and head_dim = K when
+ *                 not through attention), so s must be equal over the tie
+ *                 heads of a KV head
+ *   QC_FOLD_NONE  anything else (the group is quantized without scales)
+ * Structure only, no tensor names: every tensor a fold rewrites is used by
+ * one op, and every buffer involved is read by nothing else. */
+typedef enum qc_fold { QC_FOLD_NONE = 0, QC_FOLD_NORM = 1, QC_FOLD_ROWS = 2 } qc_fold;
+typedef struct qc_lgroup {
+    int32_t first, end; /* LINEAR ops [first, end) */
+    int32_t in;         /* their input buffer */
+    int32_t K;          /* its width (the ops' p0) */
+    int32_t fold;       /* qc_fold */
+    int32_t prev;       /* the RMSNORM (NORM) or LINEAR (ROWS) op the 1/s folds into */
+    int32_t tie, head_dim;
+} qc_lgroup;
+/* The groups whose first op lies in [begin, end), in op order; returns how
+ * many (at most cap are written). */
+int32_t qc_linear_groups(const qc_graph *g, int32_t begin, int32_t end, qc_lgroup *out, int32_t cap);
+/* 1 if LINEAR op i produces an ATTENTION's q or k (its output error is
+ * seen through the softmax: AWQ does not clip these). */
+int qc_linear_feeds_qk(const qc_graph *g, int32_t i);
+/* Folds s into group G: its linears' columns times s, the producer (G->prev:
+ * norm weight and bias, or linear rows and bias) divided by s. The executor
+ * e (may be NULL) gets the new values. 0, or -1 if out of memory. */
+int qc_fold_scales(qc_graph *g, const qc_lgroup *G, const float *s, qc_exec *e);
+/* Makes tensor ti an owned f32 copy (dtype F32; out_dtype kept: the blob
+ * still stores it as before) and returns its values, NULL on OOM. */
+float *qc_tensor_own_f32(qc_tensor *t);
+
+/* AWQ scale search for the layer whose ops are [begin, end): runs the
+ * calibration windows (residual stream xs [cal->n, cal->len, dim] entering
+ * the layer, buffer X) through the layer once, collecting per group the
+ * Hessian and the mean |x| of its input; searches s (quant/awq.c) for every
+ * foldable group and folds it: the linears' columns times s, the norm
+ * weight or the previous linear's rows divided by s (owned f32 tensors,
+ * given to the executor too). Quantizes nothing. 0 or -1 with err set. */
+int qc_awq_scale_layer(qc_graph *g, const qc_opts *o, qc_exec *e, const qc_calib *cal,
+                       const float *xs, int32_t X, int32_t begin, int32_t end, qc_err *err);
+/* SmoothQuant W8A8: one calibration pass of the float model records max|x|
+ * per input channel of every linear; groups after a norm get s_j =
+ * max|x_j|^alpha / max|W_j|^(1-alpha) folded into the norm weight; then
+ * every LINEAR becomes QRT_DT_I8 (int8 per output channel; the executor and
+ * the runtime quantize activations per token). 0 or -1 with err set. */
+int qc_pass_smoothquant(qc_graph *g, const qc_opts *o, qc_err *err);
 
 #endif

@@ -18,6 +18,9 @@
  *                                              the OS (never copied)
  *   qm_tokenizer_start[] .. qm_tokenizer_end[] tokenizer blob (qrt/tokenizer.h)
  *   qm_info_start[] .. qm_info_end[]           --info JSON (UTF-8, no NUL)
+ *   qm_cuda_start[] .. qm_cuda_end[]           device code (include/qc/cuda.h); only in
+ *                                              executables built for a CUDA target
+ *                                              (libqrt references them weakly)
  *
  * Kernel calling convention: every op of the IR becomes exactly one call of
  * the same C signature, qrt_kernel_fn, so the code generator needs one call
@@ -35,7 +38,10 @@
  * Q2..Q8: integer codes of 2/3/4/8 bits with f16 group scales (and uint8
  * zero points unless symmetric), one contiguous byte range per linear
  * weight [N, K]; the layout is in docs/formats.md. Group size and symmetry
- * are not part of the dtype: they travel in the LINEAR/LM_HEAD call (p2, p3). */
+ * are not part of the dtype: they travel in the LINEAR/LM_HEAD call (p2, p3).
+ * I8: W8A8 (SmoothQuant): int8 codes [N, roundup(K, 32)] and f32 per-output-
+ * channel scales [N]; the LINEAR kernel quantizes its input per token to
+ * int8 and multiplies in int32 (docs/formats.md). p2, p3 unused. */
 #define QRT_DTYPES(X) \
     X(F32, 0, 32)     \
     X(F16, 1, 16)     \
@@ -43,7 +49,8 @@
     X(Q2, 3, 0)       \
     X(Q3, 4, 0)       \
     X(Q4, 5, 0)       \
-    X(Q8, 6, 0)
+    X(Q8, 6, 0)       \
+    X(I8, 7, 0)
 
 typedef enum qrt_dtype {
 #define X(n, c, b) QRT_DT_##n = c,
@@ -114,7 +121,15 @@ typedef void qrt_kernel_fn(qrt_ctx *ctx, float *out, const float *a,
     X(SILU_MUL, qrt_k_silu_mul) /* out[T,p0] = silu(a) * b                          */ \
     X(ADD, qrt_k_add)           /* out[T,p0] = a + b                                */ \
     X(LM_HEAD, qrt_k_lm_head)   /* out[R,p1] = a[R,p0] @ w[p1,p0]^T where R = T or   \
-                                   only the last row (ctx decides); p2, p3 as LINEAR */
+                                   only the last row (ctx decides); p2, p3 as LINEAR */ \
+    X(LAYERNORM, qrt_k_layernorm) /* out[T,p0] = (a - mean) * rsqrt(var + f0) * w    \
+                                   + bias (bias may be NULL); GPT-2, OPT             */ \
+    X(GELU, qrt_k_gelu)         /* out[T,p0] = gelu(a); p1 0: tanh approximation     \
+                                   (gelu_new), 1: exact (erf)                        */ \
+    X(RELU, qrt_k_relu)         /* out[T,p0] = max(a, 0)                             */ \
+    X(POS_EMBED, qrt_k_pos_embed) /* out[T,p0] = a + w[pos + t + p1, :]: learned     \
+                                   absolute positions, w [p2, p0], p1 the row of     \
+                                   position 0 (OPT: 2); rows past p2 clamp to the last */
 
 typedef enum qrt_kernel {
 #define X(op, sym) QRT_K_##op,

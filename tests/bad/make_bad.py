@@ -200,7 +200,7 @@ def main():
 
     c = dict(TINY, model_type="gpt_neox")
     model_dir("config_bad_arch", json.dumps(c, indent=2) + "\n",
-              expect="key 'model_type': unsupported architecture 'gpt_neox' (supported: llama, mistral, qwen2, smollm)")
+              expect="key 'model_type': unsupported architecture 'gpt_neox' (supported: llama, mistral, qwen2, smollm, gpt2, opt)")
     txt = '{"model_type": "llama", "hidden_size": 8,, "num_hidden_layers": 1}\n'
     model_dir("config_bad_json", txt,
               expect="config.json: offset %d: expected a string key in object" % (txt.index(",,") + 1))

@@ -2,7 +2,11 @@
 # Quantized builds, end to end, on a 60k-token slice of wikitext-2:
 #  - 8-bit RTN stays within 1% of f32; GPTQ 3-bit is well below RTN 3-bit
 #    (the reason GPTQ exists) and GPTQ 4-bit is not worse than RTN 4-bit;
-#  - GPTQ output is byte-identical for -j1 and -j2;
+#  - AWQ 4-bit and 3-bit are below RTN at the same group size (per-channel);
+#  - SmoothQuant W8A8 stays within 1% of f32, and the reference executor
+#    (qcc --run, which simulates the per-token int8 activations) decodes the
+#    same greedy text as the executable;
+#  - GPTQ and AWQ output is byte-identical for -j1 and -j2;
 #  - bad quantization options fail with one line and no output.
 . "$(dirname "$0")/lib.sh"
 M="$DATA/stories260K"
@@ -17,8 +21,20 @@ compile g3 "$M" --bits 3 --group-size -1 $CAL -j 1
 compile g4 "$M" --bits 4 --group-size -1 $CAL
 "$QCC" "$M" --bits 3 --group-size -1 $CAL -j 2 --quiet -o "$T/g3j2.bin" || fail "-j 2 compile"
 cmp "$T/g3.bin" "$T/g3j2.bin" || fail "GPTQ output depends on -j"
-f32=$(ppl f32) r8=$(ppl r8) r3=$(ppl r3) r4=$(ppl r4) g3=$(ppl g3) g4=$(ppl g4)
-echo "f32 $f32  rtn8 $r8  rtn4 $r4  gptq4 $g4  rtn3 $r3  gptq3 $g3"
+compile a3 "$M" --bits 3 --method awq --group-size -1 $CAL -j 1
+compile a4 "$M" --bits 4 --method awq --group-size -1 $CAL
+"$QCC" "$M" --bits 3 --method awq --group-size -1 $CAL -j 2 --quiet -o "$T/a3j2.bin" || fail "-j 2 compile"
+cmp "$T/a3.bin" "$T/a3j2.bin" || fail "AWQ output depends on -j"
+compile sq "$M" --method smoothquant $CAL
+"$T/sq.bin" --info | grep -q '"method": "smoothquant".*--alpha 0.5' || fail "W8A8 --info: $("$T/sq.bin" --info)"
+f32=$(ppl f32) r8=$(ppl r8) r3=$(ppl r3) r4=$(ppl r4) g3=$(ppl g3) g4=$(ppl g4) a3=$(ppl a3) a4=$(ppl a4) sq=$(ppl sq)
+echo "f32 $f32  rtn8 $r8  w8a8 $sq  rtn4 $r4  gptq4 $g4  awq4 $a4  rtn3 $r3  gptq3 $g3  awq3 $a3"
+within "$sq" "$f32" 1 || fail "SmoothQuant W8A8 $sq not within 1% of f32 $f32"
+awk -v a="$a4" -v r="$r4" 'BEGIN { exit !(a < r) }' || fail "AWQ 4-bit $a4 not below RTN $r4"
+awk -v a="$a3" -v r="$r3" 'BEGIN { exit !(a < r) }' || fail "AWQ 3-bit $a3 not below RTN $r3"
+"$T/sq.bin" -n 64 --temp 0 > "$T/sq_out.txt" || fail "W8A8 run exited $?"
+"$QCC" "$M" --method smoothquant $CAL --quiet --run "" -n 64 > "$T/sq_ref.txt" || fail "qcc --run (W8A8)"
+cmp "$T/sq_ref.txt" "$T/sq_out.txt" || fail "W8A8: reference executor and executable disagree"
 within "$r8" "$f32" 1 || fail "8-bit RTN $r8 not within 1% of f32 $f32"
 awk -v g="$g3" -v r="$r3" 'BEGIN { exit !(g < 0.9 * r) }' || fail "GPTQ 3-bit $g3 not well below RTN $r3"
 awk -v g="$g4" -v r="$r4" 'BEGIN { exit !(g <= r) }' || fail "GPTQ 4-bit $g4 worse than RTN $r4"
@@ -27,7 +43,8 @@ awk -v g="$g3" -v f="$f32" 'BEGIN { exit !(g > f) }' || fail "3-bit better than 
 echo "" > "$T/empty.txt"
 echo "tiny text" > "$T/short.txt"
 for bad in "--bits 5" "--bits 4 --group-size 0" "--bits 4 --group-size 48" "--bits 4 --calib $T/missing.txt" \
-           "--bits 4 --calib $T/empty.txt" "--bits 4 --calib $T/short.txt" "--bits 4 --method awqq"; do
+           "--bits 4 --calib $T/empty.txt" "--bits 4 --calib $T/short.txt" "--bits 4 --method awqq" \
+           "--method smoothquant --bits 4" "--method smoothquant --alpha 1.5"; do
   rc=0; "$QCC" "$M" $bad --quiet -o "$T/bad.bin" 2> "$T/err" || rc=$?
   [ $rc -eq 1 ] && [ ! -e "$T/bad.bin" ] && [ "$(wc -l < "$T/err")" -eq 1 ] || fail "'$bad': rc $rc, $(cat "$T/err")"
   echo "ok: $bad -> $(cat "$T/err")"

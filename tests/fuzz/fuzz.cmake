@@ -35,7 +35,7 @@ foreach(t ${QC_FUZZ_TARGETS})
   target_compile_definitions(fuzz_replay_${t} PRIVATE QC_DATA="${QC_DATA}" QC_TESTS_DIR="${QC_TESTS_DIR}")
   target_link_libraries(fuzz_replay_${t} PRIVATE ${QC_FUZZ_LIB_${t}})
   add_test(NAME fuzz_${t} COMMAND fuzz_replay_${t} ${QC_FUZZ_DIR}/corpus/${t})
-  set_tests_properties(fuzz_${t} PROPERTIES LABELS fuzz)
+  set_tests_properties(fuzz_${t} PROPERTIES LABELS fuzz TIMEOUT 300)
 endforeach()
 
 add_executable(fuzz_mkblob ${QC_FUZZ_DIR}/mkblob.c)

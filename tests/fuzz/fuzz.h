@@ -9,22 +9,28 @@
  *
  * A target asserts the documented contract, not only "no crash": FZ_CHECK
  * prints what broke and aborts, which libFuzzer reports as a crash and the
- * replay driver as a failed test. FZ_SOFT is for contract points that are
- * about presentation (an error message is one line and names the file):
- * it aborts too, unless QC_FUZZ_LAX=1 is set, so a long run can get past a
- * known cosmetic finding to the deeper ones.
+ * replay driver as a failed test. FZ_SOFT is for contract points whose
+ * violation corrupts no memory where it is found (an error message is one
+ * line and names the file; an accepted config is in range): it aborts too,
+ * unless QC_FUZZ_LAX=1 is set, so a long run can get past a known finding
+ * of that kind to the deeper ones. ctest never sets it.
  *
- * Inputs that the library reads by path are written to a private scratch
- * directory (fz_dir), removed at exit.
+ * Inputs that the library reads by path go to a memfd (fz_memfile, for
+ * targets that define _GNU_SOURCE) or a private scratch directory (fz_dir,
+ * removed at exit, or by a later run if this one died).
  */
 #ifndef QC_FUZZ_H
 #define QC_FUZZ_H
 
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #ifdef QRT_TOKENIZER_H
@@ -104,6 +110,35 @@ static inline void fz_cleanup(void) {
         rmdir(fz_dir_path);
 }
 
+/* Removes the scratch directories of processes that are gone (libFuzzer
+ * leaves with _Exit after a crash or a timeout, skipping atexit). Names are
+ * qc_fuzz_<pid>_XXXXXX; the directories hold plain files only. */
+static inline void fz_sweep(const char *base) {
+    DIR *d = opendir(base);
+    struct dirent *e;
+    char p[512], q[1024];
+    while (d && (e = readdir(d)) != NULL) {
+        long pid;
+        if (sscanf(e->d_name, "qc_fuzz_%ld_", &pid) != 1 || pid <= 0)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* still running (or not ours to judge) */
+        snprintf(p, sizeof p, "%s/%s", base, e->d_name);
+        DIR *sub = opendir(p);
+        struct dirent *f;
+        while (sub && (f = readdir(sub)) != NULL)
+            if (f->d_name[0] != '.') {
+                snprintf(q, sizeof q, "%s/%s", p, f->d_name);
+                unlink(q);
+            }
+        if (sub)
+            closedir(sub);
+        rmdir(p);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* The scratch directory, created on first use: /dev/shm when it is there
  * (no disk traffic at thousands of runs a second), else $TMPDIR or /tmp. */
 static inline const char *fz_dir(void) {
@@ -116,7 +151,8 @@ static inline const char *fz_dir(void) {
         if (!base || !base[0])
             base = "/tmp";
     }
-    snprintf(fz_dir_path, sizeof fz_dir_path, "%s/qc_fuzz_XXXXXX", base);
+    fz_sweep(base);
+    snprintf(fz_dir_path, sizeof fz_dir_path, "%s/qc_fuzz_%ld_XXXXXX", base, (long)getpid());
     FZ_CHECK(mkdtemp(fz_dir_path) != NULL, "cannot create a scratch directory under %s", base);
     atexit(fz_cleanup);
     return fz_dir_path;
@@ -149,6 +185,29 @@ static inline void fz_remove(const char *name) {
     char p[512];
     unlink(fz_path(name, p, sizeof p));
 }
+
+#ifdef _GNU_SOURCE
+#include <sys/mman.h>
+
+/* data as a file the library opens by path: /proc/self/fd/N of a memfd (no
+ * disk traffic, no change to the library; one per process, rewritten each
+ * run), or scratch file `name` where memfd_create is missing. */
+static inline const char *fz_memfile(const char *name, const uint8_t *data, size_t size, char *path, size_t cap) {
+    static int fd = -2;
+    if (fd == -2)
+        fd = memfd_create("qc_fuzz", MFD_CLOEXEC);
+    if (fd < 0)
+        return fz_write(name, data, size, path, cap);
+    FZ_CHECK(ftruncate(fd, 0) == 0, "ftruncate of the memfd");
+    for (size_t off = 0; off < size;) {
+        ssize_t w = pwrite(fd, data + off, size - off, (off_t)off);
+        FZ_CHECK(w > 0, "pwrite to the memfd");
+        off += (size_t)w;
+    }
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return path;
+}
+#endif
 
 /* Splits data at every occurrence of sep into at most max parts; returns
  * the part count (1 when sep does not occur). */
@@ -183,6 +242,35 @@ static inline void *fz_dup(const void *p, size_t n) {
         memcpy(q, p, n);
     return q;
 }
+
+/* ---- an accepted model config (targets that include qc/ir.h first) -------- */
+#ifdef QC_IR_H
+#include <math.h>
+
+/* What every stage after the frontend relies on without re-checking: sizes
+ * positive, heads a multiple of KV heads, BOS/EOS in the vocabulary or -1,
+ * eps positive and finite as a float; with rotary positions (llama) an even
+ * head dimension and a positive finite theta. */
+static inline void fz_check_config(const qc_config *cfg) {
+    FZ_SOFT(memchr(cfg->model_type, 0, sizeof cfg->model_type) != NULL, "model_type not NUL-terminated");
+    FZ_SOFT(cfg->n_layers > 0 && cfg->dim > 0 && cfg->n_heads > 0 && cfg->n_kv_heads > 0 && cfg->head_dim > 0 &&
+                 cfg->ffn_dim > 0 && cfg->vocab > 0 && cfg->max_ctx > 0,
+             "a size is not positive: layers %d dim %d heads %d kv %d head_dim %d ffn %d vocab %d ctx %d",
+             (int)cfg->n_layers, (int)cfg->dim, (int)cfg->n_heads, (int)cfg->n_kv_heads, (int)cfg->head_dim,
+             (int)cfg->ffn_dim, (int)cfg->vocab, (int)cfg->max_ctx);
+    FZ_SOFT(cfg->n_kv_heads > 0 && cfg->n_heads % cfg->n_kv_heads == 0, "heads %d, kv heads %d",
+            (int)cfg->n_heads, (int)cfg->n_kv_heads);
+    if (cfg->arch == QRT_ARCH_LLAMA) /* rotary: GPT-2 / OPT have learned positions */
+        FZ_SOFT(cfg->head_dim % 2 == 0 && cfg->rope_theta > 0 && isfinite(cfg->rope_theta),
+                "rotary with head_dim %d, rope_theta %g", (int)cfg->head_dim, (double)cfg->rope_theta);
+    FZ_SOFT((int64_t)cfg->n_heads * cfg->head_dim <= INT32_MAX, "heads x head_dim overflows");
+    FZ_SOFT(cfg->bos >= -1 && cfg->bos < cfg->vocab && cfg->eos >= -1 && cfg->eos < cfg->vocab,
+             "bos %d eos %d vocab %d", (int)cfg->bos, (int)cfg->eos, (int)cfg->vocab);
+    FZ_SOFT(cfg->norm_eps > 0 && isfinite(cfg->norm_eps), "norm_eps %g accepted", (double)cfg->norm_eps);
+    FZ_SOFT((cfg->tie_embeddings == 0 || cfg->tie_embeddings == 1) && (cfg->attn_bias == 0 || cfg->attn_bias == 1),
+             "flags %d %d", (int)cfg->tie_embeddings, (int)cfg->attn_bias);
+}
+#endif /* QC_IR_H */
 
 /* ---- tokenizer helpers (targets that include qrt/tokenizer.h first) ------- */
 #ifdef FZ_HAVE_TOK

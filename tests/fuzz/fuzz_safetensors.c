@@ -26,8 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "qc/frontend.h"
 #include "qrt/abi.h"
@@ -139,36 +137,15 @@ static void try_open(const char *path, const src *files, size_t nfiles, const ch
     qc_st_free(st);
 }
 
-/* The single-file case through a memfd; -1 if memfd is not available. */
-static int open_memfd(const uint8_t *data, size_t size) {
-    static int fd = -2;
-    if (fd == -2)
-        fd = memfd_create("qc_fuzz_st", MFD_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    FZ_CHECK(ftruncate(fd, 0) == 0, "ftruncate");
-    for (size_t off = 0; off < size;) {
-        ssize_t w = pwrite(fd, data + off, size - off, (off_t)off);
-        FZ_CHECK(w > 0, "pwrite to the memfd");
-        off += (size_t)w;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    src f = {path_end(path), data, size};
-    try_open(path, &f, 1, path);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *part[MAX_SHARDS + 1];
     size_t len[MAX_SHARDS + 1];
     size_t np = fz_split(data, size, SHARD_SEP, part, len, MAX_SHARDS + 1);
     char path[512];
     if (np == 1) {
-        if (open_memfd(data, size) == 0)
-            return 0;
-        src f = {"model.safetensors", data, size};
-        try_open(fz_write("model.safetensors", data, size, path, sizeof path), &f, 1, path);
+        fz_memfile("model.safetensors", data, size, path, sizeof path);
+        src f = {path_end(path), data, size};
+        try_open(path, &f, 1, path);
         return 0;
     }
     /* sharded: every run starts from the same directory contents */

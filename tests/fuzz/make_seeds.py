@@ -118,6 +118,16 @@ def config_seeds():
         c = dict(base)
         c.update(v)
         put(d, name, json.dumps(c, indent=1))
+    # learned-position families (as their Hugging Face configs spell them)
+    put(d, "gpt2", json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 64,
+                               "n_layer": 2, "n_head": 4, "n_positions": 128, "n_inner": None, "vocab_size": 512,
+                               "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+                               "bos_token_id": 0, "eos_token_id": 0, "tie_word_embeddings": True}, indent=1))
+    put(d, "opt", json.dumps({"model_type": "opt", "architectures": ["OPTForCausalLM"], "hidden_size": 64,
+                              "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 256, "vocab_size": 512,
+                              "max_position_embeddings": 128, "word_embed_proj_dim": 64, "activation_function": "relu",
+                              "do_layer_norm_before": True, "enable_bias": True, "bos_token_id": 2,
+                              "eos_token_id": 2}, indent=1))
 
 
 def tiny_model_tensors(seed=0):

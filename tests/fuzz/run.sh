@@ -56,7 +56,8 @@ fuzz_one() {
   stats=$(grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$w/run.log" | tr '\n' ' ')
   if [ $rc -ne 0 ]; then
     echo "fuzz_$t: FAILED after $((SECONDS - start)) s (rc $rc): $(ls "$w" | grep -E '^(crash|timeout|oom|leak|slow-unit)-' | tr '\n' ' ')"
-    grep -E 'ERROR|SUMMARY|check failed|^    #[0-9]' "$w/run.log" | head -20
+    grep -E 'ERROR|SUMMARY|check failed|runtime error|^    #[0-9]+ .* in ' "$w/run.log" |
+      grep -vE 'fuzzer::|__sanitizer|libc|_start|raise|abort|pthread_kill|CrashCallback' | head -16
     echo "  log: $w/run.log"
     return 1
   fi
@@ -91,7 +92,7 @@ main() {
     return 0
   fi
 
-  [ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+  [ $# -ge 2 ] || { sed -n '2,17p' "$0"; exit 2; }
   b=$1 s=$2; shift 2
   ts=$(targets "$b" "$@") || exit 2
   [ -n "$ts" ] || { echo "run.sh: no fuzz targets in $b (configure with -DQC_FUZZ=ON)"; exit 2; }

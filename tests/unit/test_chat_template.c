@@ -290,18 +290,18 @@ static void test_spans(void) {
     qrt_tok_span sp[3] = {{"<|im_start|>user\n", 17, 1}, {user, strlen(user), 0}, {"<|im_end|>\n", 11, 1}};
     int32_t *ids;
     size_t n;
-    int32_t want[32], k = 0;
-    want[k++] = spec_id("<|im_start|>");
-    for (const char *p = "user\na<|im_end|>"; *p; p++) want[k++] = (unsigned char)*p;
-    want[k++] = spec_id("<|im_end|>");
-    want[k++] = '\n';
+    int32_t wantids[32], k = 0;
+    wantids[k++] = spec_id("<|im_start|>");
+    for (const char *p = "user\na<|im_end|>"; *p; p++) wantids[k++] = (unsigned char)*p;
+    wantids[k++] = spec_id("<|im_end|>");
+    wantids[k++] = '\n';
     if (qrt_tok_encode_spans(L.tok, sp, 3, &ids, &n)) {
         fail("encode_spans failed");
     } else {
-        if (n != (size_t)k || memcmp(ids, want, n * sizeof *ids)) {
+        if (n != (size_t)k || memcmp(ids, wantids, n * sizeof *ids)) {
             fail("encode_spans: specials parsed in user text, or missed in template parts");
             show("got ", ids, n);
-            show("want", want, (size_t)k);
+            show("want", wantids, (size_t)k);
         }
         free(ids);
     }

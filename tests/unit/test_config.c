@@ -141,7 +141,7 @@ static void test_bad(void) {
     BAD("{}", "key 'model_type': missing (offset 0)");
     BAD("{\"model_type\": 3}", "key 'model_type': must be a string (offset 15)");
     BAD("{\"model_type\": \"gpt_neox\"}",
-        "key 'model_type': unsupported architecture 'gpt_neox' (supported: llama, mistral, qwen2, smollm) (offset 15)");
+        "key 'model_type': unsupported architecture 'gpt_neox' (supported: llama, mistral, qwen2, smollm, gpt2, opt) (offset 15)");
     BAD("{\"model_type\": \"gemma\\nx\"}", "unsupported architecture 'gemma?x'");
     BAD("{\"model_type\": \"llama\", \"hidden_size\": 64}", "key 'intermediate_size': missing (offset 0)");
     BAD(with("\"num_key_value_heads\": 3"), "key 'num_key_value_heads': 3 does not divide num_attention_heads (8)");
@@ -178,7 +178,7 @@ static void test_bad(void) {
     static const struct {
         const char *dir, *want;
     } fx[] = {
-        {"config_bad_arch", "key 'model_type': unsupported architecture 'gpt_neox' (supported: llama, mistral, qwen2, smollm)"},
+        {"config_bad_arch", "key 'model_type': unsupported architecture 'gpt_neox' (supported: llama, mistral, qwen2, smollm, gpt2, opt)"},
         {"config_bad_json", "config.json: offset 41: expected a string key in object"},
         {"config_missing_key", "key 'hidden_size': missing"},
         {"config_zero_layers", "key 'num_hidden_layers': must be a positive integer"},

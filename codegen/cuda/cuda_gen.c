@@ -1,0 +1,229 @@
+/*
+ * codegen/cuda/cuda_gen.c — the model's device code as CUDA C text.
+ *
+ * The source is kernels.cu (embedded into qcc at build time as
+ * qc_cuda_kernels_cu, see embed.cmake) between a prologue of #defines and
+ * an epilogue of specializations:
+ *
+ *   #define QK_GEMV_WARPS 4 ...         launch shape (also in the blob header)
+ *   #define QK_NEED_Q4 1 ...            generic kernels for the dtypes in use
+ *   <kernels.cu>
+ *   QK_GEMV_SPEC(qk_gemv_q4_k4096_n4096_g128_a_b1, QK_Q4, 1, 4096, 4096, 128, 0)
+ *   ...                                 one per distinct linear (batch 1: decode)
+ *
+ * so every constant of a layer (K, N, bits, group size, symmetry) is an
+ * immediate in its GEMV. The kernel names the module defines are listed
+ * beside it (for the blob and --info); test_cuda_nvrtc checks the list
+ * against the compiled PTX.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qc/cuda.h"
+
+extern const unsigned char qc_cuda_kernels_cu[];
+extern const size_t qc_cuda_kernels_cu_len;
+
+/* Defaults of kernels.cu, repeated so the blob header can carry them. */
+#define GEMV_WARPS 8
+#define GEMV_LOADS 8
+#define GEMV_XS 16384
+
+/* Weight dtypes the GPU kernels take: qrt_dtype 0 .. NDT-1. */
+#define NDT 7
+static const char *const dt_names[NDT] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
+static const char *const dt_macros[NDT] = {"QK_F32", "QK_F16", "QK_BF16", "QK_Q2", "QK_Q3", "QK_Q4", "QK_Q8"};
+
+/* Kernels every module defines (kernels.cu outside the #if QK_NEED_*). */
+static const char *const base_kernels[] = {
+    "qk_embed_f32", "qk_rmsnorm_f32", "qk_embed_f16", "qk_rmsnorm_f16", "qk_embed_bf16",
+    "qk_rmsnorm_bf16", "qk_rope", "qk_silu_mul", "qk_add", "qk_add_bias", "qk_to_f16", "qk_to_bf16",
+    "qk_kv_append_f32", "qk_attn_f32", "qk_kv_append_f16", "qk_attn_f16", "qk_attn_combine",
+};
+
+typedef struct strbuf {
+    char *p;
+    size_t n, cap;
+} strbuf;
+
+static void sb_put(strbuf *s, const char *str, size_t len) {
+    if (s->n + len + 1 > s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 4096;
+        while (nc < s->n + len + 1) nc *= 2;
+        char *q = realloc(s->p, nc);
+        QC_ASSERT(q != NULL);
+        s->p = q;
+        s->cap = nc;
+    }
+    memcpy(s->p + s->n, str, len);
+    s->n += len;
+    s->p[s->n] = '\0';
+}
+
+static void sb_printf(strbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *s, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    QC_ASSERT(n >= 0 && (size_t)n < sizeof tmp);
+    sb_put(s, tmp, (size_t)n);
+}
+
+/* A name into the NUL-separated list. */
+static void add_name(qc_cuda_module *m, strbuf *names, const char *name) {
+    sb_put(names, name, strlen(name) + 1);
+    m->n_names++;
+}
+
+void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t batch) {
+    snprintf(out, cap, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_names[l->dtype], (int)l->K, (int)l->N,
+             (int)l->group, l->sym ? 's' : 'a', (int)batch);
+}
+
+static int is_packed(int32_t dt) { return dt >= QRT_DT_Q2 && dt <= QRT_DT_Q8; }
+
+int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_lin, uint32_t dtypes,
+                        const qc_cuda_opts *o, qc_err *err) {
+    memset(m, 0, sizeof *m);
+    m->gemv_warps = o->gemv_warps > 0 ? o->gemv_warps : GEMV_WARPS;
+    m->gemv_loads = o->gemv_loads > 0 ? o->gemv_loads : GEMV_LOADS;
+    m->gemv_xs = o->gemv_xs > 0 ? o->gemv_xs : GEMV_XS;
+    m->gemv_fast = o->gemv_fast ? 1 : 0;
+    if (m->gemv_warps > 32 || m->gemv_loads > 64 || m->gemv_xs % 4096 || m->gemv_xs > 65536)
+        return qc_err_set(err, "cuda: GEMV shape out of range (warps %d <= 32, loads %d <= 64, xs %d a multiple of 4096 <= 65536)",
+                          (int)m->gemv_warps, (int)m->gemv_loads, (int)m->gemv_xs);
+    for (int32_t i = 0; i < n_lin; i++) {
+        const qc_cuda_linear *l = &lin[i];
+        if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 ||
+            (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+            return qc_err_set(err, "cuda: linear %d: unsupported shape (dtype %d, K %d, N %d, group %d)", (int)i,
+                              (int)l->dtype, (int)l->K, (int)l->N, (int)l->group);
+        dtypes |= 1u << l->dtype;
+    }
+
+    strbuf s = {0}, names = {0};
+    sb_printf(&s, "/* qcc %s: device code (codegen/cuda/kernels.cu + specializations) */\n", QC_VERSION);
+    sb_printf(&s, "#define QK_GEMV_WARPS %d\n#define QK_GEMV_LOADS %d\n#define QK_GEMV_XS %d\n#define QK_GEMV_FAST %d\n",
+              (int)m->gemv_warps, (int)m->gemv_loads, (int)m->gemv_xs, (int)m->gemv_fast);
+    if (o->gemv_nopipe) sb_printf(&s, "#define QK_GEMV_PIPE 0\n");
+    if (o->gemv_minb > 1) sb_printf(&s, "#define QK_GEMV_MINB %d\n", (int)o->gemv_minb);
+    for (int d = 0; d < NDT; d++)
+        if (dtypes & (1u << d)) sb_printf(&s, "#define QK_NEED_%s 1\n", dt_macros[d] + 3);
+    sb_put(&s, (const char *)qc_cuda_kernels_cu, qc_cuda_kernels_cu_len);
+    sb_put(&s, "\n", 1);
+
+    for (size_t i = 0; i < sizeof base_kernels / sizeof base_kernels[0]; i++) add_name(m, &names, base_kernels[i]);
+    for (int d = 0; d < NDT; d++) {
+        if (!(dtypes & (1u << d))) continue;
+        char name[64];
+        static const char *const kinds[] = {"qk_gemv_%s_b1", "qk_gemv_%s_b4", "qk_gemm_%s", "qk_dequant_%s"};
+        for (int k = 0; k < (is_packed(d) ? 4 : 3); k++) {
+            snprintf(name, sizeof name, kinds[k], dt_names[d]);
+            add_name(m, &names, name);
+        }
+    }
+    if (o->opt_level > 0) {
+        for (int32_t i = 0; i < n_lin; i++) {
+            const qc_cuda_linear *l = &lin[i];
+            int dup = 0;
+            for (int32_t j = 0; j < i && !dup; j++)
+                dup = !memcmp(&lin[j], l, sizeof *l);
+            if (dup) continue;
+            /* batch 1 (decode) only: 2..8 rows take the generic qk_gemv_<dt>_b4 */
+            char name[128];
+            qc_cuda_gemv_name(name, sizeof name, l, 1);
+            sb_printf(&s, "QK_GEMV_SPEC(%s, %s, 1, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
+                      (int)l->N, (int)l->group, l->sym ? 1 : 0);
+            add_name(m, &names, name);
+        }
+    }
+    m->source = s.p;
+    m->source_len = s.n;
+    m->names = names.p;
+    m->names_size = names.n;
+    return 0;
+}
+
+int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cuda_opts *o, qc_err *err) {
+    const qc_config *c = &g->cfg;
+    if (c->head_dim <= 0 || c->head_dim % 4 || c->head_dim > 512)
+        return qc_err_set(err, "cuda: head_dim %d is not supported on the GPU (a multiple of 4 up to 512); "
+                               "use --target cpu", (int)c->head_dim);
+    qc_cuda_linear *lin = calloc((size_t)g->n_ops + 1, sizeof *lin);
+    QC_ASSERT(lin != NULL);
+    int32_t n = 0;
+    for (int32_t i = 0; i < g->n_ops; i++) {
+        const qc_op *op = &g->ops[i];
+        if (op->kind < 0 || op->kind > QRT_K_LM_HEAD) { /* ops appended after these have no GPU kernel yet */
+            free(lin);
+            return qc_err_set(err, "cuda: op %d (%s) has no GPU kernel", (int)i, qc_op_name(op->kind));
+        }
+        if (op->w < 0) continue;
+        int32_t dt = g->tensors[op->w].out_dtype;
+        if (op->kind == QRT_K_LINEAR || op->kind == QRT_K_LM_HEAD) {
+            qc_cuda_linear *l = &lin[n++];
+            l->dtype = dt;
+            l->K = op->p[0];
+            l->N = op->p[1];
+            if (is_packed(dt)) {
+                l->group = op->p[2] <= 0 || op->p[2] >= op->p[0] ? op->p[0] : op->p[2];
+                l->sym = op->p[3] ? 1 : 0;
+            }
+            if (dt < 0 || dt >= NDT) {
+                free(lin);
+                return qc_err_set(err, "cuda: op %d (%s): weight '%s' is %s, which the GPU kernels do not take",
+                                  (int)i, qc_op_name(op->kind), g->tensors[op->w].name, qc_dtype_name(dt));
+            }
+        } else if (dt > QRT_DT_BF16) {
+            free(lin);
+            return qc_err_set(err, "cuda: op %d (%s): weight '%s' is %s; the GPU kernels take f32, f16 or bf16 here",
+                              (int)i, qc_op_name(op->kind), g->tensors[op->w].name, qc_dtype_name(dt));
+        }
+    }
+    int rc = qc_cuda_module_init(m, lin, n, 0, o, err);
+    free(lin);
+    return rc;
+}
+
+void qc_cuda_module_free(qc_cuda_module *m) {
+    if (!m) return;
+    free(m->source);
+    free(m->names);
+    memset(m, 0, sizeof *m);
+}
+
+int qc_cuda_parse_targets(qc_cuda_opts *o, const char *list, qc_err *err) {
+    o->n_targets = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char tok[32];
+        if (len == 0 || len >= sizeof tok)
+            return qc_err_set(err, "--cuda-arch '%s': empty or overlong entry", list);
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        qc_cuda_target t = {0};
+        const char *num = NULL;
+        if (!strncmp(tok, "sm_", 3)) num = tok + 3;
+        else if (!strncmp(tok, "compute_", 8)) num = tok + 8, t.ptx = 1;
+        char *end = NULL;
+        long a = num ? strtol(num, &end, 10) : 0;
+        if (!num || end == num || *end || a < 75 || a > 999)
+            return qc_err_set(err, "--cuda-arch: '%s' is not sm_XY or compute_XY (XY >= 75)", tok);
+        t.arch = (int32_t)a;
+        for (int32_t i = 0; i < o->n_targets; i++)
+            if (o->targets[i].ptx == t.ptx && o->targets[i].arch == t.arch)
+                return qc_err_set(err, "--cuda-arch: '%s' given twice", tok);
+        if (o->n_targets == QC_CUDA_MAX_TARGETS)
+            return qc_err_set(err, "--cuda-arch: more than %d targets", QC_CUDA_MAX_TARGETS);
+        o->targets[o->n_targets++] = t;
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (!o->n_targets) return qc_err_set(err, "--cuda-arch: no target given");
+    return 0;
+}

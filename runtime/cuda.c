@@ -1,0 +1,853 @@
+/*
+ * runtime/cuda.c — the GPU path of libqrt (overview in qrt_cuda.h).
+ *
+ * Start-up (qrt_cuda_init): dlopen libcuda.so.1, cuInit, device 0 and its
+ * primary context, one non-blocking stream; pick the best image of the
+ * embedded qm_cuda section for the device (its own cubin, else PTX the
+ * driver JIT-compiles) and cuModuleLoadData it; copy the weight blob to the
+ * device once. Any failure there means "run on the CPU" (main prints one
+ * notice line); nothing here exits.
+ *
+ * A context (qrt_cuda_ctx_init): activation buffers, KV cache (f32 or f16),
+ * the step block {n_tokens, pos, -, -, tokens[max_batch]} in device memory
+ * with a pinned host twin, pinned host logits, attention split scratch.
+ *
+ * A step (qrt_cuda_forward): one async copy of the step block, qm_forward
+ * (the generated code calls qrt_k_*, which land in qrt_cuda_k_* below), one
+ * async copy of the logits back, one stream synchronization. The first
+ * one-token step runs eagerly (every lazy initialization — kernel lookups,
+ * shared-memory limits, RoPE tables — happens there), the second is
+ * captured as a CUDA graph and every later one replays it.
+ *
+ * Errors: every driver call goes through CK(), which records the first
+ * failure (call, error name, message) in the model's GPU state; launches
+ * after a failure are skipped and the step returns NULL.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qrt_cuda.h"
+
+/* ---- the driver ---- */
+
+static qrt_cu_api cu_api;
+static const qrt_cu_api *cu_loaded;
+static int cu_tried, cu_nodev;
+static char cu_why[256];
+
+const qrt_cu_api *qrt_cu_load(char *why, size_t cap, int *nodev) {
+    if (!cu_tried) {
+        cu_tried = 1;
+        void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            snprintf(cu_why, sizeof cu_why, "no NVIDIA driver (libcuda.so.1 not found)");
+            cu_nodev = 1;
+            goto done;
+        }
+        typedef qrt_cu_result gpa2_fn(const char *, void **, int, unsigned long long, int *);
+        typedef qrt_cu_result gpa1_fn(const char *, void **, int, unsigned long long);
+        gpa2_fn *gpa2;
+        gpa1_fn *gpa1;
+        void *p2 = dlsym(h, "cuGetProcAddress_v2"), *p1 = dlsym(h, "cuGetProcAddress");
+        memcpy(&gpa2, &p2, sizeof gpa2); /* POSIX: data and function pointers agree */
+        memcpy(&gpa1, &p1, sizeof gpa1);
+        if (!gpa2 && !gpa1) {
+            snprintf(cu_why, sizeof cu_why, "libcuda.so.1 has no cuGetProcAddress (driver older than CUDA 11.3)");
+            goto done;
+        }
+        struct {
+            const char *name;
+            void **slot;
+        } syms[] = {
+#define S(n) {"cu" #n, (void **)&cu_api.n}
+            S(Init), S(DriverGetVersion), S(DeviceGetCount), S(DeviceGet), S(DeviceGetAttribute),
+            S(DeviceGetName), S(DeviceTotalMem), S(DevicePrimaryCtxRetain), S(DevicePrimaryCtxRelease),
+            S(CtxSetCurrent), S(CtxSynchronize), S(StreamCreate), S(StreamDestroy), S(StreamSynchronize),
+            S(ModuleLoadData), S(ModuleUnload), S(ModuleGetFunction), S(FuncSetAttribute), S(LaunchKernel),
+            S(MemAlloc), S(MemFree), S(MemAllocHost), S(MemFreeHost), S(MemcpyHtoD), S(MemcpyDtoH),
+            S(MemcpyDtoD), S(MemcpyHtoDAsync), S(MemcpyDtoHAsync), S(MemsetD8), S(MemGetInfo),
+            S(StreamBeginCapture), S(StreamEndCapture), S(GraphInstantiateWithFlags), S(GraphLaunch),
+            S(GraphDestroy), S(GraphExecDestroy), S(EventCreate), S(EventDestroy), S(EventRecord),
+            S(EventSynchronize), S(EventElapsedTime), S(GetErrorString),
+            S(OccupancyMaxActiveBlocksPerMultiprocessor),
+#undef S
+        };
+        for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+            /* The CUDA 12.0 ABI of each entry point (the _v2 forms), legacy default stream. */
+            int status = 0;
+            qrt_cu_result r = gpa2 ? gpa2(syms[i].name, syms[i].slot, 12000, 1, &status)
+                                   : gpa1(syms[i].name, syms[i].slot, 12000, 1);
+            if (r != 0 || !*syms[i].slot) {
+                snprintf(cu_why, sizeof cu_why, "the NVIDIA driver lacks %s (error %d); it is older than CUDA 12",
+                         syms[i].name, r);
+                goto done;
+            }
+        }
+        qrt_cu_result r = cu_api.Init(0);
+        if (r != 0) {
+            const char *s = NULL;
+            cu_api.GetErrorString(r, &s);
+            snprintf(cu_why, sizeof cu_why, "cuInit: %s", s ? s : "unknown error");
+            cu_nodev = r == 100; /* CUDA_ERROR_NO_DEVICE */
+            goto done;
+        }
+        int n = 0;
+        if (cu_api.DeviceGetCount(&n) != 0 || n < 1) {
+            snprintf(cu_why, sizeof cu_why, "no CUDA device");
+            cu_nodev = 1;
+            goto done;
+        }
+        cu_loaded = &cu_api;
+    }
+done:
+    if (!cu_loaded) {
+        if (why && cap) snprintf(why, cap, "%s", cu_why);
+        if (nodev) *nodev = cu_nodev;
+    }
+    return cu_loaded;
+}
+
+void qrt_cu_describe(const qrt_cu_api *cu, qrt_cu_result r, const char *call, char *out, size_t cap) {
+    const char *s = NULL;
+    if (cu) cu->GetErrorString(r, &s);
+    snprintf(out, cap, "%s: CUDA error %d (%s)", call, r, s ? s : "unknown");
+}
+
+/* ---- cuBLAS ---- */
+
+static qrt_cublas_api cublas_api;
+static const qrt_cublas_api *cublas_loaded;
+static int cublas_tried;
+
+const qrt_cublas_api *qrt_cublas_load(void) {
+    if (cublas_tried) return cublas_loaded;
+    cublas_tried = 1;
+    static const char *const libs[] = {"libcublas.so.13", "libcublas.so.12", "/usr/local/cuda/lib64/libcublas.so.13",
+                                       "/usr/local/cuda/lib64/libcublas.so.12"};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0] && !h; i++) h = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) return NULL;
+    struct {
+        const char *name;
+        void **slot;
+    } syms[] = {
+        {"cublasCreate_v2", (void **)&cublas_api.Create},   {"cublasDestroy_v2", (void **)&cublas_api.Destroy},
+        {"cublasSetStream_v2", (void **)&cublas_api.SetStream}, {"cublasSgemm_v2", (void **)&cublas_api.Sgemm},
+        {"cublasGemmEx", (void **)&cublas_api.GemmEx},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++)
+        if (!(*syms[i].slot = dlsym(h, syms[i].name))) return NULL;
+    cublas_loaded = &cublas_api;
+    return cublas_loaded;
+}
+
+/* ---- the embedded module ---- */
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+int qrt_cuda_blob_parse(qrt_cuda_blob *b, const uint8_t *p, size_t n) {
+    memset(b, 0, sizeof *b);
+    if (n < 64 || memcmp(p, "QCCUDA01", 8) || rd32(p + 8) != 64) return -1;
+    uint32_t ni = rd32(p + 12);
+    if (ni > 16 || 64 + (uint64_t)ni * 24 > n) return -1;
+    b->n_images = (int32_t)ni;
+    b->n_kernels = (int32_t)rd32(p + 16);
+    b->gemv_warps = (int32_t)rd32(p + 20);
+    b->gemv_loads = (int32_t)rd32(p + 24);
+    b->gemv_xs = (int32_t)rd32(p + 28);
+    b->gemv_fast = (int32_t)rd32(p + 32);
+    if (b->gemv_warps < 1 || b->gemv_warps > 32 || b->gemv_loads < 1 || b->gemv_loads > 64 ||
+        b->gemv_xs < 4096 || b->gemv_xs % 4096)
+        return -1;
+    uint64_t no = rd64(p + 40), ns = rd64(p + 48);
+    if (no > n || ns > n - no || (ns && p[no + ns - 1] != 0)) return -1;
+    b->names = (const char *)p + no;
+    b->names_size = ns;
+    for (uint32_t i = 0; i < ni; i++) {
+        const uint8_t *e = p + 64 + (size_t)i * 24;
+        uint64_t off = rd64(e + 8), size = rd64(e + 16);
+        if (off > n || size > n - off || size == 0) return -1;
+        b->images[i].ptx = rd32(e) != 0;
+        b->images[i].arch = (int32_t)rd32(e + 4);
+        b->images[i].data = p + off;
+        b->images[i].size = size;
+        if (b->images[i].ptx && p[off + size - 1] != 0) return -1; /* PTX is a C string */
+    }
+    return 0;
+}
+
+const qrt_cuda_image *qrt_cuda_blob_pick(const qrt_cuda_blob *b, int32_t cc) {
+    const qrt_cuda_image *best = NULL;
+    for (int32_t i = 0; i < b->n_images; i++) { /* cubin: same major, minor <= the device's */
+        const qrt_cuda_image *im = &b->images[i];
+        if (!im->ptx && im->arch / 10 == cc / 10 && im->arch <= cc && (!best || im->arch > best->arch)) best = im;
+    }
+    if (best) return best;
+    for (int32_t i = 0; i < b->n_images; i++) { /* PTX: not newer than the device */
+        const qrt_cuda_image *im = &b->images[i];
+        if (im->ptx && im->arch <= cc && (!best || im->arch > best->arch)) best = im;
+    }
+    return best;
+}
+
+/* Must match qk_fmt and gemv_core in codegen/cuda/kernels.cu: U 16-byte
+ * units of UV values per lane, chunks of CH columns, x padded by PADX
+ * floats after every UV values. */
+qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch) {
+    qrt_gemv_shape s;
+    int32_t bits = qrt_qdtype_bits(dtype), esize = dtype == QRT_DT_F32 ? 4 : 2;
+    int32_t U = bits == 3 ? 3 : bits == 2 ? 2 : bits == 4 ? 4 : 8;
+    int32_t UV = bits == 3 ? 128 : bits ? 128 / bits : 16 / esize;
+    int32_t CH = 32 * (bits == 3 ? 1 : U) * UV, PADX = UV == 4 ? 0 : 4;
+    int32_t R = b->gemv_loads / U > 0 ? b->gemv_loads / U : 1;
+    int32_t kr = (K + CH - 1) / CH * CH, cap = b->gemv_xs / batch / CH * CH;
+    if (cap < CH) cap = CH;
+    s.rows_per_warp = R;
+    s.warps = b->gemv_warps;
+    s.threads = 32 * b->gemv_warps;
+    s.sv = kr < cap ? kr : cap;
+    s.smem = (size_t)batch * (size_t)(s.sv + s.sv / UV * PADX) * sizeof(float);
+    return s;
+}
+
+uint32_t qrt_gemv_grid(const qrt_gemv_shape *s, int32_t K, int32_t N, int32_t max_blocks) {
+    int64_t groups = (N + s->rows_per_warp - 1) / s->rows_per_warp;
+    int64_t blocks = (groups + s->warps - 1) / s->warps;
+    if (s->sv >= K && max_blocks > 0 && blocks > max_blocks) blocks = max_blocks;
+    return (uint32_t)blocks;
+}
+
+/* ---- model state ---- */
+
+#define NFN 256 /* kernel lookup table (open addressing) */
+
+typedef struct fn_slot {
+    char name[96];
+    qrt_cu_function f; /* NULL: looked up, absent */
+    int32_t used;
+    int32_t smem_set;  /* dynamic shared memory limit raised to this */
+    int32_t occ_smem, occ; /* blocks of it that fit on one SM with occ_smem bytes of shared memory */
+} fn_slot;
+
+struct qrt_gpu {
+    const qrt_cu_api *cu;
+    const qrt_cublas_api *cublas;
+    qrt_cublas_handle blas;
+    int32_t use_cublas;  /* 1 on, 0 absent, 2 switched off (tests), -1 not tried: loaded at the first prefill */
+    qrt_cu_device dev;
+    qrt_cu_context ctx;
+    qrt_cu_stream stream;
+    qrt_cu_module mod;
+    int32_t cc, sms, smem_optin, kv_f16, no_graph;
+    qrt_cuda_blob blob;
+    qrt_cu_ptr weights;          /* device copy of the weight blob */
+    const uint8_t *host_weights; /* qm_weights_start */
+    size_t weights_size;
+    fn_slot fns[NFN];
+    int32_t capturing, capture_failed;
+    char failed[512]; /* first error; non-empty = the GPU path is dead */
+    char name[256];
+};
+
+/* Records a failed driver call; during graph capture only marks the capture. */
+static int ck(struct qrt_gpu *G, qrt_cu_result r, const char *call) {
+    if (r == 0) return 0;
+    if (G->capturing) {
+        G->capture_failed = 1;
+        return -1;
+    }
+    if (!G->failed[0]) qrt_cu_describe(G->cu, r, call, G->failed, sizeof G->failed);
+    return -1;
+}
+#define CK(call) ck(G, (call), #call)
+
+static qrt_cu_function fn_get(struct qrt_gpu *G, const char *name) {
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    for (uint32_t i = 0; i < NFN; i++) {
+        fn_slot *s = &G->fns[(h + i) % NFN];
+        if (s->used && !strcmp(s->name, name)) return s->f;
+        if (!s->used) {
+            s->used = 1;
+            snprintf(s->name, sizeof s->name, "%s", name);
+            if (G->cu->ModuleGetFunction(&s->f, G->mod, name) != 0) s->f = NULL;
+            return s->f;
+        }
+    }
+    qrt_cu_function f = NULL; /* table full: look up every time */
+    if (G->cu->ModuleGetFunction(&f, G->mod, name) != 0) f = NULL;
+    return f;
+}
+
+/* A kernel that must exist. */
+static qrt_cu_function fn_need(struct qrt_gpu *G, const char *name) {
+    qrt_cu_function f = fn_get(G, name);
+    if (!f && !G->failed[0])
+        snprintf(G->failed, sizeof G->failed, "kernel %s is not in the embedded CUDA module", name);
+    return f;
+}
+
+static fn_slot *fn_slot_of(struct qrt_gpu *G, const char *name) {
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    for (uint32_t i = 0; i < NFN; i++) {
+        fn_slot *s = &G->fns[(h + i) % NFN];
+        if (!s->used) return NULL;
+        if (!strcmp(s->name, name)) return s;
+    }
+    return NULL;
+}
+
+/* Blocks of f that run at once on the whole device (threads, smem per block). */
+static int32_t fn_max_blocks(struct qrt_gpu *G, qrt_cu_function f, const char *name, int threads, size_t smem) {
+    fn_slot *s = fn_slot_of(G, name);
+    if (s && s->occ && s->occ_smem == (int32_t)smem) return s->occ * G->sms;
+    int occ = 0;
+    if (G->cu->OccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, threads, smem) != 0 || occ < 1) occ = 1;
+    if (s) s->occ = occ, s->occ_smem = (int32_t)smem;
+    return occ * G->sms;
+}
+
+/* Raises a function's dynamic shared memory limit when it needs > 48 KB. */
+static int fn_smem(struct qrt_gpu *G, qrt_cu_function f, const char *name, size_t smem) {
+    if (smem <= 48 * 1024) return 0;
+    if ((int64_t)smem > G->smem_optin) {
+        if (!G->failed[0])
+            snprintf(G->failed, sizeof G->failed, "%s needs %zu bytes of shared memory; the device allows %d", name,
+                     smem, (int)G->smem_optin);
+        return -1;
+    }
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    for (uint32_t i = 0; i < NFN; i++) {
+        fn_slot *s = &G->fns[(h + i) % NFN];
+        if (!s->used) break;
+        if (!strcmp(s->name, name)) {
+            if (s->smem_set >= (int32_t)smem) return 0;
+            s->smem_set = (int32_t)smem;
+            break;
+        }
+    }
+    return CK(G->cu->FuncSetAttribute(f, QRT_CU_FUNC_ATTR_MAX_DYN_SMEM, (int)smem));
+}
+
+static void launch(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                   size_t smem, void **args) {
+    if (!f || G->failed[0]) return;
+    CK(G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL));
+}
+
+int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
+    msg[0] = '\0';
+    if (!m->cuda || !m->cuda_size) {
+        snprintf(msg, cap, "this executable has no CUDA kernels (built with --target cpu)");
+        return 1;
+    }
+    int nodev = 0;
+    const qrt_cu_api *cu = qrt_cu_load(msg, cap, &nodev);
+    if (!cu) return nodev ? 1 : -1;
+    struct qrt_gpu *G = calloc(1, sizeof *G);
+    if (!G) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    G->cu = cu;
+    G->kv_f16 = o->kv_f16;
+    G->no_graph = o->no_graph;
+    const int32_t *cfg = m->cfg;
+    int major = 0, minor = 0;
+    const qrt_cuda_image *im = NULL;
+    if (qrt_cuda_blob_parse(&G->blob, m->cuda, m->cuda_size)) {
+        snprintf(G->failed, sizeof G->failed, "the embedded CUDA section is malformed");
+        goto fail;
+    }
+    if (cfg[QRT_CFG_HEAD_DIM] % 4 || cfg[QRT_CFG_HEAD_DIM] > 512 || cfg[QRT_CFG_N_KV_HEADS] <= 0 ||
+        cfg[QRT_CFG_N_HEADS] % cfg[QRT_CFG_N_KV_HEADS]) {
+        snprintf(G->failed, sizeof G->failed, "head_dim %d / heads %d / kv heads %d not supported on the GPU",
+                 cfg[QRT_CFG_HEAD_DIM], cfg[QRT_CFG_N_HEADS], cfg[QRT_CFG_N_KV_HEADS]);
+        goto fail;
+    }
+    if (CK(cu->DeviceGet(&G->dev, 0)) || CK(cu->DeviceGetAttribute(&major, QRT_CU_ATTR_CC_MAJOR, G->dev)) ||
+        CK(cu->DeviceGetAttribute(&minor, QRT_CU_ATTR_CC_MINOR, G->dev)) ||
+        CK(cu->DeviceGetAttribute(&G->sms, QRT_CU_ATTR_MULTIPROCESSOR_COUNT, G->dev)) ||
+        CK(cu->DeviceGetAttribute(&G->smem_optin, QRT_CU_ATTR_SMEM_OPTIN, G->dev)))
+        goto fail;
+    G->cc = 10 * major + minor;
+    char dname[128] = "?";
+    cu->DeviceGetName(dname, sizeof dname, G->dev);
+    im = qrt_cuda_blob_pick(&G->blob, G->cc);
+    if (!im) {
+        snprintf(G->failed, sizeof G->failed, "no embedded CUDA code runs on %s (sm_%d); rebuild with --cuda-arch sm_%d",
+                 dname, (int)G->cc, (int)G->cc);
+        goto fail;
+    }
+    snprintf(G->name, sizeof G->name, "%s (sm_%d, %d SMs), %s %s_%d", dname, (int)G->cc, (int)G->sms,
+             im->ptx ? "PTX JIT from" : "cubin", im->ptx ? "compute" : "sm", (int)im->arch);
+    if (CK(cu->DevicePrimaryCtxRetain(&G->ctx, G->dev)) || CK(cu->CtxSetCurrent(G->ctx)) ||
+        CK(cu->StreamCreate(&G->stream, 1 /* CU_STREAM_NON_BLOCKING */)) ||
+        CK(cu->ModuleLoadData(&G->mod, im->data)))
+        goto fail;
+    G->host_weights = m->weights;
+    G->weights_size = m->weights_size;
+    if (CK(cu->MemAlloc(&G->weights, m->weights_size ? m->weights_size : 16)) ||
+        (m->weights_size && CK(cu->MemcpyHtoD(G->weights, m->weights, m->weights_size))))
+        goto fail;
+    G->use_cublas = o->no_cublas ? 0 : -1;
+    m->gpu = G;
+    if (o->verbose)
+        fprintf(stderr, "cuda: %s; weights %.1f MB on the device\n", G->name, (double)m->weights_size / 1e6);
+    return 0;
+fail:
+    snprintf(msg, cap, "%s", G->failed);
+    m->gpu = G; /* release what was made */
+    qrt_cuda_free(m);
+    return -1;
+}
+
+void qrt_cuda_free(qrt_model *m) {
+    struct qrt_gpu *G = m->gpu;
+    if (!G) return;
+    if (G->blas) G->cublas->Destroy(G->blas);
+    if (G->weights) G->cu->MemFree(G->weights);
+    if (G->mod) G->cu->ModuleUnload(G->mod);
+    if (G->stream) G->cu->StreamDestroy(G->stream);
+    if (G->ctx) G->cu->DevicePrimaryCtxRelease(G->dev);
+    free(G);
+    m->gpu = NULL;
+}
+
+const char *qrt_cuda_device_name(const qrt_model *m) { return m->gpu ? m->gpu->name : "cpu"; }
+const char *qrt_cuda_error(const qrt_model *m) {
+    return m->gpu && m->gpu->failed[0] ? m->gpu->failed : NULL;
+}
+
+/* cuBLAS for prefill GEMMs, opened on first use (never inside a capture:
+ * only steps of more than 8 tokens use it, and those are not captured). */
+static int cublas_on(struct qrt_gpu *G) {
+    if (G->use_cublas >= 0) return G->use_cublas == 1;
+    G->use_cublas = 0;
+    if ((G->cublas = qrt_cublas_load()) != NULL && G->cublas->Create(&G->blas) == 0) {
+        if (G->cublas->SetStream(G->blas, G->stream) == 0) G->use_cublas = 1;
+        else G->cublas->Destroy(G->blas), G->blas = NULL;
+    }
+    return G->use_cublas;
+}
+
+/* ---- contexts ---- */
+
+#define NROPE 8
+
+struct qrt_gpu_ctx {
+    qrt_cu_ptr bufs[32];
+    qrt_cu_ptr kc, vc;      /* [n_layers][n_ctx][kv_heads * head_dim], f32 or f16 */
+    qrt_cu_ptr step;        /* int32 [4 + max_batch] */
+    int32_t *h_step;        /* pinned twin */
+    float *h_logits;        /* pinned [max_batch, vocab] */
+    qrt_cu_ptr part;        /* attention splits [heads, nsplit, head_dim + 4] */
+    int32_t nsplit, chunk;
+    qrt_cu_ptr x16, w16;    /* cuBLAS prefill: activations and a weight tile in f16 */
+    size_t x16_elems, w16_elems;
+    struct {
+        float theta;
+        int32_t hd;
+        qrt_cu_ptr inv;
+    } rope[NROPE];
+    int32_t n_rope;
+    qrt_cu_graph graph;
+    qrt_cu_graph_exec exec;
+    int32_t decode_steps, graph_off;
+};
+
+static qrt_cu_ptr dalloc(struct qrt_gpu *G, size_t n, int *ok) {
+    qrt_cu_ptr p = 0;
+    if (*ok && CK(G->cu->MemAlloc(&p, n ? n : 16))) *ok = 0;
+    return p;
+}
+
+int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
+    struct qrt_gpu *G = c->m->gpu;
+    const int32_t *cfg = c->m->cfg;
+    struct qrt_gpu_ctx *X = calloc(1, sizeof *X);
+    if (!X) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    c->gpu = X;
+    int ok = !G->failed[0];
+    int32_t nb = cfg[QRT_CFG_N_BUFS];
+    for (int32_t i = 0; i < nb && i < 32; i++) {
+        X->bufs[i] = dalloc(G, (size_t)c->max_batch * c->m->buf_widths[i] * sizeof(float), &ok);
+        c->bufs[i] = (float *)(uintptr_t)X->bufs[i];
+    }
+    size_t esize = G->kv_f16 ? 2 : 4;
+    size_t kv = (size_t)cfg[QRT_CFG_N_LAYERS] * c->n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM] * esize;
+    X->kc = dalloc(G, kv, &ok);
+    X->vc = dalloc(G, kv, &ok);
+    X->step = dalloc(G, (4 + (size_t)c->max_batch) * sizeof(int32_t), &ok);
+    /* Decode attention splits: enough blocks to fill the device twice over. */
+    int32_t heads = cfg[QRT_CFG_N_HEADS], hd = cfg[QRT_CFG_HEAD_DIM];
+    int32_t want = (2 * G->sms + heads - 1) / heads, maxs = (c->n_ctx + 63) / 64;
+    if (want > maxs) want = maxs;
+    if (want < 1) want = 1;
+    X->chunk = ((c->n_ctx + want - 1) / want + 63) / 64 * 64;
+    X->nsplit = (c->n_ctx + X->chunk - 1) / X->chunk;
+    X->part = dalloc(G, (size_t)heads * X->nsplit * (hd + 4) * sizeof(float), &ok);
+    if (G->use_cublas) { /* scratch for cuBLAS prefill (not yet loaded: -1) */
+        int32_t kmax = cfg[QRT_CFG_DIM];
+        if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
+        if (heads * hd > kmax) kmax = heads * hd;
+        X->x16_elems = (size_t)c->max_batch * kmax;
+        X->w16_elems = (size_t)16 << 20; /* 32 MB tile of dequantized rows */
+        if (X->w16_elems < (size_t)kmax * 64) X->w16_elems = (size_t)kmax * 64;
+        X->x16 = dalloc(G, X->x16_elems * 2, &ok);
+        X->w16 = dalloc(G, X->w16_elems * 2, &ok);
+    }
+    size_t lsize = (size_t)c->max_batch * cfg[QRT_CFG_VOCAB] * sizeof(float);
+    if (ok && (CK(G->cu->MemAllocHost((void **)&X->h_step, (4 + (size_t)c->max_batch) * sizeof(int32_t))) ||
+               CK(G->cu->MemAllocHost((void **)&X->h_logits, lsize))))
+        ok = 0;
+    if (ok) {
+        memset(X->h_step, 0, (4 + (size_t)c->max_batch) * sizeof(int32_t));
+        ok = !CK(G->cu->MemcpyHtoD(X->step, X->h_step, (4 + (size_t)c->max_batch) * sizeof(int32_t)));
+    }
+    if (!ok) {
+        snprintf(msg, cap, "%s", G->failed[0] ? G->failed : "out of GPU memory");
+        G->failed[0] = '\0'; /* the model stays usable for a smaller context */
+        qrt_cuda_ctx_release(c);
+        return -1;
+    }
+    return 0;
+}
+
+void qrt_cuda_ctx_release(qrt_ctx *c) {
+    struct qrt_gpu_ctx *X = c->gpu;
+    if (!X) return;
+    struct qrt_gpu *G = c->m->gpu;
+    const qrt_cu_api *cu = G->cu;
+    cu->StreamSynchronize(G->stream);
+    if (X->exec) cu->GraphExecDestroy(X->exec);
+    if (X->graph) cu->GraphDestroy(X->graph);
+    for (int i = 0; i < 32; i++)
+        if (X->bufs[i]) cu->MemFree(X->bufs[i]);
+    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        if (ps[i]) cu->MemFree(ps[i]);
+    for (int32_t i = 0; i < X->n_rope; i++) cu->MemFree(X->rope[i].inv);
+    if (X->h_step) cu->MemFreeHost(X->h_step);
+    if (X->h_logits) cu->MemFreeHost(X->h_logits);
+    free(X);
+    c->gpu = NULL;
+    for (int32_t i = 0; i < c->m->cfg[QRT_CFG_N_BUFS] && c->bufs; i++) c->bufs[i] = NULL;
+}
+
+/* The decode step as a graph: captured on the second one-token step. */
+static void run_captured(qrt_ctx *c) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    if (!X->exec) {
+        G->capturing = 1;
+        G->capture_failed = 0;
+        qrt_cu_result r = G->cu->StreamBeginCapture(G->stream, 2 /* CU_STREAM_CAPTURE_MODE_RELAXED */);
+        if (r == 0) {
+            c->m->forward(c);
+            r = G->cu->StreamEndCapture(G->stream, &X->graph);
+        }
+        G->capturing = 0;
+        if (r == 0 && !G->capture_failed)
+            r = G->cu->GraphInstantiateWithFlags(&X->exec, X->graph, 0);
+        if (r != 0 || G->capture_failed) {
+            if (X->graph) G->cu->GraphDestroy(X->graph);
+            X->graph = NULL;
+            X->exec = NULL;
+            X->graph_off = 1; /* eager from now on */
+            c->m->forward(c);
+            return;
+        }
+    }
+    CK(G->cu->GraphLaunch(X->exec, G->stream));
+}
+
+int qrt_cuda_step_upload(qrt_ctx *c) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    int32_t n = c->n_tokens;
+    X->h_step[0] = n;
+    X->h_step[1] = c->pos;
+    if (c->tokens) memcpy(X->h_step + 4, c->tokens, (size_t)n * sizeof(int32_t));
+    return CK(G->cu->MemcpyHtoDAsync(X->step, X->h_step, (4 + (size_t)n) * sizeof(int32_t), G->stream));
+}
+
+const float *qrt_cuda_forward(qrt_ctx *c) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    if (G->failed[0] || qrt_cuda_step_upload(c)) return NULL;
+    int32_t n = c->n_tokens;
+    if (n == 1 && !c->logits_all && !G->no_graph && !X->graph_off && X->decode_steps++ > 0)
+        run_captured(c);
+    else
+        c->m->forward(c);
+    int32_t rows = c->logits_all ? n : 1, vocab = c->m->cfg[QRT_CFG_VOCAB];
+    CK(G->cu->MemcpyDtoHAsync(X->h_logits, X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]],
+                              (size_t)rows * vocab * sizeof(float), G->stream));
+    CK(G->cu->StreamSynchronize(G->stream));
+    return G->failed[0] ? NULL : X->h_logits;
+}
+
+/* ---- the kernels ---- */
+
+#define DEV(p) ((qrt_cu_ptr)(uintptr_t)(p))
+
+/* A weight (or bias) pointer inside the embedded blob -> its device copy. */
+static qrt_cu_ptr wdev(struct qrt_gpu *G, const void *w) {
+    if (!w) return 0;
+    return G->weights + (qrt_cu_ptr)((const uint8_t *)w - G->host_weights);
+}
+
+static const char *dt_name(int32_t dt) {
+    static const char *const n[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
+    return dt >= 0 && dt < 7 ? n[dt] : "?";
+}
+
+static unsigned grid_for(size_t n, unsigned threads) {
+    size_t g = (n + threads - 1) / threads;
+    return (unsigned)(g < 1 ? 1 : g > 4096 ? 4096 : g);
+}
+
+void qrt_cuda_k_embed(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                      const void *bias, int32_t wdtype, int32_t dim, int32_t p1, int32_t p2, int32_t p3,
+                      float f0) {
+    (void)a, (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3, (void)f0;
+    struct qrt_gpu *G = c->m->gpu;
+    char name[64];
+    snprintf(name, sizeof name, "qk_embed_%s", dt_name(wdtype));
+    qrt_cu_ptr o = DEV(out), wp = wdev(G, w), st = c->gpu->step;
+    int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
+    void *args[] = {&o, &wp, &st, &dim, &vocab};
+    launch(G, fn_need(G, name), (unsigned)c->n_tokens, 1, 1, 128, 0, args);
+}
+
+void qrt_cuda_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                        const void *bias, int32_t wdtype, int32_t dim, int32_t p1, int32_t p2, int32_t p3,
+                        float eps) {
+    (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3;
+    struct qrt_gpu *G = c->m->gpu;
+    char name[64];
+    snprintf(name, sizeof name, "qk_rmsnorm_%s", dt_name(wdtype));
+    qrt_cu_ptr o = DEV(out), x = DEV(a), wp = wdev(G, w);
+    void *args[] = {&o, &x, &wp, &dim, &eps};
+    launch(G, fn_need(G, name), (unsigned)c->n_tokens, 1, 1, 256, 0, args);
+}
+
+/* out[rows, N] = a[rows, K] W^T + bias on the device. */
+static void linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
+                   int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    int32_t bits = qrt_qdtype_bits(dt);
+    int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
+    qrt_cu_ptr wp = wdev(G, w), bp = wdev(G, bias);
+    char name[96];
+    if (rows <= 8) {
+        int32_t B = rows == 1 ? 1 : 4;
+        qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, dt, K, B);
+        snprintf(name, sizeof name, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_name(dt), (int)K, (int)N, (int)g,
+                 s ? 's' : 'a', (int)B);
+        qrt_cu_function f = B == 1 ? fn_get(G, name) : NULL; /* only batch 1 is specialized */
+        int generic = f == NULL;
+        if (generic) {
+            snprintf(name, sizeof name, "qk_gemv_%s_b%d", dt_name(dt), (int)B);
+            f = fn_need(G, name);
+        }
+        if (!f || fn_smem(G, f, name, sh.smem)) return;
+        unsigned grid = qrt_gemv_grid(&sh, K, N, fn_max_blocks(G, f, name, sh.threads, sh.smem));
+        for (int32_t r0 = 0; r0 < rows; r0 += B) {
+            qrt_cu_ptr x = a + (size_t)r0 * K * 4, y = out + (size_t)r0 * N * 4;
+            int32_t nr = rows - r0 < B ? rows - r0 : B, sv = sh.sv;
+            void *args[] = {&wp, &bp, &x, &y, &nr, &sv, &K, &N, &g, &s};
+            launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+        }
+        return;
+    }
+    if (cublas_on(G) && X->x16) {
+        const qrt_cublas_api *cb = G->cublas;
+        const float one = 1.0f, zero = 0.0f;
+        int rc = 0;
+        if (G->failed[0]) return;
+        if (dt == QRT_DT_F32) {
+            rc = cb->Sgemm(G->blas, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, rows, K, &one, (const float *)wp, K,
+                           (const float *)a, K, &zero, (float *)out, N);
+        } else {
+            /* activations to f16 (bf16 for bf16 weights), then f16 x f16 -> f32 */
+            int bf = dt == QRT_DT_BF16;
+            int32_t n = rows * K;
+            qrt_cu_ptr x16 = X->x16;
+            void *cargs[] = {&x16, &a, &n};
+            launch(G, fn_need(G, bf ? "qk_to_bf16" : "qk_to_f16"), grid_for((size_t)n, 256), 1, 1, 256, 0, cargs);
+            int typ = bf ? QRT_CUDA_R_16BF : QRT_CUDA_R_16F;
+            if (!bits) {
+                rc = cb->GemmEx(G->blas, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, rows, K, &one, (const void *)wp, typ,
+                                K, (const void *)x16, typ, K, &zero, (void *)out, QRT_CUDA_R_32F, N,
+                                QRT_CUBLAS_COMPUTE_32F, QRT_CUBLAS_GEMM_DEFAULT);
+            } else {
+                int32_t tile = (int32_t)(X->w16_elems / (size_t)K);
+                snprintf(name, sizeof name, "qk_dequant_%s", dt_name(dt));
+                qrt_cu_function fd = fn_need(G, name);
+                for (int32_t n0 = 0; n0 < N && !rc; n0 += tile) {
+                    int32_t nn = N - n0 < tile ? N - n0 : tile;
+                    qrt_cu_ptr w16 = X->w16, y = out + (size_t)n0 * 4;
+                    void *dargs[] = {&w16, &wp, &n0, &nn, &K, &N, &g, &s};
+                    launch(G, fd, grid_for((size_t)nn * K, 256), 1, 1, 256, 0, dargs);
+                    rc = cb->GemmEx(G->blas, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, nn, rows, K, &one, (const void *)w16,
+                                    QRT_CUDA_R_16F, K, (const void *)x16, QRT_CUDA_R_16F, K, &zero, (void *)y,
+                                    QRT_CUDA_R_32F, N, QRT_CUBLAS_COMPUTE_32F, QRT_CUBLAS_GEMM_DEFAULT);
+                }
+            }
+        }
+        if (rc) {
+            snprintf(G->failed, sizeof G->failed, "cuBLAS GEMM %dx%dx%d (%s) failed: status %d", (int)rows, (int)N,
+                     (int)K, dt_name(dt), rc);
+            return;
+        }
+        if (bias) {
+            void *bargs[] = {&out, &bp, &rows, &N};
+            launch(G, fn_need(G, "qk_add_bias"), grid_for((size_t)rows * N, 256), 1, 1, 256, 0, bargs);
+        }
+        return;
+    }
+    snprintf(name, sizeof name, "qk_gemm_%s", dt_name(dt));
+    void *args[] = {&wp, &bp, &a, &out, &rows, &K, &N, &g, &s};
+    launch(G, fn_need(G, name), (unsigned)((N + 63) / 64), (unsigned)((rows + 63) / 64), 1, 256, 0, args);
+}
+
+void qrt_cuda_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                       const void *bias, int32_t wdtype, int32_t K, int32_t N, int32_t group, int32_t sym,
+                       float f0) {
+    (void)b, (void)cc, (void)f0;
+    linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
+}
+
+void qrt_cuda_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                        const void *bias, int32_t wdtype, int32_t K, int32_t N, int32_t group, int32_t sym,
+                        float f0) {
+    (void)b, (void)cc, (void)f0;
+    if (c->logits_all)
+        linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
+    else
+        linear(c, DEV(out), DEV(a) + (size_t)(c->n_tokens - 1) * K * 4, 1, w, bias, wdtype, K, N, group, sym);
+}
+
+void qrt_cuda_k_rope(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                     const void *bias, int32_t wdtype, int32_t heads, int32_t hd, int32_t p2, int32_t p3,
+                     float theta) {
+    (void)a, (void)b, (void)cc, (void)w, (void)bias, (void)wdtype, (void)p2, (void)p3;
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    qrt_cu_ptr inv = 0;
+    for (int32_t i = 0; i < X->n_rope && !inv; i++)
+        if (X->rope[i].theta == theta && X->rope[i].hd == hd) inv = X->rope[i].inv;
+    if (!inv) { /* first use: never inside a capture (the first decode step runs eagerly) */
+        int32_t half = hd / 2;
+        float tab[256];
+        if (X->n_rope == NROPE || half > 256 || G->capturing) {
+            if (!G->failed[0]) snprintf(G->failed, sizeof G->failed, "RoPE table (theta %g, head_dim %d)", theta, hd);
+            return;
+        }
+        for (int32_t i = 0; i < half; i++) tab[i] = 1.0f / powf(theta, (float)(2 * i) / (float)hd); /* as kernels.c */
+        if (CK(G->cu->MemAlloc(&inv, (size_t)half * sizeof(float) + 16)) ||
+            CK(G->cu->MemcpyHtoD(inv, tab, (size_t)half * sizeof(float))))
+            return;
+        X->rope[X->n_rope].theta = theta;
+        X->rope[X->n_rope].hd = hd;
+        X->rope[X->n_rope++].inv = inv;
+    }
+    qrt_cu_ptr x = DEV(out), st = X->step;
+    void *args[] = {&x, &st, &inv, &heads, &hd};
+    launch(G, fn_need(G, "qk_rope"), (unsigned)c->n_tokens, (unsigned)heads, 1, 64, 0, args);
+}
+
+void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k, const float *v, const void *w,
+                          const void *bias, int32_t wdtype, int32_t layer, int32_t heads, int32_t kv_heads,
+                          int32_t hd, float f0) {
+    (void)w, (void)bias, (void)wdtype, (void)f0;
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    const char *kv = G->kv_f16 ? "f16" : "f32";
+    size_t lsize = (size_t)c->n_ctx * kv_heads * hd * (G->kv_f16 ? 2 : 4);
+    qrt_cu_ptr kc = X->kc + (size_t)layer * lsize, vc = X->vc + (size_t)layer * lsize;
+    qrt_cu_ptr kp = DEV(k), vp = DEV(v), qp = DEV(q), o = DEV(out), st = X->step, part = X->part;
+    int32_t T = c->n_tokens, kvd = kv_heads * hd;
+    char name[64];
+    snprintf(name, sizeof name, "qk_kv_append_%s", kv);
+    void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
+    launch(G, fn_need(G, name), grid_for((size_t)T * kvd, 256), 1, 1, 256, 0, aargs);
+    /* one token: split the positions over blocks; more: one block per (head, token) */
+    int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->chunk : c->n_ctx;
+    snprintf(name, sizeof name, "qk_attn_%s", kv);
+    void *args[] = {&qp, &kc, &vc, &o, &part, &st, &heads, &kv_heads, &hd, &chunk, &nsplit};
+    launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);
+    if (nsplit > 1) {
+        void *cargs[] = {&part, &o, &heads, &hd, &nsplit};
+        launch(G, fn_need(G, "qk_attn_combine"), (unsigned)heads, (unsigned)T, 1, hd < 128 ? (unsigned)hd : 128, 0,
+               cargs);
+    }
+}
+
+void qrt_cuda_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                         const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
+                         float f0) {
+    (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    struct qrt_gpu *G = c->m->gpu;
+    qrt_cu_ptr o = DEV(out), x = DEV(a), y = DEV(b);
+    int32_t n = c->n_tokens * width;
+    void *args[] = {&o, &x, &y, &n};
+    launch(G, fn_need(G, "qk_silu_mul"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+}
+
+void qrt_cuda_k_add(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                    const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
+                    float f0) {
+    (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    struct qrt_gpu *G = c->m->gpu;
+    qrt_cu_ptr o = DEV(out), x = DEV(a), y = DEV(b);
+    int32_t n = c->n_tokens * width;
+    void *args[] = {&o, &x, &y, &n};
+    launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+}
+
+/* ---- for tests and benches ---- */
+
+qrt_cu_ptr qrt_cuda_alloc(qrt_model *m, size_t bytes) {
+    struct qrt_gpu *G = m->gpu;
+    qrt_cu_ptr p = 0;
+    return CK(G->cu->MemAlloc(&p, bytes ? bytes : 16)) ? 0 : p;
+}
+
+void qrt_cuda_dfree(qrt_model *m, qrt_cu_ptr p) {
+    if (p) m->gpu->cu->MemFree(p);
+}
+
+int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes) {
+    struct qrt_gpu *G = m->gpu;
+    return CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemcpyHtoD(dst, src, bytes)) ? -1 : 0;
+}
+
+int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes) {
+    struct qrt_gpu *G = m->gpu;
+    return CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemcpyDtoH(dst, src, bytes)) ? -1 : 0;
+}
+
+int qrt_cuda_use_cublas(qrt_model *m, int on) {
+    struct qrt_gpu *G = m->gpu;
+    if (!on) {
+        if (G->use_cublas != 0) G->use_cublas = 2;
+        return 0;
+    }
+    if (G->use_cublas == 2) G->use_cublas = G->blas ? 1 : -1;
+    return cublas_on(G);
+}

@@ -1,0 +1,192 @@
+/*
+ * runtime/qrt_cuda.h — the GPU path of libqrt (runtime/cuda.c), internal.
+ *
+ * The executable needs no CUDA library to start: libcuda.so.1 is opened
+ * with dlopen and its entry points fetched with cuGetProcAddress, cuBLAS
+ * (libcublas.so.13/.12) likewise when present. The device code is the
+ * embedded qm_cuda section (layout in include/qc/cuda.h).
+ *
+ * How a step runs on the GPU: qm_forward is unchanged. qrt_buf returns
+ * device pointers for a context made by qrt_cuda_ctx_init, and every
+ * qrt_k_* forwards to the qrt_cuda_k_* of the same name, which translates
+ * the weight pointer into the device copy of the weight blob
+ * (dev_weights + (w - qm_weights_start)) and launches one kernel (two or
+ * three for attention) on the context's stream. Position and token ids
+ * live in a device "step block" written with one async copy per step, so
+ * the decode step (one token) is captured once as a CUDA graph and replayed
+ * for every later token. Prefill and perplexity chunks run uncaptured.
+ */
+#ifndef QRT_CUDA_H
+#define QRT_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qrt.h"
+
+/* ---- the driver API, as much as libqrt uses (cuda.h, CUDA 12 ABI) ---- */
+typedef int qrt_cu_result;
+typedef int qrt_cu_device;
+typedef unsigned long long qrt_cu_ptr;
+typedef struct CUctx_st *qrt_cu_context;
+typedef struct CUmod_st *qrt_cu_module;
+typedef struct CUfunc_st *qrt_cu_function;
+typedef struct CUstream_st *qrt_cu_stream;
+typedef struct CUevent_st *qrt_cu_event;
+typedef struct CUgraph_st *qrt_cu_graph;
+typedef struct CUgraphExec_st *qrt_cu_graph_exec;
+
+#define QRT_CU_ATTR_MULTIPROCESSOR_COUNT 16
+#define QRT_CU_ATTR_CC_MAJOR 75
+#define QRT_CU_ATTR_CC_MINOR 76
+#define QRT_CU_ATTR_SMEM_OPTIN 97
+#define QRT_CU_FUNC_ATTR_MAX_DYN_SMEM 8
+
+typedef struct qrt_cu_api {
+    qrt_cu_result (*Init)(unsigned);
+    qrt_cu_result (*DriverGetVersion)(int *);
+    qrt_cu_result (*DeviceGetCount)(int *);
+    qrt_cu_result (*DeviceGet)(qrt_cu_device *, int);
+    qrt_cu_result (*DeviceGetAttribute)(int *, int, qrt_cu_device);
+    qrt_cu_result (*DeviceGetName)(char *, int, qrt_cu_device);
+    qrt_cu_result (*DeviceTotalMem)(size_t *, qrt_cu_device);
+    qrt_cu_result (*DevicePrimaryCtxRetain)(qrt_cu_context *, qrt_cu_device);
+    qrt_cu_result (*DevicePrimaryCtxRelease)(qrt_cu_device);
+    qrt_cu_result (*CtxSetCurrent)(qrt_cu_context);
+    qrt_cu_result (*CtxSynchronize)(void);
+    qrt_cu_result (*StreamCreate)(qrt_cu_stream *, unsigned);
+    qrt_cu_result (*StreamDestroy)(qrt_cu_stream);
+    qrt_cu_result (*StreamSynchronize)(qrt_cu_stream);
+    qrt_cu_result (*ModuleLoadData)(qrt_cu_module *, const void *);
+    qrt_cu_result (*ModuleUnload)(qrt_cu_module);
+    qrt_cu_result (*ModuleGetFunction)(qrt_cu_function *, qrt_cu_module, const char *);
+    qrt_cu_result (*FuncSetAttribute)(qrt_cu_function, int, int);
+    qrt_cu_result (*LaunchKernel)(qrt_cu_function, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                  unsigned, qrt_cu_stream, void **, void **);
+    qrt_cu_result (*MemAlloc)(qrt_cu_ptr *, size_t);
+    qrt_cu_result (*MemFree)(qrt_cu_ptr);
+    qrt_cu_result (*MemAllocHost)(void **, size_t);
+    qrt_cu_result (*MemFreeHost)(void *);
+    qrt_cu_result (*MemcpyHtoD)(qrt_cu_ptr, const void *, size_t);
+    qrt_cu_result (*MemcpyDtoH)(void *, qrt_cu_ptr, size_t);
+    qrt_cu_result (*MemcpyDtoD)(qrt_cu_ptr, qrt_cu_ptr, size_t);
+    qrt_cu_result (*MemcpyHtoDAsync)(qrt_cu_ptr, const void *, size_t, qrt_cu_stream);
+    qrt_cu_result (*MemcpyDtoHAsync)(void *, qrt_cu_ptr, size_t, qrt_cu_stream);
+    qrt_cu_result (*MemsetD8)(qrt_cu_ptr, unsigned char, size_t);
+    qrt_cu_result (*MemGetInfo)(size_t *, size_t *);
+    qrt_cu_result (*StreamBeginCapture)(qrt_cu_stream, int);
+    qrt_cu_result (*StreamEndCapture)(qrt_cu_stream, qrt_cu_graph *);
+    qrt_cu_result (*GraphInstantiateWithFlags)(qrt_cu_graph_exec *, qrt_cu_graph, unsigned long long);
+    qrt_cu_result (*GraphLaunch)(qrt_cu_graph_exec, qrt_cu_stream);
+    qrt_cu_result (*GraphDestroy)(qrt_cu_graph);
+    qrt_cu_result (*GraphExecDestroy)(qrt_cu_graph_exec);
+    qrt_cu_result (*EventCreate)(qrt_cu_event *, unsigned);
+    qrt_cu_result (*EventDestroy)(qrt_cu_event);
+    qrt_cu_result (*EventRecord)(qrt_cu_event, qrt_cu_stream);
+    qrt_cu_result (*EventSynchronize)(qrt_cu_event);
+    qrt_cu_result (*EventElapsedTime)(float *, qrt_cu_event, qrt_cu_event);
+    qrt_cu_result (*GetErrorString)(qrt_cu_result, const char **);
+    qrt_cu_result (*OccupancyMaxActiveBlocksPerMultiprocessor)(int *, qrt_cu_function, int, size_t);
+} qrt_cu_api;
+
+/* Opens libcuda.so.1 and calls cuInit(0) (once per process). NULL if there
+ * is no driver or no device; *why then says which (nodev: 1 when the
+ * machine simply has no GPU or driver, which is not worth a notice). */
+const qrt_cu_api *qrt_cu_load(char *why, size_t cap, int *nodev);
+/* "call: CUDA_ERROR_... (message)" for a failed driver call. */
+void qrt_cu_describe(const qrt_cu_api *cu, qrt_cu_result r, const char *call, char *out, size_t cap);
+
+/* ---- cuBLAS, when present ---- */
+typedef struct cublasContext *qrt_cublas_handle;
+typedef struct qrt_cublas_api {
+    int (*Create)(qrt_cublas_handle *);
+    int (*Destroy)(qrt_cublas_handle);
+    int (*SetStream)(qrt_cublas_handle, qrt_cu_stream);
+    int (*Sgemm)(qrt_cublas_handle, int, int, int, int, int, const float *, const float *, int, const float *,
+                 int, const float *, float *, int);
+    int (*GemmEx)(qrt_cublas_handle, int, int, int, int, int, const void *, const void *, int, int, const void *,
+                  int, int, const void *, void *, int, int, int, int);
+} qrt_cublas_api;
+#define QRT_CUBLAS_OP_N 0
+#define QRT_CUBLAS_OP_T 1
+#define QRT_CUDA_R_32F 0
+#define QRT_CUDA_R_16F 2
+#define QRT_CUDA_R_16BF 14
+#define QRT_CUBLAS_COMPUTE_32F 68
+#define QRT_CUBLAS_GEMM_DEFAULT (-1)
+/* Opens libcublas (once per process); NULL if absent. */
+const qrt_cublas_api *qrt_cublas_load(void);
+
+/* ---- the embedded module ---- */
+typedef struct qrt_cuda_image {
+    int32_t ptx, arch;
+    const uint8_t *data;
+    size_t size;
+} qrt_cuda_image;
+typedef struct qrt_cuda_blob {
+    int32_t n_images, n_kernels;
+    int32_t gemv_warps, gemv_loads, gemv_xs, gemv_fast;
+    qrt_cuda_image images[16];
+    const char *names; /* n_kernels NUL-terminated names */
+    size_t names_size;
+} qrt_cuda_blob;
+/* Parses a qm_cuda section (without its trailer). 0, or -1 if malformed. */
+int qrt_cuda_blob_parse(qrt_cuda_blob *b, const uint8_t *p, size_t n);
+/* The image to load on a device of compute capability cc (10 * major +
+ * minor): the cubin of the same major with the highest minor <= the
+ * device's, else the newest PTX not newer than the device. NULL if none. */
+const qrt_cuda_image *qrt_cuda_blob_pick(const qrt_cuda_blob *b, int32_t cc);
+
+/* GEMV launch shape for a weight dtype (must match gemv_core in kernels.cu):
+ * rows per warp item, threads per block, x columns staged at once (sv),
+ * dynamic shared memory. */
+typedef struct qrt_gemv_shape {
+    int32_t rows_per_warp, warps, threads, sv;
+    size_t smem;
+} qrt_gemv_shape;
+qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch);
+/* Blocks to launch for N rows: with all of K staged at once the grid is
+ * persistent (at most max_blocks: what fits on the device at once), else
+ * one row group per warp. */
+uint32_t qrt_gemv_grid(const qrt_gemv_shape *s, int32_t K, int32_t N, int32_t max_blocks);
+
+/* ---- model and contexts ---- */
+typedef struct qrt_cuda_opts {
+    int32_t verbose;
+    int32_t kv_f16;    /* KV cache in f16 (default f32) */
+    int32_t no_graph;  /* run the decode step uncaptured */
+    int32_t no_cublas; /* prefill through qk_gemm_* even when cuBLAS is there */
+} qrt_cuda_opts;
+
+/* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;
+ * 1: no GPU / driver (quiet); -1: error, `msg` says what. */
+int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap);
+void qrt_cuda_free(qrt_model *m);
+/* One line about the device and the loaded image, for -v and --bench. */
+const char *qrt_cuda_device_name(const qrt_model *m);
+
+/* Fills c (m, n_ctx, max_batch already set) with device buffers, KV cache
+ * and step block; c->bufs[] then holds device addresses. 0, or -1 with msg. */
+int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap);
+void qrt_cuda_ctx_release(qrt_ctx *c);
+/* One step with the ctx fields set as qrt_ctx_forward sets them; host
+ * logits, or NULL after a CUDA error (qrt_cuda_error says which). */
+const float *qrt_cuda_forward(qrt_ctx *c);
+const char *qrt_cuda_error(const qrt_model *m);
+/* Writes the step block (n_tokens, pos, tokens of c) to the device: what
+ * qrt_cuda_forward does first; tests that call kernels directly use it. */
+int qrt_cuda_step_upload(qrt_ctx *c);
+
+/* GPU twins of the kernels (qrt/abi.h), called by qrt_k_* when c->gpu. */
+qrt_kernel_fn qrt_cuda_k_embed, qrt_cuda_k_rmsnorm, qrt_cuda_k_linear, qrt_cuda_k_rope,
+    qrt_cuda_k_attention, qrt_cuda_k_silu_mul, qrt_cuda_k_add, qrt_cuda_k_lm_head;
+
+/* For tests and benches: device memory of the model's context. */
+qrt_cu_ptr qrt_cuda_alloc(qrt_model *m, size_t bytes);
+void qrt_cuda_dfree(qrt_model *m, qrt_cu_ptr p);
+int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes);
+int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes); /* syncs the stream first */
+/* Turns cuBLAS prefill on / off (when loaded); returns whether it is on. */
+int qrt_cuda_use_cublas(qrt_model *m, int on);
+
+#endif

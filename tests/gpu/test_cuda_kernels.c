@@ -1,0 +1,513 @@
+/*
+ * tests/gpu/test_cuda_kernels.c — every GPU kernel against the CPU on fresh
+ * random data (label gpu: needs an NVIDIA GPU; exits 77 without one).
+ *
+ * A synthetic model (random weights of every dtype in one blob, the device
+ * code compiled here by NVRTC for this GPU) is brought up with
+ * qrt_cuda_init exactly as an executable does; kernels are called through
+ * the public qrt_k_* entry points with a GPU context and with a CPU context
+ * on the same inputs. Outputs are poisoned with NaN before each GPU call,
+ * so an unwritten element fails. Error: ||gpu - ref|| / ||ref||.
+ *
+ * References and tolerances:
+ *   LINEAR / LM_HEAD   f64 dot of the scalar dequantization (qrt_qdequant_row_ref,
+ *                      qrt_row_to_f32) with x: 2e-6 (f32 GEMV and qk_gemm);
+ *                      5e-3 for cuBLAS prefill of f16/bf16/packed weights
+ *                      (activations rounded to f16/bf16)
+ *   EMBED              CPU kernel, exact
+ *   RMSNORM, SILU_MUL, ADD, ROPE   CPU kernel, 2e-6
+ *   ATTENTION          CPU kernel, f32 KV cache 2e-5, f16 KV cache 3e-3;
+ *                      prefill chunks then decode steps, several splits
+ * The same module also runs from PTX (driver JIT) for one GEMV.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qc/cuda.h"
+#include "qrt_cuda.h"
+
+/* ctx.c binds these in an executable; the test builds its qrt_model by hand. */
+const int32_t qm_config[QRT_CFG_COUNT];
+const int32_t qm_buf_widths[1];
+void qm_forward(qrt_ctx *ctx);
+void qm_forward(qrt_ctx *ctx) { (void)ctx; }
+const uint8_t qm_weights_start[16], qm_weights_end[1], qm_tokenizer_start[16], qm_tokenizer_end[1];
+const uint8_t qm_info_start[16], qm_info_end[1];
+
+static int fails;
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float rndf(void) { return (float)(rnd() & 0xffffff) / 16777216.0f * 2.0f - 1.0f; }
+static uint16_t f2h(float f) { /* normal range, truncating */
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    uint32_t s = (b >> 16) & 0x8000, e = (b >> 23) & 0xff;
+    if (e < 113) return (uint16_t)s;
+    return (uint16_t)(s | ((e - 112) << 10) | ((b >> 13) & 0x3ff));
+}
+
+/* ---- the model ---- */
+
+enum { NBUF = 6, WIDTH = 16384, MAXB = 320, NCTX = 1024 };
+static int32_t widths[NBUF];
+static uint8_t *blob;
+static size_t blob_size, blob_cap;
+
+/* Appends n bytes (64-byte aligned) to the weight blob; returns the offset. */
+static size_t blob_add(size_t n) {
+    size_t off = (blob_size + 63) / 64 * 64;
+    if (off + n > blob_cap) {
+        fprintf(stderr, "blob full\n");
+        exit(1);
+    }
+    blob_size = off + n;
+    return off;
+}
+
+typedef struct lin_case {
+    int32_t dt, K, N, group, sym, bias;
+    size_t off, boff; /* weight, bias offsets in the blob */
+} lin_case;
+
+static lin_case lins[] = {
+    {QRT_DT_Q4, 4096, 1000, 128, 0, 0, 0, 0}, {QRT_DT_Q3, 172, 64, 32, 0, 1, 0, 0},
+    {QRT_DT_Q2, 256, 96, -1, 1, 0, 0, 0},     {QRT_DT_Q8, 512, 200, 64, 1, 1, 0, 0},
+    {QRT_DT_Q4, 172, 48, -1, 0, 0, 0, 0},     {QRT_DT_Q3, 4096, 333, 128, 1, 0, 0, 0},
+    {QRT_DT_Q2, 1024, 130, 32, 0, 0, 0, 0},   {QRT_DT_Q8, 172, 70, -1, 0, 0, 0, 0},
+    {QRT_DT_F16, 172, 64, 0, 0, 1, 0, 0},     {QRT_DT_F16, 512, 130, 0, 0, 0, 0, 0},
+    {QRT_DT_BF16, 256, 96, 0, 0, 0, 0, 0},    {QRT_DT_F32, 64, 512, 0, 0, 0, 0, 0},
+    {QRT_DT_F32, 172, 64, 0, 0, 1, 0, 0},     {QRT_DT_F32, 4096, 257, 0, 0, 0, 0, 0},
+    /* K > 4096: 2..8 rows stage x in pieces (the GEMV's non-persistent path) */
+    {QRT_DT_Q8, 8192, 72, 128, 0, 0, 0, 0},   {QRT_DT_F32, 8192, 40, 0, 0, 1, 0, 0},
+};
+#define NLIN ((int)(sizeof lins / sizeof lins[0]))
+
+static void fill_weight(lin_case *l) {
+    uint8_t *w;
+    if (qrt_qdtype_bits(l->dt)) {
+        qrt_qlayout q;
+        if (qrt_qlayout_init(&q, l->dt, l->N, l->K, l->group, l->sym)) exit(1);
+        l->off = blob_add(q.size);
+        w = blob + l->off;
+        for (size_t i = 0; i < q.scales_off; i++) w[i] = (uint8_t)rnd();
+        uint16_t *s = (uint16_t *)(w + q.scales_off);
+        for (int64_t i = 0; i < q.N * q.G; i++) s[i] = f2h(0.01f + 0.02f * (float)(rnd() & 1023) / 1024.0f);
+        if (!q.sym)
+            for (int64_t i = 0; i < q.N * q.G; i++) w[q.zeros_off + i] = (uint8_t)(rnd() % (1u << q.bits));
+    } else {
+        size_t n = (size_t)l->N * l->K;
+        l->off = blob_add(n * (l->dt == QRT_DT_F32 ? 4 : 2));
+        w = blob + l->off;
+        for (size_t i = 0; i < n; i++) {
+            float f = 0.1f * rndf();
+            if (l->dt == QRT_DT_F32) memcpy(w + 4 * i, &f, 4);
+            else {
+                uint32_t b;
+                memcpy(&b, &f, 4);
+                uint16_t h = l->dt == QRT_DT_F16 ? f2h(f) : (uint16_t)(b >> 16);
+                memcpy(w + 2 * i, &h, 2);
+            }
+        }
+    }
+    if (l->bias) {
+        l->boff = blob_add((size_t)l->N * 4);
+        for (int32_t i = 0; i < l->N; i++) ((float *)(blob + l->boff))[i] = rndf();
+    }
+}
+
+/* f64 reference: y[r, n] = sum_k W[n, k] x[r, k] (+ bias). */
+static void ref_linear(const lin_case *l, const float *x, int rows, float *y) {
+    float *row = malloc((size_t)l->K * 4);
+    qrt_qlayout q;
+    int packed = qrt_qdtype_bits(l->dt) != 0;
+    if (packed) qrt_qlayout_init(&q, l->dt, l->N, l->K, l->group, l->sym);
+    for (int32_t n = 0; n < l->N; n++) {
+        if (packed) qrt_qdequant_row_ref(blob + l->off, &q, n, row);
+        else qrt_row_to_f32(blob + l->off, l->dt, n, l->K, row);
+        for (int r = 0; r < rows; r++) {
+            double acc = l->bias ? ((const float *)(blob + l->boff))[n] : 0.0;
+            for (int32_t k = 0; k < l->K; k++) acc += (double)row[k] * x[(size_t)r * l->K + k];
+            y[(size_t)r * l->N + n] = (float)acc;
+        }
+    }
+    free(row);
+}
+
+/* ---- helpers ---- */
+
+static qrt_model mg; /* on the GPU */
+static qrt_model mc; /* the same on the CPU */
+static qrt_ctx *cg, *cc;
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        if (!isfinite(a[i])) return INFINITY;
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+static void report(const char *what, double err, double tol) {
+    int ok = err <= tol;
+    printf("%-58s rel err %.2e  tol %.0e  %s\n", what, err, tol, ok ? "ok" : "FAIL");
+    if (!ok) fails++;
+}
+
+#define DEVP(p) ((qrt_cu_ptr)(uintptr_t)(p))
+
+static void put(int buf, const float *host, size_t n) {
+    if (qrt_cuda_upload(&mg, DEVP(cg->bufs[buf]), host, n * 4)) exit(1);
+    memcpy(cc->bufs[buf], host, n * 4);
+}
+static void poison(int buf, size_t n) {
+    float *nan = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) nan[i] = NAN;
+    qrt_cuda_upload(&mg, DEVP(cg->bufs[buf]), nan, n * 4);
+    free(nan);
+}
+static float *get(int buf, size_t n) {
+    float *h = malloc(n * 4);
+    if (qrt_cuda_download(&mg, h, DEVP(cg->bufs[buf]), n * 4)) {
+        fprintf(stderr, "download: %s\n", qrt_cuda_error(&mg) ? qrt_cuda_error(&mg) : "?");
+        exit(1);
+    }
+    return h;
+}
+static void set_step(int32_t n, int32_t pos, const int32_t *tokens, int all) {
+    cg->n_tokens = cc->n_tokens = n;
+    cg->pos = cc->pos = pos;
+    cg->tokens = cc->tokens = tokens;
+    cg->logits_all = cc->logits_all = all;
+    if (qrt_cuda_step_upload(cg)) exit(1);
+}
+static void rand_buf(float *h, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) h[i] = scale * rndf();
+}
+
+static void check_gpu_alive(const char *where) {
+    const char *e = qrt_cuda_error(&mg);
+    if (e) {
+        fprintf(stderr, "%s: GPU error: %s\n", where, e);
+        exit(1);
+    }
+}
+
+static void test_linear(int cublas) {
+    int use = qrt_cuda_use_cublas(&mg, cublas);
+    static const int rows_list[] = {1, 2, 4, 5, 8, 37, 300};
+    float *x = malloc((size_t)MAXB * WIDTH * 4);
+    for (int li = 0; li < NLIN; li++) {
+        lin_case *l = &lins[li];
+        for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+            int rows = rows_list[ri];
+            if (rows <= 8 && cublas) continue; /* GEMV: tested once */
+            if ((size_t)rows * l->K > (size_t)MAXB * WIDTH || (size_t)rows * l->N > (size_t)MAXB * WIDTH) continue;
+            if (rows > MAXB) continue;
+            rand_buf(x, (size_t)rows * l->K, 1.0f);
+            float *ref = malloc((size_t)rows * l->N * 4);
+            ref_linear(l, x, rows, ref);
+            set_step(rows, 0, NULL, 0);
+            put(0, x, (size_t)rows * l->K);
+            poison(1, (size_t)rows * l->N);
+            qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL,
+                         l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+            float *y = get(1, (size_t)rows * l->N);
+            check_gpu_alive("linear");
+            char what[160];
+            static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
+            snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N, l->group,
+                     l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
+                     rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") : use ? "cuBLAS" : "qk_gemm");
+            double tol = rows > 8 && use && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
+            report(what, rel_err(y, ref, (size_t)rows * l->N), tol);
+            free(y);
+            free(ref);
+        }
+    }
+    /* LM_HEAD: last row only, and every row */
+    lin_case *l = &lins[0];
+    int T = 4;
+    rand_buf(x, (size_t)T * l->K, 1.0f);
+    float *ref = malloc((size_t)T * l->N * 4);
+    ref_linear(l, x, T, ref);
+    for (int all = 0; all < 2; all++) {
+        set_step(T, 0, NULL, all);
+        put(0, x, (size_t)T * l->K);
+        poison(1, (size_t)(all ? T : 1) * l->N);
+        qrt_k_lm_head(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, NULL, l->dt, l->K, l->N, l->group,
+                      l->sym, 0.0f);
+        float *y = get(1, (size_t)(all ? T : 1) * l->N);
+        report(all ? "LM_HEAD q4 all 4 rows" : "LM_HEAD q4 last of 4 rows",
+               rel_err(y, all ? ref : ref + (size_t)(T - 1) * l->N, (size_t)(all ? T : 1) * l->N), 2e-6);
+        free(y);
+    }
+    free(ref);
+    free(x);
+}
+
+static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
+    static const char *const dn[] = {"f32", "f16", "bf16"};
+    int32_t toks[8] = {3, 0, 511, 17, 17, 250, 1, 99};
+    int T = 8;
+    size_t n = (size_t)T * dim;
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    for (int d = 0; d < 3; d++) {
+        set_step(T, 0, toks, 0);
+        poison(1, n);
+        qrt_k_embed(cg, cg->bufs[1], NULL, NULL, NULL, blob + emb_off[d], NULL, d, dim, 0, 0, 0, 0.0f);
+        qrt_k_embed(cc, cc->bufs[1], NULL, NULL, NULL, blob + emb_off[d], NULL, d, dim, 0, 0, 0, 0.0f);
+        float *y = get(1, n);
+        char what[64];
+        snprintf(what, sizeof what, "EMBED %s dim=%d T=%d", dn[d], dim, T);
+        report(what, rel_err(y, cc->bufs[1], n), 0.0);
+        free(y);
+        for (int32_t dd = dim; dd >= 172; dd = dd == dim ? 172 : 0) {
+            size_t nn = (size_t)T * dd;
+            rand_buf(a, nn, 3.0f);
+            put(0, a, nn);
+            poison(1, nn);
+            qrt_k_rmsnorm(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + norm_off[d], NULL, d, dd, 0, 0, 0, 1e-5f);
+            qrt_k_rmsnorm(cc, cc->bufs[1], cc->bufs[0], NULL, NULL, blob + norm_off[d], NULL, d, dd, 0, 0, 0, 1e-5f);
+            y = get(1, nn);
+            snprintf(what, sizeof what, "RMSNORM %s dim=%d T=%d", dn[d], dd, T);
+            report(what, rel_err(y, cc->bufs[1], nn), 2e-6);
+            free(y);
+        }
+    }
+    set_step(T, 0, toks, 0);
+    rand_buf(a, n, 4.0f);
+    rand_buf(b, n, 2.0f);
+    put(0, a, n);
+    put(2, b, n);
+    poison(1, n);
+    qrt_k_silu_mul(cg, cg->bufs[1], cg->bufs[0], cg->bufs[2], NULL, NULL, NULL, 0, dim, 0, 0, 0, 0.0f);
+    qrt_k_silu_mul(cc, cc->bufs[1], cc->bufs[0], cc->bufs[2], NULL, NULL, NULL, 0, dim, 0, 0, 0, 0.0f);
+    float *y = get(1, n);
+    report("SILU_MUL T=8", rel_err(y, cc->bufs[1], n), 2e-6);
+    free(y);
+    poison(1, n);
+    qrt_k_add(cg, cg->bufs[1], cg->bufs[0], cg->bufs[2], NULL, NULL, NULL, 0, dim, 0, 0, 0, 0.0f);
+    qrt_k_add(cc, cc->bufs[1], cc->bufs[0], cc->bufs[2], NULL, NULL, NULL, 0, dim, 0, 0, 0, 0.0f);
+    y = get(1, n);
+    report("ADD T=8", rel_err(y, cc->bufs[1], n), 0.0);
+    free(y);
+    /* RoPE in place: heads x hd at positions pos .. pos + T - 1 */
+    static const struct { int heads, hd, pos; float theta; } rc[] = {{8, 64, 7, 10000.0f}, {4, 8, 500, 10000.0f},
+                                                                     {2, 128, 900, 500000.0f}};
+    for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++) {
+        size_t nn = (size_t)T * rc[i].heads * rc[i].hd;
+        rand_buf(a, nn, 1.0f);
+        set_step(T, rc[i].pos, toks, 0);
+        put(0, a, nn);
+        qrt_k_rope(cg, cg->bufs[0], NULL, NULL, NULL, NULL, NULL, 0, rc[i].heads, rc[i].hd, 0, 0, rc[i].theta);
+        qrt_k_rope(cc, cc->bufs[0], NULL, NULL, NULL, NULL, NULL, 0, rc[i].heads, rc[i].hd, 0, 0, rc[i].theta);
+        y = get(0, nn);
+        char what[96];
+        snprintf(what, sizeof what, "ROPE heads=%d hd=%d pos=%d theta=%g", rc[i].heads, rc[i].hd, rc[i].pos,
+                 (double)rc[i].theta);
+        report(what, rel_err(y, cc->bufs[0], nn), 2e-6);
+        free(y);
+    }
+    free(a);
+    free(b);
+}
+
+/* Prefill chunks, then decode steps; outputs compared after every call. */
+static void test_attention(const char *kv, double tol) {
+    static const struct { int layer, heads, kvh, hd; } ac[] = {{1, 8, 2, 64}, {0, 8, 4, 8}};
+    static const int chunks[] = {37, 200, 63, 1, 1, 1, 5, 1, 1};
+    for (size_t i = 0; i < sizeof ac / sizeof ac[0]; i++) {
+        int pos = 0;
+        double worst = 0;
+        for (size_t s = 0; s < sizeof chunks / sizeof chunks[0]; s++) {
+            int T = chunks[s];
+            size_t nq = (size_t)T * ac[i].heads * ac[i].hd, nk = (size_t)T * ac[i].kvh * ac[i].hd;
+            float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
+            rand_buf(q, nq, 1.0f);
+            rand_buf(k, nk, 1.0f);
+            rand_buf(v, nk, 1.0f);
+            set_step(T, pos, NULL, 0);
+            put(0, q, nq);
+            put(2, k, nk);
+            put(3, v, nk);
+            poison(1, nq);
+            qrt_k_attention(cg, cg->bufs[1], cg->bufs[0], cg->bufs[2], cg->bufs[3], NULL, NULL, 0, ac[i].layer,
+                            ac[i].heads, ac[i].kvh, ac[i].hd, 0.0f);
+            qrt_k_attention(cc, cc->bufs[1], cc->bufs[0], cc->bufs[2], cc->bufs[3], NULL, NULL, 0, ac[i].layer,
+                            ac[i].heads, ac[i].kvh, ac[i].hd, 0.0f);
+            float *y = get(1, nq);
+            check_gpu_alive("attention");
+            double e = rel_err(y, cc->bufs[1], nq);
+            if (e > worst) worst = e;
+            free(y);
+            free(q);
+            free(k);
+            free(v);
+            pos += T;
+        }
+        char what[120];
+        snprintf(what, sizeof what, "ATTENTION %s KV heads=%d kv=%d hd=%d, prefill+decode to pos %d", kv, ac[i].heads,
+                 ac[i].kvh, ac[i].hd, pos);
+        report(what, worst, tol);
+    }
+}
+
+static int setup(qrt_model *m, int kv_f16, const uint8_t *cuda, size_t cuda_size) {
+    memset(m, 0, sizeof *m);
+    m->cfg[QRT_CFG_ABI_VERSION] = QRT_ABI_VERSION;
+    m->cfg[QRT_CFG_N_LAYERS] = 2;
+    m->cfg[QRT_CFG_DIM] = 4096;
+    m->cfg[QRT_CFG_N_HEADS] = 8;
+    m->cfg[QRT_CFG_N_KV_HEADS] = 2;
+    m->cfg[QRT_CFG_HEAD_DIM] = 64;
+    m->cfg[QRT_CFG_FFN_DIM] = 4096;
+    m->cfg[QRT_CFG_VOCAB] = 512;
+    m->cfg[QRT_CFG_MAX_CTX] = NCTX;
+    m->cfg[QRT_CFG_N_BUFS] = NBUF;
+    m->cfg[QRT_CFG_LOGITS_BUF] = 1;
+    m->cfg[QRT_CFG_MAX_BATCH] = MAXB;
+    m->buf_widths = widths;
+    m->forward = qm_forward;
+    m->weights = blob;
+    m->weights_size = blob_size;
+    m->cuda = cuda;
+    m->cuda_size = cuda_size;
+    if (!cuda) return 0;
+    qrt_cuda_opts o = {0};
+    o.kv_f16 = kv_f16;
+    o.verbose = 1;
+    char msg[512];
+    int rc = qrt_cuda_init(m, &o, msg, sizeof msg);
+    if (rc) fprintf(stderr, "qrt_cuda_init: %s\n", msg);
+    return rc;
+}
+
+int main(void) {
+    char why[512];
+    int nodev = 0;
+    const qrt_cu_api *cu = qrt_cu_load(why, sizeof why, &nodev);
+    if (!cu) {
+        printf("skipped: %s\n", why);
+        return 77;
+    }
+    if (!qc_nvrtc_available(why, sizeof why)) {
+        printf("skipped: %s\n", why);
+        return 77;
+    }
+    for (int i = 0; i < NBUF; i++) widths[i] = WIDTH;
+    blob_cap = (size_t)96 << 20;
+    blob = aligned_alloc(64, blob_cap);
+    for (int i = 0; i < NLIN; i++) fill_weight(&lins[i]);
+    int32_t dim = 4096, vocab = 512;
+    size_t emb_off[3], norm_off[3];
+    for (int d = 0; d < 3; d++) {
+        size_t es = d == 0 ? 4 : 2;
+        emb_off[d] = blob_add((size_t)vocab * dim * es);
+        norm_off[d] = blob_add((size_t)dim * es);
+        for (size_t i = 0; i < (size_t)vocab * dim + dim; i++) {
+            float f = rndf();
+            uint8_t *p = blob + (i < (size_t)vocab * dim ? emb_off[d] + i * es : norm_off[d] + (i - (size_t)vocab * dim) * es);
+            uint32_t b;
+            memcpy(&b, &f, 4);
+            uint16_t h = d == 1 ? f2h(f) : (uint16_t)(b >> 16);
+            if (d == 0) memcpy(p, &f, 4);
+            else memcpy(p, &h, 2);
+        }
+    }
+
+    /* Device code: even-numbered linears specialized, odd ones through the generic GEMV. */
+    qc_cuda_linear spec[NLIN];
+    int ns = 0;
+    for (int i = 0; i < NLIN; i += 2) {
+        int32_t bits = qrt_qdtype_bits(lins[i].dt), K = lins[i].K;
+        spec[ns++] = (qc_cuda_linear){lins[i].dt, K, lins[i].N,
+                                      bits ? (lins[i].group <= 0 || lins[i].group >= K ? K : lins[i].group) : 0,
+                                      bits ? lins[i].sym : 0};
+    }
+    qrt_cu_device dev;
+    int major = 0, minor = 0;
+    cu->DeviceGet(&dev, 0);
+    cu->DeviceGetAttribute(&major, QRT_CU_ATTR_CC_MAJOR, dev);
+    cu->DeviceGetAttribute(&minor, QRT_CU_ATTR_CC_MINOR, dev);
+    qc_cuda_opts o = {0};
+    qc_err err;
+    o.opt_level = 2;
+    o.n_targets = 2;
+    o.targets[0] = (qc_cuda_target){0, 10 * major + minor};
+    o.targets[1] = (qc_cuda_target){1, 10 * major + minor};
+    qc_cuda_module mod;
+    qc_cuda_build b;
+    uint8_t *sec = NULL, *sec_ptx = NULL;
+    size_t sec_size = 0, sec_ptx_size = 0;
+    if (qc_cuda_module_init(&mod, spec, ns, 0x7f, &o, &err) || qc_cuda_compile(&mod, &o, NULL, &b, &err) ||
+        qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
+        fprintf(stderr, "device code: %s\n", err.msg);
+        return 1;
+    }
+    qc_cuda_build bp = b; /* the PTX image alone */
+    bp.images[0] = b.images[1];
+    bp.n_images = 1;
+    if (qc_cuda_blob(&mod, &bp, &sec_ptx, &sec_ptx_size, &err)) return 1;
+
+    if (setup(&mc, 0, NULL, 0)) return 1;
+    for (int kv = 0; kv < 2; kv++) {
+        if (setup(&mg, kv, sec, sec_size)) return 1;
+        cg = qrt_ctx_new(&mg, NCTX);
+        cc = qrt_ctx_new(&mc, NCTX);
+        if (!cg || !cg->gpu || !cc) {
+            fprintf(stderr, "contexts\n");
+            return 1;
+        }
+        if (kv == 0) {
+            test_small_ops(emb_off, norm_off, dim);
+            test_linear(0);
+            if (qrt_cuda_use_cublas(&mg, 1)) test_linear(1);
+            else printf("cuBLAS not found: prefill through qk_gemm only\n");
+            test_attention("f32", 2e-5);
+        } else {
+            test_attention("f16", 3e-3);
+        }
+        qrt_ctx_free(cg);
+        qrt_ctx_free(cc);
+        qrt_cuda_free(&mg);
+    }
+    /* PTX only: the driver compiles it for this GPU */
+    if (setup(&mg, 0, sec_ptx, sec_ptx_size)) return 1;
+    cg = qrt_ctx_new(&mg, NCTX);
+    cc = qrt_ctx_new(&mc, NCTX);
+    printf("PTX JIT: %s\n", qrt_cuda_device_name(&mg));
+    {
+        lin_case *l = &lins[0];
+        float *x = malloc((size_t)l->K * 4), *ref = malloc((size_t)l->N * 4);
+        rand_buf(x, (size_t)l->K, 1.0f);
+        ref_linear(l, x, 1, ref);
+        set_step(1, 0, NULL, 0);
+        put(0, x, (size_t)l->K);
+        poison(1, (size_t)l->N);
+        qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, NULL, l->dt, l->K, l->N, l->group,
+                     l->sym, 0.0f);
+        float *y = get(1, (size_t)l->N);
+        report("LINEAR q4 K=4096 N=1000 rows=1 from PTX", rel_err(y, ref, (size_t)l->N), 2e-6);
+        free(y);
+        free(x);
+        free(ref);
+    }
+    qrt_ctx_free(cg);
+    qrt_ctx_free(cc);
+    qrt_cuda_free(&mg);
+    qc_cuda_build_free(&b);
+    qc_cuda_module_free(&mod);
+    free(sec);
+    free(sec_ptx);
+    free(blob);
+    printf(fails ? "FAILED: %d checks\n" : "all kernels agree with the CPU\n", fails);
+    return fails ? 1 : 0;
+}

@@ -42,7 +42,7 @@ test: build
 	@$(MAKE) --no-print-directory test-asan
 
 test-asan: deps
-	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DQC_SANITIZE=ON -DQC_WERROR=ON >/dev/null
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DQC_SANITIZE=ON -DQC_WERROR=ON -DQC_ENABLE_CUDA=OFF >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest -L "unit|bad|fuzz" -j $(JOBS) --output-on-failure
 

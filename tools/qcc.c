@@ -472,7 +472,7 @@ static char *cuda_step(const args *a, const qc_graph *g, const char *out, const 
     size_t blob_size = 0;
     if (qc_cuda_blob(&m, &b, &blob, &blob_size, &err)) die(err.msg);
     if (write_file(cpath, blob, blob_size)) {
-        qc_err_set(&err, "%s: cannot write: %s", cpath, strerror(errno));
+        qc_err_set(&err, "%s: writing the CUDA section failed: %s (disk full?)", out, strerror(errno));
         die(err.msg);
     }
     if (a->o.verbose)

@@ -65,13 +65,33 @@ AVX2 static inline int32_t hsum(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* NR tokens (1..4) against every weight row: each weight chunk is loaded
- * once per NR tokens. */
+/* NR tokens (1..4) against every weight row, two rows at a time: each
+ * activation chunk is loaded once per two rows and each weight chunk once
+ * per NR tokens (2 NR accumulators in registers). */
 #define DEF_TILE(NR)                                                                           \
     AVX2 static void tile_avx2_##NR(const int8_t *xq, const int8_t *wq, int64_t N, int64_t Kp, \
                                     int32_t *acc) {                                           \
         const __m256i ones = _mm256_set1_epi16(1);                                            \
-        for (int64_t n = 0; n < N; n++) {                                                     \
+        int64_t n = 0;                                                                        \
+        for (; n + 2 <= N; n += 2) {                                                          \
+            const int8_t *w0 = wq + n * Kp, *w1 = w0 + Kp;                                    \
+            __m256i a0[NR], a1[NR];                                                           \
+            for (int r = 0; r < NR; r++) a0[r] = a1[r] = _mm256_setzero_si256();              \
+            for (int64_t k = 0; k < Kp; k += 32) {                                            \
+                __m256i wv0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + k));    \
+                __m256i wv1 = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + k));    \
+                for (int r = 0; r < NR; r++) {                                                \
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(xq + r * Kp + k)); \
+                    a0[r] = _mm256_add_epi32(a0[r], dot32(xv, wv0, ones));                    \
+                    a1[r] = _mm256_add_epi32(a1[r], dot32(xv, wv1, ones));                    \
+                }                                                                             \
+            }                                                                                 \
+            for (int r = 0; r < NR; r++) {                                                    \
+                acc[r * N + n] = hsum(a0[r]);                                                 \
+                acc[r * N + n + 1] = hsum(a1[r]);                                             \
+            }                                                                                 \
+        }                                                                                     \
+        for (; n < N; n++) {                                                                  \
             const int8_t *w = wq + n * Kp;                                                    \
             __m256i a[NR];                                                                    \
             for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_si256();                       \

@@ -266,7 +266,9 @@ int qc_cuda_compile(const qc_cuda_module *m, const qc_cuda_opts *o, const qc_cud
     char why[512];
     if (!qc_nvrtc_available(why, sizeof why)) return qc_err_set(err, "cuda: %s", why);
     int32_t n = only ? 1 : o->n_targets;
-    job *jobs = calloc((size_t)(n ? n : 1), sizeof *jobs);
+    if (n < 1 || n > QC_CUDA_MAX_TARGETS)
+        return qc_err_set(err, "cuda: %d targets (1 to %d)", (int)n, QC_CUDA_MAX_TARGETS);
+    job *jobs = calloc((size_t)n, sizeof *jobs);
     QC_ASSERT(jobs != NULL);
     for (int32_t i = 0; i < n; i++) {
         job *j = &jobs[i];
@@ -288,7 +290,7 @@ int qc_cuda_compile(const qc_cuda_module *m, const qc_cuda_opts *o, const qc_cud
     }
     /* Identical programs (same key) compile once: later ones copy the first. */
     int32_t threads = o->threads > 0 ? o->threads : n;
-    pthread_t *tids = calloc((size_t)(n ? n : 1), sizeof *tids);
+    pthread_t *tids = calloc((size_t)n, sizeof *tids);
     QC_ASSERT(tids != NULL);
     for (int32_t base = 0; base < n; base += threads) {
         int32_t end = base + threads < n ? base + threads : n, started = 0;

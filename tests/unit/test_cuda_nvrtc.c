@@ -8,7 +8,8 @@
  * defines exactly the kernels the module lists, a second compile gives the
  * same bytes, the disk cache returns them, and the runtime parses the
  * section and picks the right image per compute capability.
- * Exits 77 (ctest: skipped) when NVRTC cannot be loaded.
+ * Exits 77 (ctest: skipped) when NVRTC cannot be loaded or the build has
+ * CUDA off (-DQC_ENABLE_CUDA=OFF, e.g. the sanitizer build).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@ static int fails;
 
 int main(void) {
     char why[512];
+#ifndef QC_WITH_CUDA
+    printf("skipped: built with -DQC_ENABLE_CUDA=OFF\n");
+    return 77;
+#endif
     if (!qc_nvrtc_available(why, sizeof why)) {
         printf("skipped: %s\n", why);
         return 77;

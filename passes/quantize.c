@@ -14,11 +14,16 @@
  * AWQ (--method awq, awq+gptq) takes the same walk: before a layer's
  * groups are quantized, passes/awq.c searches and folds its per-channel
  * scales; then each weight (but q/k) gets AWQ's clipping search against
- * its group's Hessian and is rounded with RTN (awq) or GPTQ (awq+gptq).
+ * its group's Hessian and is rounded with RTN (awq), or is rounded by GPTQ
+ * with and without the clipping, keeping the lower calibration error
+ * (awq+gptq).
  * SmoothQuant (W8A8) is passes/smoothquant.c.
- * The LM head and the embeddings stay f16. Hessians accumulate in double in
+ * The LM head and the embeddings stay f16 unless --quantize-head BITS: then
+ * the head alone is packed by RTN at BITS with --group-size (a tied head gets
+ * its own copy, so the embedding lookup stays exact). Hessians accumulate in double in
  * row order (quant/hessian.c), so the result is the same for any -j.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,8 +60,44 @@ static float *weights_f32(const qc_tensor *t) {
     return w;
 }
 
+static float *dup_f32(const float *w, size_t n) {
+    float *c = malloc(n * sizeof(float));
+    if (c) memcpy(c, w, n * sizeof(float));
+    return c;
+}
+
+/* AWQ+GPTQ: GPTQ on the (scaled) weights as they are and on their clipped
+ * copy; keeps whichever has the lower output error on the calibration
+ * inputs, sum_n d_n H d_n^T with d = W - Q (clipping changes the grid GPTQ
+ * rounds on and the weights it starts from; which is better depends on the
+ * layer). W becomes the quantized values, codes / scales / zeros the winner's. */
+static int gptq_clip_or_not(float *W, const double *H, int64_t N, int64_t K, int64_t group, int32_t G,
+                            const qc_opts *o, const char *name, uint8_t *codes, float *scales, float *zeros,
+                            qc_err *err) {
+    const int32_t thr = o->threads > 0 ? o->threads : 1;
+    size_t nk = (size_t)(N * K), ng = (size_t)(N * G);
+    float *W0 = dup_f32(W, nk), *Wc = dup_f32(W, nk), *sc = malloc(ng * sizeof(float)), *zc = malloc(ng * sizeof(float));
+    uint8_t *cc = malloc(nk);
+    int rc = (!W0 || !Wc || !sc || !zc || !cc) ? qc_err_set(err, "tensor '%s': out of memory", name) : 0;
+    if (!rc && qc_awq_clip(Wc, N, K, H, o->bits, group, o->sym, 20, 0.5, thr, NULL))
+        rc = qc_err_set(err, "tensor '%s': out of memory in the clipping search", name);
+    if (!rc)
+        rc = qc_gptq_quantize(W, H, N, K, o->bits, group, o->sym, o->damp, o->act_order, thr, codes, scales, zeros, err);
+    if (!rc)
+        rc = qc_gptq_quantize(Wc, H, N, K, o->bits, group, o->sym, o->damp, o->act_order, thr, cc, sc, zc, err);
+    if (!rc && qc_awq_error(W0, Wc, NULL, N, K, H, thr) < qc_awq_error(W0, W, NULL, N, K, H, thr)) {
+        memcpy(W, Wc, nk * sizeof(float));
+        memcpy(codes, cc, nk);
+        memcpy(scales, sc, ng * sizeof(float));
+        memcpy(zeros, zc, ng * sizeof(float));
+    }
+    free(W0), free(Wc), free(sc), free(zc), free(cc);
+    return rc;
+}
+
 /* Quantizes the weight of op i: RTN, or GPTQ with Hessian H if `use_gptq`;
- * first, if `clip`, AWQ's clipping search (needs H) clamps the weights.
+ * with `clip`, AWQ's clipping search (needs H) first clamps the weights
+ * (RTN), or GPTQ runs with and without it (gptq_clip_or_not).
  * On success *Wout (if not NULL) holds the quantized values (for the executor). */
 static int quantize_op(qc_graph *g, int32_t i, const qc_opts *o, const double *H, int clip, int use_gptq,
                        float **Wout, qc_err *err) {
@@ -71,9 +112,13 @@ static int quantize_op(qc_graph *g, int32_t i, const qc_opts *o, const double *H
     uint8_t *codes = malloc((size_t)(N * K));
     int rc = 0;
     if (!W || !scales || !zeros || !codes) rc = qc_err_set(err, "tensor '%s': out of memory", t->name);
-    if (!rc && clip && qc_awq_clip(W, N, K, H, o->bits, group, o->sym, 20, 0.5, o->threads > 0 ? o->threads : 1, NULL))
+    if (!rc && clip && use_gptq) {
+        rc = gptq_clip_or_not(W, H, N, K, group, (int32_t)G, o, t->name, codes, scales, zeros, err);
+    } else if (!rc && clip &&
+               qc_awq_clip(W, N, K, H, o->bits, group, o->sym, 20, 0.5, o->threads > 0 ? o->threads : 1, NULL)) {
         rc = qc_err_set(err, "tensor '%s': out of memory in the clipping search", t->name);
-    if (!rc && use_gptq)
+    }
+    if (!rc && use_gptq && !clip)
         rc = qc_gptq_quantize(W, H, N, K, o->bits, group, o->sym, o->damp, o->act_order,
                               o->threads > 0 ? o->threads : 1, codes, scales, zeros, err);
     if (!rc && !use_gptq) {
@@ -195,7 +240,41 @@ const char *qc_method_name(int32_t method) {
     }
 }
 
+static int quantize_linears(qc_graph *g, const qc_opts *o, qc_err *err);
+
+/* --quantize-head: the LM head by RTN at o->head_bits. A head that shares
+ * its tensor with the embedding (tied weights) first gets a tensor of its
+ * own viewing the same bytes. */
+static int quantize_head(qc_graph *g, const qc_opts *o, qc_err *err) {
+    if (!o->head_bits) return 0;
+    if (qc_qdtype(o->head_bits) < 0)
+        return qc_err_set(err, "--quantize-head %d: supported widths are 2, 3, 4, 8", o->head_bits);
+    for (int32_t i = 0; i < g->n_ops; i++) {
+        if (g->ops[i].kind != QRT_K_LM_HEAD) continue;
+        int32_t w = g->ops[i].w, shared = 0;
+        for (int32_t j = 0; j < g->n_ops; j++) shared |= j != i && (g->ops[j].w == w || g->ops[j].bias == w);
+        if (shared) {
+            qc_tensor t = g->tensors[w];
+            char name[QC_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (LM head)", t.name);
+            int32_t c = qc_graph_add_tensor(g, name, t.dtype, t.ndim, t.shape, t.data, t.nbytes);
+            g->ops[i].w = c;
+            w = c;
+        }
+        qc_opts ho = *o;
+        ho.bits = o->head_bits;
+        ho.sym = o->sym;
+        if (quantize_op(g, i, &ho, NULL, 0, 0, NULL, err)) return -1;
+    }
+    return 0;
+}
+
 int qc_pass_quantize(qc_graph *g, const qc_opts *o, qc_err *err) {
+    if (o->head_bits && o->bits >= 16) return qc_err_set(err, "--quantize-head needs --bits 8, 4, 3 or 2");
+    return quantize_linears(g, o, err) || quantize_head(g, o, err) ? -1 : 0;
+}
+
+static int quantize_linears(qc_graph *g, const qc_opts *o, qc_err *err) {
     if (o->bits >= 16) {
         if (o->method == QC_METHOD_SMOOTHQUANT)
             return qc_err_set(err, "--method smoothquant is W8A8: it needs --bits 8, not %d", o->bits);

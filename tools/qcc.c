@@ -38,7 +38,7 @@ typedef struct args {
 static void usage(void) {
     printf("usage: qcc MODEL [-o OUT] [-O0..-O3] [--bits 2|3|4|8|16|32] [--seed N] [-j N]\n"
            "           [--method gptq|rtn|awq|awq+gptq|smoothquant] [--alpha F]\n"
-           "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order]\n"
+           "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order] [--quantize-head BITS]\n"
            "           [--damp F] [--calib FILE|DIR] [--calib-samples N] [--calib-seqlen L]\n"
            "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90]\n"
            "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
@@ -166,6 +166,13 @@ static int parse(args *a, int argc, char **argv) {
             a->o.sym = 0;
         } else if (!strcmp(f, "--act-order")) {
             a->o.act_order = 1;
+        } else if (!strcmp(f, "--quantize-head")) {
+            TAKE();
+            if (int_arg(f, v, 2, 8, &a->o.head_bits)) return -1;
+            if (a->o.head_bits == 5 || a->o.head_bits == 6 || a->o.head_bits == 7) {
+                fprintf(stderr, "qcc: error: --quantize-head %s: expected 2, 3, 4 or 8\n", v);
+                return -1;
+            }
         } else if (!strcmp(f, "--damp")) {
             TAKE();
             char *end;
@@ -285,6 +292,8 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
                  " --method %s --group-size %d %s%s --damp %g --calib-samples %d --calib-seqlen %d",
                  qc_method_name(a->o.method), a->o.group_size, a->o.sym ? "--sym" : "--asym",
                  a->o.act_order ? " --act-order" : "", a->o.damp, a->o.calib_samples, a->o.calib_seqlen);
+    if (quant && a->o.head_bits)
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --quantize-head %d", a->o.head_bits);
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);

@@ -47,6 +47,7 @@ typedef struct qc_opts {
     void (*progress)(void *ud, const char *stage, int64_t done, int64_t total);
     void *progress_ud;
     double alpha;          /* SmoothQuant migration strength (0..1; the driver defaults it to 0.5) */
+    int32_t head_bits;     /* --quantize-head: 8/4/3/2 packs the LM head by RTN; 0 keeps it f16 */
 } qc_opts;
 
 /* "gptq", "rtn", "awq", "awq+gptq", "smoothquant" ("?" for others). */
@@ -55,7 +56,8 @@ const char *qc_method_name(int32_t method);
 int qc_pass_convert(qc_graph *g, const qc_opts *o, qc_err *err);
 /* qc_pass_quantize: --bits 8/4/3/2 rewrite every LINEAR weight into a packed
  * QRT_DT_Q* tensor (owned bytes, quant/pack.c layout) by RTN or GPTQ;
- * embeddings and the LM head keep f16. GPTQ calibrates with the reference
+ * embeddings and the LM head keep f16 (the head is packed by RTN at
+ * o->head_bits when that is set, --quantize-head). GPTQ calibrates with the reference
  * executor layer by layer, true-sequentially (q/k/v, o, gate/up, down), each
  * layer's inputs computed from the already-quantized layers before it.
  * AWQ / AWQ+GPTQ: the same walk with AWQ's scales folded per layer first
@@ -73,6 +75,15 @@ int qc_calib_load(qc_calib *c, const qc_graph *g, const qc_opts *o, qc_err *err)
 void qc_calib_free(qc_calib *c);
 /* Assigns offsets and writes the blob to f; *hash receives its xxh3-128. */
 int qc_pass_plan(qc_graph *g, FILE *f, uint8_t hash[16], qc_err *err);
+/* --dummy-weights (docs/dummy-weights.md): qc_pass_dummy_quantize gives
+ * every LINEAR the packed dtype, group, sym and byte size qc_pass_quantize
+ * would (--bits 8/4/3/2; inputs a multiple of 32), without values;
+ * qc_pass_plan_dummy assigns the same offsets as qc_pass_plan and writes
+ * to f, in place of the blob, the descriptor of the weights the executable
+ * generates at start (qrt/dummy.h) + its xxh3-128 trailer; *hash is that
+ * xxh3-128, *blob_bytes the size of the blob the code addresses. */
+int qc_pass_dummy_quantize(qc_graph *g, const qc_opts *o, qc_err *err);
+int qc_pass_plan_dummy(qc_graph *g, uint64_t seed, FILE *f, uint8_t hash[16], uint64_t *blob_bytes, qc_err *err);
 
 /* The reference CPU executor: the specification generated code must match.
  * fp32 throughout, weights rounded through their storage dtype, plain loops

@@ -142,7 +142,8 @@ static void test_hinv(void) {
     free(X), free(H), free(U);
 }
 
-/* The textbook loop: no blocks, every update applied right away. */
+/* The textbook loop: every update applied right away; a group (not static)
+ * is fitted on its values as of the start of the 128-column block holding it. */
 static void textbook(const float *W0, const double *H, int64_t N, int64_t K, int bits,
                      int64_t group, int sym, double damp, int act, uint8_t *codes, float *s,
                      float *z, float *Q) {
@@ -164,9 +165,11 @@ static void textbook(const float *W0, const double *H, int64_t N, int64_t K, int
         if (is_static)
             for (int64_t t = 0; t < G; t++)
                 qc_quant_fit(W + n * K + t * g, (t + 1) * g < K ? g : K - t * g, bits, sym, &s[n * G + t], &z[n * G + t]);
+        const int64_t B = (128 + g - 1) / g * g; /* groups fit on the values at their block's start */
         for (int64_t i = 0; i < K; i++) {
-            if (!is_static && i % g == 0)
-                qc_quant_fit(w + i, i + g < K ? g : K - i, bits, sym, &s[n * G + i / g], &z[n * G + i / g]);
+            if (!is_static && i % B == 0)
+                for (int64_t j = i; j < i + B && j < K; j += g)
+                    qc_quant_fit(w + j, j + g < K ? g : K - j, bits, sym, &s[n * G + j / g], &z[n * G + j / g]);
             int64_t col = perm[i], t = n * G + col / g;
             uint8_t q = qc_quant_code(w[i], s[t], z[t], bits);
             float deq = s[t] * ((float)q - z[t]), e = (w[i] - deq) / U[i * K + i];

@@ -1,21 +1,27 @@
 /*
- * bench/gemv_bench.c — batch-1 GEMV on the GPU: microseconds, achieved
- * GB/s and the fraction of the device-to-device copy bandwidth measured in
- * the same run (bench/gpu.sh runs it; results in docs/performance.md).
+ * bench/gemv_bench.c — GEMV on the GPU (batch 1 to 8 rows): microseconds,
+ * achieved GB/s, the fraction of the device-to-device copy bandwidth and
+ * the speedup over cuBLAS f16 measured in the same run (bench/gpu.sh runs
+ * it; results in docs/performance.md).
  *
- * For each shape K x N (inputs x outputs) and format it builds the same
- * specialized kernel qcc would (codegen/cuda, NVRTC for this device's SM),
- * fills enough copies of a random weight to overflow the L2 cache (every
- * timed launch reads a copy the previous launches did not touch), checks
- * the result against the CPU reference (runtime/qlinear.c) and times a
- * CUDA graph of back-to-back launches with device events.
+ * For each shape K x N (inputs x outputs) and format it launches the
+ * kernels qcc builds for such a layer (codegen/cuda, NVRTC for this
+ * device's SM) exactly as runtime/cuda.c does: batch 1 through the
+ * shape-specialized kernel, 2..8 rows through the generic 4-row kernel,
+ * once per 4 rows. Enough copies of a random weight (packed layout of
+ * docs/formats.md) are cycled to overflow the L2 cache, so every timed
+ * launch reads weights the previous launches did not touch. Each result is
+ * checked against the CPU (runtime/qlinear.c; f64 for f16) and timed as a
+ * CUDA graph of 64 back-to-back GEMVs with device events (median of 20).
  *
- * Bytes counted: the whole packed weight (codes, scales, zero points) plus
- * x and y once. Copy bandwidth: cuMemcpyDtoD of 1 GiB, bytes read plus
- * bytes written. f16 rows: cuBLAS (cublasGemmEx, n = 1) when libcublas is
- * there, and qcc's own f16 GEMV.
+ * Bytes counted: the whole weight (codes, scales, zero points) once plus x
+ * and y. Copy bandwidth: cuMemcpyDtoD of 1 GiB, bytes read plus written.
+ * cuBLAS: cublasGemmEx f16 x f16 -> f32 with n = rows on the same shape.
  *
- *   gemv_bench [--warps W] [--loads L] [--fast 0|1] [--variants] [--quick]
+ *   gemv_bench [--variants | --vlist LIST] [--quick] [--warps W] [--loads L]
+ *              [--fast 0|1|2] [--xs FLOATS] [--shapes LIST] [--batches LIST] [--only V] [--dump DIR]
+ * LIST: comma-separated indices (1-based into the variant table `more`,
+ * 0-based into the shape table) or batch sizes. Variants run at batch 1.
  */
 #include <math.h>
 #include <pthread.h>
@@ -50,6 +56,10 @@ static uint16_t f2h(float f) { /* positive normal values only (scales) */
     uint32_t b;
     memcpy(&b, &f, 4);
     return (uint16_t)(((b >> 23) - 112) << 10 | ((b >> 13) & 0x3ff));
+}
+static uint16_t f2h_signed(float f) {
+    uint16_t m = f2h(fabsf(f) < 1e-4f ? 1e-4f : fabsf(f));
+    return f < 0 ? (uint16_t)(m | 0x8000) : m;
 }
 
 static int cmp_f(const void *a, const void *b) {
@@ -101,19 +111,29 @@ static double copy_bandwidth(void) {
     return 2.0 * (double)n / (t[5] * 1e-3) / 1e9;
 }
 
+/* ---- formats and shapes ---- */
+
+typedef struct fmt {
+    int dt, group;
+    const char *name;
+} fmt;
+static const fmt fmts[] = {
+    {QRT_DT_Q4, 128, "q4 g128"}, {QRT_DT_Q3, 128, "q3 g128"}, {QRT_DT_Q2, 128, "q2 g128"},
+    {QRT_DT_Q2, 64, "q2 g64"},   {QRT_DT_Q8, 128, "q8 g128"}, {QRT_DT_F16, 0, "f16"},
+};
+enum { NF = sizeof fmts / sizeof fmts[0] };
+static const int shapes[][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {14336, 4096}, {4096, 32000}, {8192, 28672}};
+enum { NS = sizeof shapes / sizeof shapes[0] };
+
 typedef struct variant {
-    int warps, loads, fast, nopipe, minb;
+    int warps, loads, fast, nopipe, xs, trace;
+    const char *label;
     qrt_cu_module mod;
     qrt_cuda_blob shape; /* only the gemv_* fields are used */
     const qc_cuda_linear *lin;
     int nl, cc;
-    qc_cuda_build b;     /* compiled on a thread of its own, loaded after */
+    qc_cuda_build b; /* compiled on a thread of its own, loaded after */
 } variant;
-
-static const char *dt_str(int dt) {
-    static const char *const n[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
-    return n[dt];
-}
 
 static void *build_variant(void *arg) {
     variant *v = arg;
@@ -126,9 +146,22 @@ static void *build_variant(void *arg) {
     o.gemv_loads = v->loads;
     o.gemv_fast = v->fast;
     o.gemv_nopipe = v->nopipe;
-    o.gemv_minb = v->minb;
+    o.gemv_xs = v->xs;
     qc_cuda_module m;
-    if (qc_cuda_module_init(&m, v->lin, v->nl, 0, &o, &err) || qc_cuda_compile(&m, &o, NULL, &v->b, &err)) {
+    if (qc_cuda_module_init(&m, v->lin, v->nl, 0, &o, &err)) {
+        fprintf(stderr, "gemv_bench: %s\n", err.msg);
+        exit(1);
+    }
+    if (v->trace) { /* phase timestamps over y (kernels.cu QK_GEMV_TRACE) */
+        static const char def[] = "#define QK_GEMV_TRACE 1\n";
+        char *src = malloc(sizeof def + m.source_len);
+        memcpy(src, def, sizeof def - 1);
+        memcpy(src + sizeof def - 1, m.source, m.source_len + 1);
+        free(m.source);
+        m.source = src;
+        m.source_len += sizeof def - 1;
+    }
+    if (qc_cuda_compile(&m, &o, NULL, &v->b, &err)) {
         fprintf(stderr, "gemv_bench: %s\n", err.msg);
         exit(1);
     }
@@ -149,89 +182,182 @@ static void fill_packed(uint8_t *w, const qrt_qlayout *l) {
         for (int64_t i = 0; i < l->N * l->G; i++) w[l->zeros_off + i] = (uint8_t)(rnd() % (1u << l->bits));
 }
 
+/* ---- CPU references (threads over rows) ---- */
+
+enum { MAXB = 8 };
+typedef struct refjob {
+    const uint8_t *w;
+    const qrt_qlayout *l;
+    const float *x;
+    float *ref;
+    int K, N, b, n0, n1;
+} refjob;
+static void *ref_packed(void *arg) { /* one batch row */
+    refjob *j = arg;
+    float *scratch = malloc(qrt_qgemv_scratch(j->l) * 4);
+    qrt_qgemv(j->w, j->l, j->x + (size_t)j->b * j->K, j->ref + (size_t)j->b * j->N, scratch, 0);
+    free(scratch);
+    return NULL;
+}
+static void *ref_f16(void *arg) { /* rows n0..n1 of every batch row, f64 */
+    refjob *j = arg;
+    const uint16_t *h = (const uint16_t *)j->w;
+    float *row = malloc((size_t)j->K * 4);
+    for (int n = j->n0; n < j->n1; n++) {
+        for (int k = 0; k < j->K; k++) row[k] = qrt_f16_to_f32(h[(size_t)n * j->K + k]);
+        for (int b = 0; b < MAXB; b++) {
+            const float *xb = j->x + (size_t)b * j->K;
+            double acc = 0;
+            for (int k = 0; k < j->K; k++) acc += (double)row[k] * xb[k];
+            j->ref[(size_t)b * j->N + n] = (float)acc;
+        }
+    }
+    free(row);
+    return NULL;
+}
+static void reference(int dt, const uint8_t *w, const qrt_qlayout *l, const float *x, float *ref, int K, int N) {
+    enum { NT = 16 };
+    pthread_t th[NT];
+    refjob jobs[NT];
+    int nt = dt == QRT_DT_F16 ? NT : MAXB;
+    for (int i = 0; i < nt; i++) {
+        jobs[i] = (refjob){w, l, x, ref, K, N, i, (int)((int64_t)N * i / nt), (int)((int64_t)N * (i + 1) / nt)};
+        if (pthread_create(&th[i], NULL, dt == QRT_DT_F16 ? ref_f16 : ref_packed, &jobs[i])) exit(1);
+    }
+    for (int i = 0; i < nt; i++) pthread_join(th[i], NULL);
+}
+
+/* ---- one GEMV configuration ---- */
+
 typedef struct result {
-    double us, gbs;
-    double err;
-    int grid, occ, regs;
+    double us, gbs, err;
+    int grid, occ;
 } result;
 
-/* Times GEMV `name` of `mod` over `copies` weight copies. */
-static result run_gemv(qrt_cu_module mod, const qrt_cuda_blob *shape, int dt, int K, int N, const uint8_t *host_w,
-                       size_t wbytes, const float *x, const float *ref, int quick) {
-    result res = {0, 0, 0, 0, 0, 0};
-    qc_cuda_linear l = {dt, K, N, qrt_qdtype_bits(dt) ? 128 : 0, 0};
+static int sms;
+
+/* Times `rows`-row GEMVs of kernel set `v` over copies of the weight. */
+static result run_gemv(const variant *v, int dt, int K, int N, int group, const uint8_t *host_w, size_t wbytes,
+                       const float *x, const float *ref, int rows, int quick) {
+    result res = {0, 0, 0, 0, 0};
+    int B = rows == 1 ? 1 : 4, bits = qrt_qdtype_bits(dt);
+    int g = bits ? group : 0, sym = 0;
     char name[128];
-    qc_cuda_gemv_name(name, sizeof name, &l, 1);
+    if (B == 1) {
+        qc_cuda_linear l = {dt, K, N, g, 0};
+        qc_cuda_gemv_name(name, sizeof name, &l, 1);
+    } else {
+        static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
+        snprintf(name, sizeof name, "qk_gemv_%s_b4", dn[dt]);
+    }
     qrt_cu_function f;
-    CHECK(cu->ModuleGetFunction(&f, mod, name));
-    qrt_gemv_shape sh = qrt_gemv_shape_of(shape, dt, K, 1);
+    CHECK(cu->ModuleGetFunction(&f, v->mod, name));
+    qrt_gemv_shape sh = qrt_gemv_shape_of(&v->shape, dt, K, B);
     if (sh.smem > 48 * 1024) CHECK(cu->FuncSetAttribute(f, QRT_CU_FUNC_ATTR_MAX_DYN_SMEM, (int)sh.smem));
     size_t stride = (wbytes + 255) / 256 * 256;
     int copies = (int)((quick ? (64u << 20) : (320u << 20)) / stride) + 1;
     if (copies < 2) copies = 2;
     qrt_cu_ptr W, X, Y;
     CHECK(cu->MemAlloc(&W, stride * copies));
-    CHECK(cu->MemAlloc(&X, (size_t)K * 4));
-    CHECK(cu->MemAlloc(&Y, (size_t)N * 4));
+    CHECK(cu->MemAlloc(&X, (size_t)K * 4 * MAXB));
+    CHECK(cu->MemAlloc(&Y, (size_t)N * 4 * MAXB));
     for (int c = 0; c < copies; c++) CHECK(cu->MemcpyHtoD(W + stride * c, host_w, wbytes));
-    CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4));
-    int occ = 0, sms = 0;
-    qrt_cu_device dev;
-    CHECK(cu->DeviceGet(&dev, 0));
-    CHECK(cu->DeviceGetAttribute(&sms, QRT_CU_ATTR_MULTIPROCESSOR_COUNT, dev));
+    CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4 * MAXB));
+    int occ = 0;
     CHECK(cu->OccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, sh.threads, sh.smem));
     unsigned grid = qrt_gemv_grid(&sh, K, N, occ * sms);
     res.grid = (int)grid;
     res.occ = occ;
     qrt_cu_ptr bias = 0;
-    int rows = 1, sv = sh.sv;
+    /* the runtime's launches (runtime/cuda.c linear()): chunks of B rows */
+    enum { MAXL = 2, ITER = 64 };
+    int nl = (rows + B - 1) / B;
+    qrt_cu_ptr xs[MAXL], ys[MAXL];
+    int nr[MAXL], sv = sh.sv;
+    for (int i = 0; i < nl; i++) {
+        xs[i] = X + (size_t)i * B * K * 4;
+        ys[i] = Y + (size_t)i * B * N * 4;
+        nr[i] = rows - i * B < B ? rows - i * B : B;
+    }
     /* correctness: poison y, run once, compare */
-    float *y = malloc((size_t)N * 4);
-    CHECK(cu->MemsetD8(Y, 0xff, (size_t)N * 4));
+    float *y = malloc((size_t)N * 4 * rows);
+    CHECK(cu->MemsetD8(Y, 0xff, (size_t)N * 4 * MAXB));
     qrt_cu_ptr w0 = W;
-    void *args[] = {&w0, &bias, &X, &Y, &rows, &sv};
-    CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, args, NULL));
+    for (int i = 0; i < nl; i++) {
+        void *args[] = {&w0, &bias, &xs[i], &ys[i], &nr[i], &sv, &K, &N, &g, &sym};
+        CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, args, NULL));
+    }
     CHECK(cu->StreamSynchronize(stream));
-    CHECK(cu->MemcpyDtoH(y, Y, (size_t)N * 4));
+    CHECK(cu->MemcpyDtoH(y, Y, (size_t)N * 4 * rows));
+    if (v->trace && (size_t)grid * 5 * 8 <= (size_t)N * 4) { /* per-block timestamps (y row 1): mean phase lengths */
+        CHECK(cu->MemcpyDtoH(y, Y + (size_t)N * 4, (size_t)grid * 5 * 8));
+        const unsigned long long *t = (const unsigned long long *)y;
+        unsigned long long t0 = ~0ull, t4 = 0;
+        double ph[4] = {0, 0, 0, 0};
+        for (unsigned b = 0; b < grid; b++) {
+            const unsigned long long *q = t + 5 * b;
+            if (q[0] < t0) t0 = q[0];
+            if (q[4] > t4) t4 = q[4];
+            for (int i = 0; i < 4; i++) ph[i] += (double)(q[i + 1] - q[i]) / grid;
+        }
+        unsigned long long first = ~0ull, last = 0; /* spread of block starts */
+        for (unsigned b = 0; b < grid; b++) {
+            if (t[5 * b] < first) first = t[5 * b];
+            if (t[5 * b] > last) last = t[5 * b];
+        }
+        printf("trace %s %dx%d: span %.2f us; per block: prefetch %.2f, x staging %.2f, items %.2f, store %.2f us; "
+               "block starts spread %.2f us\n",
+               name, K, N, (t4 - t0) / 1e3, ph[0] / 1e3, ph[1] / 1e3, ph[2] / 1e3, ph[3] / 1e3, (last - first) / 1e3);
+        free(y);
+        cu->MemFree(W);
+        cu->MemFree(X);
+        cu->MemFree(Y);
+        res.us = -1;
+        return res;
+    }
     double num = 0, den = 0;
-    for (int n = 0; n < N; n++) {
+    for (size_t n = 0; n < (size_t)N * rows; n++) {
         double d = (double)y[n] - ref[n];
         num += d * d;
         den += (double)ref[n] * ref[n];
     }
     res.err = isfinite(num) ? sqrt(num / (den > 0 ? den : 1)) : 1e30;
     free(y);
-    /* timing: a graph of ITER launches cycling through the copies */
-    enum { ITER = 64 };
-    qrt_cu_ptr wp[ITER];
-    void *argv[ITER][6];
+    /* timing: a graph of ITER GEMVs cycling through the copies */
+    static qrt_cu_ptr wp[ITER];
+    static void *kargs[ITER][MAXL][10];
     for (int i = 0; i < ITER; i++) {
         wp[i] = W + stride * (i % copies);
-        argv[i][0] = &wp[i], argv[i][1] = &bias, argv[i][2] = &X, argv[i][3] = &Y, argv[i][4] = &rows;
-        argv[i][5] = &sv;
+        for (int j = 0; j < nl; j++) {
+            void **a = kargs[i][j];
+            a[0] = &wp[i], a[1] = &bias, a[2] = &xs[j], a[3] = &ys[j], a[4] = &nr[j], a[5] = &sv;
+            a[6] = &K, a[7] = &N, a[8] = &g, a[9] = &sym;
+        }
     }
-    qrt_cu_graph g;
+    qrt_cu_graph gr;
     qrt_cu_graph_exec ge;
     CHECK(cu->StreamBeginCapture(stream, 2));
     for (int i = 0; i < ITER; i++)
-        CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, argv[i], NULL));
-    CHECK(cu->StreamEndCapture(stream, &g));
-    CHECK(cu->GraphInstantiateWithFlags(&ge, g, 0));
+        for (int j = 0; j < nl; j++)
+            CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, kargs[i][j],
+                                   NULL));
+    CHECK(cu->StreamEndCapture(stream, &gr));
+    CHECK(cu->GraphInstantiateWithFlags(&ge, gr, 0));
     float ms = time_graph(ge, quick ? 5 : 20);
     res.us = ms * 1e3 / ITER;
-    res.gbs = (double)(wbytes + (size_t)K * 4 + (size_t)N * 4) / (res.us * 1e-6) / 1e9;
+    res.gbs = (double)(wbytes + (size_t)(K + N) * 4 * rows) / (res.us * 1e-6) / 1e9;
     cu->GraphExecDestroy(ge);
-    cu->GraphDestroy(g);
+    cu->GraphDestroy(gr);
     cu->MemFree(W);
     cu->MemFree(X);
     cu->MemFree(Y);
     return res;
 }
 
-/* cuBLAS f16 GEMV (n = 1) over rotating copies of W [N, K] f16. */
+/* cuBLAS f16 GEMM with n = rows over rotating copies of W [N, K] f16. */
 static result run_cublas_f16(const qrt_cublas_api *cb, int K, int N, const uint16_t *w16, const uint16_t *x16,
-                             int quick) {
-    result res = {0, 0, 0, 0, 0, 0};
+                             int rows, int quick) {
+    result res = {0, 0, 0, 0, 0};
     qrt_cublas_handle h;
     if (cb->Create(&h) || cb->SetStream(h, stream)) {
         res.us = -1;
@@ -242,33 +368,35 @@ static result run_cublas_f16(const qrt_cublas_api *cb, int K, int N, const uint1
     if (copies < 2) copies = 2;
     qrt_cu_ptr W, X, Y;
     CHECK(cu->MemAlloc(&W, stride * copies));
-    CHECK(cu->MemAlloc(&X, (size_t)K * 2));
-    CHECK(cu->MemAlloc(&Y, (size_t)N * 4));
+    CHECK(cu->MemAlloc(&X, (size_t)K * 2 * rows));
+    CHECK(cu->MemAlloc(&Y, (size_t)N * 4 * rows));
     for (int c = 0; c < copies; c++) CHECK(cu->MemcpyHtoD(W + stride * c, w16, wbytes));
-    CHECK(cu->MemcpyHtoD(X, x16, (size_t)K * 2));
+    CHECK(cu->MemcpyHtoD(X, x16, (size_t)K * 2 * rows));
     const float one = 1.0f, zero = 0.0f;
     enum { ITER = 64 };
     qrt_cu_graph g;
     qrt_cu_graph_exec ge;
     /* warm-up outside the capture (cuBLAS picks and loads its kernels) */
-    int st = cb->GemmEx(h, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, 1, K, &one, (const void *)W, QRT_CUDA_R_16F, K,
+    int st = cb->GemmEx(h, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, rows, K, &one, (const void *)W, QRT_CUDA_R_16F, K,
                         (const void *)X, QRT_CUDA_R_16F, K, &zero, (void *)Y, QRT_CUDA_R_32F, N,
                         QRT_CUBLAS_COMPUTE_32F, QRT_CUBLAS_GEMM_DEFAULT);
     CHECK(cu->StreamSynchronize(stream));
     if (st) {
         res.us = -1;
+        cb->Destroy(h);
         return res;
     }
     CHECK(cu->StreamBeginCapture(stream, 2));
     for (int i = 0; i < ITER; i++)
-        st |= cb->GemmEx(h, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, 1, K, &one, (const void *)(W + stride * (i % copies)),
-                         QRT_CUDA_R_16F, K, (const void *)X, QRT_CUDA_R_16F, K, &zero, (void *)Y, QRT_CUDA_R_32F, N,
-                         QRT_CUBLAS_COMPUTE_32F, QRT_CUBLAS_GEMM_DEFAULT);
+        st |= cb->GemmEx(h, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, rows, K, &one,
+                         (const void *)(W + stride * (i % copies)), QRT_CUDA_R_16F, K, (const void *)X,
+                         QRT_CUDA_R_16F, K, &zero, (void *)Y, QRT_CUDA_R_32F, N, QRT_CUBLAS_COMPUTE_32F,
+                         QRT_CUBLAS_GEMM_DEFAULT);
     CHECK(cu->StreamEndCapture(stream, &g));
     CHECK(cu->GraphInstantiateWithFlags(&ge, g, 0));
     float ms = time_graph(ge, quick ? 5 : 20);
     res.us = st ? -1 : ms * 1e3 / ITER;
-    res.gbs = (double)(wbytes + (size_t)K * 2 + (size_t)N * 4) / (res.us * 1e-6) / 1e9;
+    res.gbs = (double)(wbytes + (size_t)(K + N) * 2 * rows) / (res.us * 1e-6) / 1e9;
     cu->GraphExecDestroy(ge);
     cu->GraphDestroy(g);
     cu->MemFree(W);
@@ -278,23 +406,50 @@ static result run_cublas_f16(const qrt_cublas_api *cb, int K, int N, const uint1
     return res;
 }
 
+static int parse_list(const char *s, int *out, int max) {
+    int n = 0;
+    while (*s && n < max) {
+        out[n++] = atoi(s);
+        const char *c = strchr(s, ',');
+        if (!c) break;
+        s = c + 1;
+    }
+    return n;
+}
+
+/* Targets of the issue (docs/performance.md): batch-1 us at 14336 x 4096. */
+static const struct {
+    const char *fmt;
+    double us;
+} targets[] = {{"q4 g128", 12.5}, {"q3 g128", 10.0}, {"q2 g64", 8.0}, {"q8 g128", 24.0}, {"f16", 41.0}};
+
 int main(int argc, char **argv) {
-    int warps = 0, loads = 0, fast = 0, variants = 0, quick = 0;
+    int warps = 0, loads = 0, fast = 0, xs = 0, variants = 0, quick = 0, only = -1, vl[8], nvl = 0;
+    int shl[NS], nsh = NS, bl[4] = {1, 2, 4, 8}, nb = 4;
+    for (int i = 0; i < NS; i++) shl[i] = i;
     const char *dump = NULL;
-    int only = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--warps") && i + 1 < argc) warps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--loads") && i + 1 < argc) loads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fast") && i + 1 < argc) fast = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--xs") && i + 1 < argc) xs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--variants")) variants = 1;
+        else if (!strcmp(argv[i], "--vlist") && i + 1 < argc) variants = 1, nvl = parse_list(argv[++i], vl, 8);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nsh = parse_list(argv[++i], shl, NS);
+        else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], bl, 4);
         else {
-            fprintf(stderr, "usage: gemv_bench [--warps W] [--loads L] [--fast 0|1] [--variants] [--quick] [--dump DIR]\n");
+            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--warps W] [--loads L] [--fast 0|1|2]\n"
+                            "                  [--xs F] [--shapes i,j,..] [--batches 1,2,4,8] [--only V] [--dump DIR]\n");
             return 2;
         }
     }
+    for (int i = 0; i < nsh; i++)
+        if (shl[i] < 0 || shl[i] >= NS) return 2;
+    for (int i = 0; i < nb; i++)
+        if (bl[i] < 1 || bl[i] > MAXB) return 2;
     char why[256];
     int nodev = 0;
     if (!(cu = qrt_cu_load(why, sizeof why, &nodev))) {
@@ -307,7 +462,7 @@ int main(int argc, char **argv) {
     }
     qrt_cu_device dev;
     qrt_cu_context ctx;
-    int major, minor, sms;
+    int major, minor;
     char name[128];
     CHECK(cu->DeviceGet(&dev, 0));
     CHECK(cu->DeviceGetAttribute(&major, QRT_CU_ATTR_CC_MAJOR, dev));
@@ -322,28 +477,34 @@ int main(int argc, char **argv) {
     printf("device: %s (sm_%d, %d SMs), NVRTC %s\n", name, cc, sms, qc_nvrtc_version());
     printf("device-to-device copy (1 GiB, read + write): %.0f GB/s\n", copy);
 
-    static const int shapes[][2] = {{14336, 4096}, {4096, 11008}};
-    static const int dts[] = {QRT_DT_Q4, QRT_DT_Q3, QRT_DT_Q2, QRT_DT_Q8, QRT_DT_F16};
-    enum { NS = 2, ND = 5 };
-    qc_cuda_linear lin[NS * ND];
+    qc_cuda_linear lin[NS * NF];
     int nl = 0;
-    for (int s = 0; s < NS; s++)
-        for (int d = 0; d < ND; d++)
-            lin[nl++] = (qc_cuda_linear){dts[d], shapes[s][0], shapes[s][1], qrt_qdtype_bits(dts[d]) ? 128 : 0, 0};
+    for (int s = 0; s < nsh; s++)
+        for (int f = 0; f < NF; f++)
+            lin[nl++] = (qc_cuda_linear){fmts[f].dt, shapes[shl[s]][0], shapes[shl[s]][1], fmts[f].group, 0};
 
+    /* warps, loads, fast, no prefetch, xs; the first is the default (or the command line's) */
+    static const struct {
+        int warps, loads, fast, nopipe, xs, trace;
+        const char *label;
+    } more[] = {{0, 0, 0, 0, 0, 1, "trace (phase timestamps, batch 1)"}, {0, 0, 2, 0, 0, 0, "old float GEMV (fast 2)"},
+                {0, 0, 1, 0, 0, 0, "magic unpacking (fast 1)"},          {0, 16, 0, 0, 0, 0, "16 loads in flight"},
+                {12, 16, 0, 0, 0, 0, "12 warps, 16 loads"},               {20, 0, 0, 0, 0, 0, "20 warps"},
+                {8, 0, 0, 0, 0, 0, "8 warps"}};
     variant vs[8];
     int nv = 0;
     memset(vs, 0, sizeof vs);
-    vs[nv].warps = warps, vs[nv].loads = loads, vs[nv++].fast = fast;
-    if (variants) {
-        /* warps, loads, fast, no prefetch, min blocks per SM */
-        static const int more[][5] = {{8, 8, 0, 1, 1}, {8, 8, 0, 0, 3}, {8, 8, 1, 1, 1},
-                                      {4, 8, 0, 1, 6}, {8, 4, 0, 1, 3}, {16, 8, 0, 0, 1}, {8, 8, 1, 0, 1}};
+    vs[nv].warps = warps, vs[nv].loads = loads, vs[nv].fast = fast, vs[nv].xs = xs;
+    vs[nv++].label = "default";
+    if (variants)
         for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
-            vs[nv].warps = more[i][0], vs[nv].loads = more[i][1], vs[nv].fast = more[i][2];
-            vs[nv].nopipe = more[i][3], vs[nv++].minb = more[i][4];
+            int pick = !nvl;
+            for (int j = 0; j < nvl; j++) pick |= vl[j] == (int)i + 1;
+            if (!pick) continue;
+            vs[nv].warps = more[i].warps, vs[nv].loads = more[i].loads, vs[nv].fast = more[i].fast;
+            vs[nv].nopipe = more[i].nopipe, vs[nv].xs = more[i].xs, vs[nv].trace = more[i].trace;
+            vs[nv++].label = more[i].label;
         }
-    }
     pthread_t th[8];
     for (int v = 0; v < nv; v++) {
         vs[v].lin = lin, vs[v].nl = nl, vs[v].cc = cc;
@@ -362,73 +523,104 @@ int main(int argc, char **argv) {
         }
         qc_cuda_build_free(&vs[v].b);
     }
+    for (int v = 0; v < nv; v++)
+        if (only < 0 || v == only)
+            printf("variant %d: %s (warps %d, loads %d, fast %d, xs %d)\n", v, vs[v].label, vs[v].shape.gemv_warps,
+                   vs[v].shape.gemv_loads, vs[v].shape.gemv_fast, vs[v].shape.gemv_xs);
 
     const qrt_cublas_api *cb = qrt_cublas_load();
-    printf("\n| K x N | format | variant (warps/loads/fast/nopipe/minb) | us | GB/s | %% of copy | rel. err vs CPU | grid (blocks/SM) |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
+    printf("\n| K x N | format | rows | variant | us | GB/s | %% of copy | x cuBLAS f16 | rel. err vs CPU | grid (blocks/SM) |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
     int bad = 0;
-    for (int s = 0; s < NS; s++) {
-        int K = shapes[s][0], N = shapes[s][1];
-        float *x = malloc((size_t)K * 4), *ref = malloc((size_t)N * 4);
-        for (int k = 0; k < K; k++) x[k] = rndf();
-        for (int d = 0; d < ND; d++) {
-            int dt = dts[d];
+    double at14[NF][4]; /* default kernel, 14336 x 4096, per format and batch */
+    double q4_11008 = 0, cub_11008 = 0;
+    for (int f = 0; f < NF; f++)
+        for (int b = 0; b < 4; b++) at14[f][b] = 0;
+    double cublas_us[NS][4];
+    for (int s = 0; s < nsh; s++) {
+        int K = shapes[shl[s]][0], N = shapes[shl[s]][1];
+        float *x = malloc((size_t)K * 4 * MAXB), *ref = malloc((size_t)N * 4 * MAXB);
+        for (size_t k = 0; k < (size_t)K * MAXB; k++) x[k] = rndf();
+        /* cuBLAS first: the speedup column needs it */
+        for (int b = 0; b < 4; b++) cublas_us[s][b] = -1;
+        if (cb) {
+            size_t n = (size_t)N * K;
+            uint16_t *w16 = malloc(n * 2), *x16 = malloc((size_t)K * 2 * MAXB);
+            for (size_t i = 0; i < n; i++) w16[i] = f2h_signed(0.05f * rndf());
+            for (size_t k = 0; k < (size_t)K * MAXB; k++) x16[k] = f2h_signed(x[k]);
+            for (int bi = 0; bi < nb; bi++) {
+                result r = run_cublas_f16(cb, K, N, w16, x16, bl[bi], quick);
+                cublas_us[s][bi] = r.us;
+                if (r.us > 0)
+                    printf("| %d x %d | f16 cuBLAS | %d | GemmEx | %.2f | %.0f | %.1f | 1.00 | - | - |\n", K, N, bl[bi],
+                           r.us, r.gbs, 100.0 * r.gbs / copy);
+                else
+                    printf("| %d x %d | f16 cuBLAS | %d | GemmEx | failed | | | | | |\n", K, N, bl[bi]);
+            }
+            free(w16);
+            free(x16);
+        }
+        for (int f = 0; f < NF; f++) {
+            int dt = fmts[f].dt;
             uint8_t *w;
             size_t wbytes;
             qrt_qlayout l;
+            memset(&l, 0, sizeof l);
             if (qrt_qdtype_bits(dt)) {
-                qrt_qlayout_init(&l, dt, N, K, 128, 0);
+                qrt_qlayout_init(&l, dt, N, K, fmts[f].group, 0);
                 wbytes = l.size;
                 w = calloc(1, wbytes);
                 fill_packed(w, &l);
-                float *scratch = malloc(qrt_qgemv_scratch(&l) * 4);
-                qrt_qgemv(w, &l, x, ref, scratch, 0);
-                free(scratch);
             } else { /* f16 in [-0.05, 0.05] */
                 wbytes = (size_t)N * K * 2;
                 w = malloc(wbytes);
                 uint16_t *h = (uint16_t *)w;
-                for (size_t i = 0; i < (size_t)N * K; i++) {
-                    float f = 0.05f * rndf();
-                    uint16_t m = f2h(fabsf(f) < 1e-4f ? 1e-4f : fabsf(f));
-                    h[i] = f < 0 ? (uint16_t)(m | 0x8000) : m;
-                }
-                for (int n = 0; n < N; n++) {
-                    double acc = 0;
-                    for (int k = 0; k < K; k++) acc += (double)qrt_f16_to_f32(h[(size_t)n * K + k]) * x[k];
-                    ref[n] = (float)acc;
-                }
+                for (size_t i = 0; i < (size_t)N * K; i++) h[i] = f2h_signed(0.05f * rndf());
             }
+            reference(dt, w, &l, x, ref, K, N);
             for (int v = 0; v < nv; v++) {
                 if (only >= 0 && v != only) continue;
-                result r = run_gemv(vs[v].mod, &vs[v].shape, dt, K, N, w, wbytes, x, ref, quick);
-                printf("| %d x %d | %s%s | %d/%d/%d/%d/%d | %.2f | %.0f | %.1f | %.1e | %d (%d) |\n", K, N, dt_str(dt),
-                       qrt_qdtype_bits(dt) ? " g128" : "", vs[v].shape.gemv_warps, vs[v].shape.gemv_loads,
-                       vs[v].shape.gemv_fast, vs[v].nopipe, vs[v].minb ? vs[v].minb : 1, r.us, r.gbs,
-                       100.0 * r.gbs / copy, r.err, r.grid, r.occ);
-                if (!(r.err < 1e-4)) bad = 1;
-            }
-            if (dt == QRT_DT_F16 && cb) {
-                uint16_t *x16 = malloc((size_t)K * 2);
-                for (int k = 0; k < K; k++) {
-                    float f = x[k];
-                    uint16_t m = f2h(fabsf(f) < 1e-4f ? 1e-4f : fabsf(f));
-                    x16[k] = f < 0 ? (uint16_t)(m | 0x8000) : m;
+                for (int bi = 0; bi < nb; bi++) {
+                    if (v > 0 && bl[bi] != 1) continue; /* variants: batch 1 only */
+                    if (vs[v].trace && bl[bi] != 1) continue;
+                    result r = run_gemv(&vs[v], dt, K, N, fmts[f].group, w, wbytes, x, ref, bl[bi], quick);
+                    if (r.us < 0) continue; /* trace: printed above */
+                    double cub = cublas_us[s][bi];
+                    char sp[32] = "-";
+                    if (cub > 0) snprintf(sp, sizeof sp, "%.2f", cub / r.us);
+                    printf("| %d x %d | %s | %d | %d | %.2f | %.0f | %.1f | %s | %.1e | %d (%d) |\n", K, N,
+                           fmts[f].name, bl[bi], v, r.us, r.gbs, 100.0 * r.gbs / copy, sp, r.err, r.grid, r.occ);
+                    fflush(stdout);
+                    if (!(r.err < 1e-5)) bad = 1;
+                    if (v == 0 && K == 14336 && N == 4096) at14[f][bi] = r.us;
+                    if (v == 0 && K == 4096 && N == 11008 && dt == QRT_DT_Q4 && bl[bi] == 1)
+                        q4_11008 = r.us, cub_11008 = cub;
                 }
-                result r = run_cublas_f16(cb, K, N, (const uint16_t *)w, x16, quick);
-                if (r.us > 0)
-                    printf("| %d x %d | f16 | cuBLAS GemmEx | %.2f | %.0f | %.1f | - | - |\n", K, N, r.us, r.gbs,
-                           100.0 * r.gbs / copy);
-                else
-                    printf("| %d x %d | f16 | cuBLAS GemmEx | failed | | | | |\n", K, N);
-                free(x16);
             }
             free(w);
         }
         free(x);
         free(ref);
     }
-    if (!cb) printf("(cuBLAS not found: no f16 reference row)\n");
-    if (bad) fprintf(stderr, "gemv_bench: a kernel disagrees with the CPU reference (rel. err >= 1e-4)\n");
+    if (!cb) printf("(cuBLAS not found: no f16 reference rows)\n");
+    /* the issue's targets, batch 1 */
+    int have = 0;
+    for (int bi = 0; bi < nb; bi++) have |= bl[bi] == 1;
+    for (int s = 0; s < nsh && have; s++)
+        if (shapes[shl[s]][0] == 14336 && shapes[shl[s]][1] == 4096) {
+            int b1 = 0;
+            while (bl[b1] != 1) b1++;
+            printf("\ntargets (14336 x 4096, 1 row, default kernel):");
+            for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++)
+                for (int f = 0; f < NF; f++)
+                    if (!strcmp(fmts[f].name, targets[t].fmt))
+                        printf(" %s %.2f us (<= %.1f: %s);", targets[t].fmt, at14[f][b1], targets[t].us,
+                               at14[f][b1] <= targets[t].us ? "met" : "MISSED");
+            printf(" q3 < q4: %s\n", at14[1][b1] < at14[0][b1] ? "yes" : "NO");
+        }
+    if (q4_11008 > 0 && cub_11008 > 0)
+        printf("target 4096 x 11008 q4 >= 3.5x cuBLAS f16: %.2fx (%s)\n", cub_11008 / q4_11008,
+               cub_11008 / q4_11008 >= 3.5 ? "met" : "MISSED");
+    if (bad) fprintf(stderr, "gemv_bench: a kernel disagrees with the CPU reference (rel. err >= 1e-5)\n");
     return bad;
 }

@@ -22,6 +22,11 @@
  *   xb = rmsnorm(x) ; hb = silu(xb Wg^T) * (xb Wu^T) ; x += hb Wd^T
  * then logits = rmsnorm(x) Wlm^T (Wlm = embedding table when tied).
  * The same eleven buffers serve every layer.
+ *
+ * qc_model_load_dummy (qcc --dummy-weights) builds the same Llama graph from
+ * config.json alone: tensors with shapes and no data, and a byte-level
+ * tokenizer; the executable generates the values at start
+ * (docs/dummy-weights.md).
  */
 #include <errno.h>
 #include <math.h>
@@ -30,7 +35,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <xxhash.h>
+
 #include "qc/frontend.h"
+#include "qrt/tokenizer.h"
+#include "tokblob.h"
 
 static int is_dir(const char *p) {
     struct stat s;
@@ -95,12 +104,29 @@ typedef struct builder {
 
 static int32_t need_gguf(builder *b, const char *hf_name, int32_t ndim, int64_t r, int64_t c, int32_t heads);
 
+/* --dummy-weights (no checkpoint: st and gg both NULL): the tensor with its
+ * shape and no data (F16 matrices, F32 vectors: what a checkpoint would
+ * usually hold; qc_pass_convert decides the storage as for a real one). */
+static int32_t need_dummy(builder *b, const char *name, int32_t ndim, int64_t r, int64_t c) {
+    for (int32_t i = 0; i < b->g->n_tensors; i++)
+        if (strcmp(b->g->tensors[i].name, name) == 0) return i;
+    int64_t shape[2] = {r, c}, n = ndim == 2 ? r * c : r;
+    if (r > ((int64_t)1 << 40) / (ndim == 2 ? c : 1)) {
+        qc_err_set(b->err, "tensor '%s': [%lld, %lld] is too large", name, (long long)r, (long long)c);
+        return -1;
+    }
+    int32_t dt = ndim == 2 ? QRT_DT_F16 : QRT_DT_F32;
+    return qc_graph_add_tensor(b->g, name, dt, ndim, shape, NULL, (size_t)n * (dt == QRT_DT_F16 ? 2 : 4));
+}
+
 /* Finds `name`, checks its shape ({rows} or {rows, cols}) and values, adds it
  * to the graph. `heads` > 0 marks a Q or K projection (weight or bias) with
  * that many heads, whose rows GGUF stores permuted. Returns the tensor id or -1. */
 static int32_t need(builder *b, const char *name, int32_t ndim, int64_t r, int64_t c, int32_t heads) {
     if (b->gg)
         return need_gguf(b, name, ndim, r, c, heads);
+    if (!b->st)
+        return need_dummy(b, name, ndim, r, c);
     const qc_st_tensor *t = qc_st_find(b->st, name);
     if (!t) {
         const qc_st_tensor *any = qc_st_count(b->st) ? qc_st_at(b->st, 0) : NULL;
@@ -593,5 +619,133 @@ int qc_model_load(qc_graph **gout, qc_st **st_out, const char *model_path, qc_er
 fail:
     qc_graph_free(g);
     qc_st_free(st);
+    return -1;
+}
+
+/* ---- --dummy-weights: config.json alone ----------------------------------- */
+
+/* GPT-2's byte -> code point map (as runtime/tokenizer.c): printable
+ * Latin-1 bytes stand for themselves, the other 68 become U+0100 onwards. */
+static uint32_t byte_cp(uint8_t b) {
+    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) return b;
+    return 256u + (b <= 0x20 ? b : b <= 0xA0 ? 33u + (b - 0x7Fu) : 67u);
+}
+
+/*
+ * The tokenizer of a dummy-weight executable (docs/dummy-weights.md): byte
+ * level, no merges, no pre-tokenizer, vocab_size ids. BOS and EOS are
+ * config.json's bos_token_id / eos_token_id (1 and 2 when absent), spelled
+ * <s> and </s>; the first 256 other ids are the bytes 0x00..0xFF in order;
+ * every id after them decodes as "<ID>" (never produced by encoding). Text
+ * round-trips byte for byte; BOS is added at the start.
+ */
+static int dummy_tokenizer(qc_graph *g, const char *path, qc_err *err) {
+    qc_config *c = &g->cfg;
+    int32_t V = c->vocab;
+    if (c->bos < 0) c->bos = V > 1 ? 1 : 0;
+    if (c->eos < 0) c->eos = c->bos == 2 || V < 3 ? c->bos : 2;
+    int32_t specials = c->bos == c->eos ? 1 : 2;
+    if (V < 256 + specials)
+        return qc_err_set(err, "%s: key 'vocab_size': %d is too small for --dummy-weights (its byte-level tokenizer "
+                          "needs 256 byte tokens + BOS/EOS = %d)", path, V, 256 + specials);
+    qc_tokb b = {0};
+    char *pool = malloc((size_t)V * 16);
+    if (!pool || qc_tokb_alloc(&b, V)) {
+        free(pool);
+        qc_tokb_free(&b);
+        return qc_err_set(err, "%s: out of memory", path);
+    }
+    b.kind = QRT_TOK_BYTE_BPE;
+    b.flags = QC_TOKF_ADD_BOS;
+    b.pretok = QC_PRETOK_NONE;
+    b.bos = c->bos;
+    b.eos = c->eos;
+    b.unk = -1;
+    int32_t next_byte = 0;
+    for (int32_t id = 0; id < V; id++) {
+        char *s = pool + (size_t)id * 16;
+        size_t n;
+        if (id == c->bos || id == c->eos) {
+            n = (size_t)snprintf(s, 16, "%s", id == c->bos ? "<s>" : "</s>");
+            b.type[id] = QC_TOKT_SPECIAL;
+        } else if (next_byte < 256) {
+            uint32_t cp = byte_cp((uint8_t)next_byte++);
+            if (cp < 0x80) {
+                s[0] = (char)cp;
+                n = 1;
+            } else { /* U+0080..U+0143: two bytes of UTF-8 */
+                s[0] = (char)(0xC0 | cp >> 6);
+                s[1] = (char)(0x80 | (cp & 0x3F));
+                n = 2;
+            }
+            b.type[id] = QC_TOKT_NORMAL;
+        } else {
+            n = (size_t)snprintf(s, 16, "<%d>", (int)id);
+            b.type[id] = QC_TOKT_NORMAL;
+        }
+        b.str[id].s = s;
+        b.str[id].len = n;
+    }
+    int rc = qc_tokb_index(&b) ? qc_err_set(err, "%s: out of memory", path)
+                               : qc_tokb_write(&b, path, err, &g->tokenizer, &g->tokenizer_size);
+    qc_tokb_free(&b);
+    free(pool);
+    return rc;
+}
+
+static int read_all(const char *path, uint8_t **out, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t cap = 4096, len = 0;
+    uint8_t *p = malloc(cap);
+    while (p) {
+        len += fread(p + len, 1, cap - len, f);
+        if (len < cap) break;
+        uint8_t *q = cap < (64u << 20) ? realloc(p, cap * 2) : NULL;
+        if (!q) free(p);
+        p = q;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!p || bad) {
+        free(p);
+        return -1;
+    }
+    *out = p;
+    *n = len;
+    return 0;
+}
+
+int qc_model_load_dummy(qc_graph **gout, const char *config_path, qc_err *err) {
+    *gout = NULL;
+    qc_graph *g = qc_graph_new();
+    if (!g) return qc_err_set(err, "out of memory");
+    if (qc_config_load(&g->cfg, config_path, err)) goto fail;
+    if (g->cfg.arch != QRT_ARCH_LLAMA) {
+        qc_err_set(err, "%s: key 'model_type': --dummy-weights supports the llama family (llama, mistral, qwen2, "
+                   "smollm), not '%s'", config_path, g->cfg.model_type);
+        goto fail;
+    }
+    if (dummy_tokenizer(g, config_path, err)) goto fail;
+    /* --info's source hash: the config's bytes (there is no checkpoint) */
+    uint8_t *text = NULL;
+    size_t n = 0;
+    if (read_all(config_path, &text, &n)) {
+        qc_err_set(err, "%s: cannot read: %s", config_path, strerror(errno));
+        goto fail;
+    }
+    XXH128_canonical_t h;
+    XXH128_canonicalFromHash(&h, XXH3_128bits(text, n));
+    memcpy(g->source_hash, h.digest, 16);
+    free(text);
+    const char *base = strrchr(config_path, '/');
+    snprintf(g->source_name, sizeof g->source_name, "%s", base ? base + 1 : config_path);
+    builder b = {g, NULL, NULL, err};
+    if (build_llama(&b) || qc_graph_verify(g, err)) goto fail;
+    *gout = g;
+    return 0;
+fail:
+    qc_graph_free(g);
     return -1;
 }

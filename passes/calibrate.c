@@ -4,6 +4,10 @@
  * --calib FILE       the file's text; --calib DIR: every *.txt in it,
  *                    concatenated in file-name order (byte order, so the
  *                    result does not depend on the locale or the file system)
+ * --calib-tokens F   token ids (int32, little-endian): the file is cut into
+ *                    consecutive windows of --calib-seqlen, the first
+ *                    min(--calib-samples, all) are used: someone else's
+ *                    calibration set, exactly (bench/ref_windows.py)
  * (none)             text the unquantized model writes itself: sequences
  *                    sampled from BOS at temperature 1 by the reference
  *                    executor, seeded, so a checkpoint alone is enough
@@ -15,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "qc/passes.h"
@@ -115,12 +120,44 @@ static int self_generate(qc_calib *c, const qc_graph *g, uint64_t *rng, int32_t 
     return 0;
 }
 
+/* --calib-tokens: c->len is set, c->n is the cap; allocates c->tokens. */
+static int read_tokens(qc_calib *c, const char *path, int32_t vocab, qc_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = append_file(&buf, &len, path, err);
+    if (!rc && (len == 0 || len % 4))
+        rc = qc_err_set(err, "%s: --calib-tokens: %zu bytes, not a whole number of int32 token ids", path, len);
+    size_t n_ids = len / 4, wins = n_ids / (size_t)c->len;
+    if (!rc && (!wins || n_ids % (size_t)c->len))
+        rc = qc_err_set(err, "%s: --calib-tokens: %zu ids, not a whole number of windows of %d (--calib-seqlen)",
+                        path, n_ids, c->len);
+    if (!rc && wins < (size_t)c->n) c->n = (int32_t)wins;
+    if (!rc && !(c->tokens = malloc((size_t)c->n * c->len * sizeof(int32_t))))
+        rc = qc_err_set(err, "%s: out of memory", path);
+    for (size_t i = 0; !rc && i < (size_t)c->n * c->len; i++) {
+        const uint8_t *p = (const uint8_t *)buf + 4 * i;
+        int32_t id = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        if (id < 0 || id >= vocab)
+            rc = qc_err_set(err, "%s: --calib-tokens: id %d at byte offset %zu is outside the vocabulary (%d)",
+                            path, id, 4 * i, vocab);
+        else
+            c->tokens[i] = id;
+    }
+    free(buf);
+    return rc;
+}
+
 int qc_calib_load(qc_calib *c, const qc_graph *g, const qc_opts *o, qc_err *err) {
     memset(c, 0, sizeof *c);
     c->n = o->calib_samples > 0 ? o->calib_samples : 128;
     c->len = o->calib_seqlen > 0 ? o->calib_seqlen : (g->cfg.max_ctx < 2048 ? g->cfg.max_ctx : 2048);
     if (c->len > g->cfg.max_ctx)
         return qc_err_set(err, "--calib-seqlen %d: longer than the model's context (%d)", c->len, g->cfg.max_ctx);
+    if (o->calib_tokens) {
+        int rc = read_tokens(c, o->calib_tokens, g->cfg.vocab, err);
+        if (rc) qc_calib_free(c);
+        return rc;
+    }
     c->tokens = malloc((size_t)c->n * c->len * sizeof(int32_t));
     if (!c->tokens) return qc_err_set(err, "out of memory for %d calibration windows", c->n);
     uint64_t rng = o->seed ^ 0x51ca11b7a7e5ull;

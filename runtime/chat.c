@@ -98,9 +98,9 @@ static void step_failed(void) {
     fprintf(stderr, "\nerror: the forward pass failed (rerun with --device cpu)\n");
 }
 
-/* Feeds ids at ch->pos; the logits of the last one (NULL: the step failed). */
-static const float *feed(chat *ch, const int32_t *ids, size_t n) {
-    const float *lg = NULL;
+/* Feeds ids at ch->pos, leaving the last one's logits for qrt_ctx_sample.
+ * 0, or -1 if the step failed. */
+static int feed(chat *ch, const int32_t *ids, size_t n) {
     if (ch->a->dump_ids) {
         char head[64];
         snprintf(head, sizeof head, "[feed pos=%d n=%zu]", ch->pos, n);
@@ -108,13 +108,13 @@ static const float *feed(chat *ch, const int32_t *ids, size_t n) {
     }
     for (size_t i = 0; i < n; i += (size_t)ch->c->max_batch) {
         int32_t k = n - i < (size_t)ch->c->max_batch ? (int32_t)(n - i) : ch->c->max_batch;
-        if (!(lg = qrt_ctx_forward(ch->c, ids + i, k, ch->pos, 0))) {
+        if (qrt_ctx_run(ch->c, ids + i, k, ch->pos)) {
             step_failed();
-            return NULL;
+            return -1;
         }
         ch->pos += k;
     }
-    return lg;
+    return 0;
 }
 
 /* Prints piece `id`; the reply's leading whitespace is dropped. 0, or -1 if
@@ -152,10 +152,10 @@ static int turn(chat *ch, const char *user, size_t ulen) {
         free(ids);
         return 0; /* interactive: the user may type a shorter one */
     }
-    const float *logits = feed(ch, ids, n);
+    int fed = feed(ch, ids, n);
     int32_t prev = ids[n - 1];
     free(ids);
-    if (!logits) return 1;
+    if (fed) return 1;
 
     size_t cap = 64, made = 0;
     int32_t *out = ch->a->dump_ids ? malloc(cap * sizeof *out) : NULL;
@@ -168,7 +168,12 @@ static int turn(chat *ch, const char *user, size_t ulen) {
             why = "interrupt";
             break;
         }
-        int32_t next = qrt_sample(&ch->s, logits);
+        int32_t next = qrt_ctx_sample(ch->c, &ch->s);
+        if (next < 0) {
+            step_failed();
+            rc = 1;
+            break;
+        }
         if (next == ch->eot || next == ch->eos) {
             why = next == ch->eot ? "eot" : "eos";
             break;
@@ -193,7 +198,7 @@ static int turn(chat *ch, const char *user, size_t ulen) {
             why = "ctx";
             break;
         }
-        if (!(logits = qrt_ctx_forward(ch->c, &next, 1, ch->pos++, 0))) {
+        if (qrt_ctx_run(ch->c, &next, 1, ch->pos++)) {
             step_failed();
             rc = 1;
             break;
@@ -217,7 +222,7 @@ static int turn(chat *ch, const char *user, size_t ulen) {
         fprintf(stderr, "error: out of memory while tokenizing\n");
         return 1;
     }
-    if (!rc && n && ch->pos + (int64_t)n < ch->n_ctx && !feed(ch, ids, n)) rc = 1;
+    if (!rc && n && ch->pos + (int64_t)n < ch->n_ctx && feed(ch, ids, n)) rc = 1;
     free(ids);
     return rc;
 }
@@ -341,6 +346,14 @@ int qrt_dump_logits(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
     qrt_ctx *c = qrt_ctx_new(m, n_ctx);
     FILE *f = c ? fopen(a->dump_logits, "wb") : NULL;
     int rc = 0;
+    /* Ctrl-C: stop after the chunk under way; the file keeps whole rows. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    stop_now = 0;
+    size_t done = 0;
     if (!c) {
         fprintf(stderr, "error: out of memory for a context of %d tokens\n", n_ctx);
         rc = 1;
@@ -348,7 +361,7 @@ int qrt_dump_logits(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
         fprintf(stderr, "error: %s: cannot write: %s\n", a->dump_logits, strerror(errno));
         rc = 1;
     }
-    for (size_t i = 0; !rc && i < n; i += (size_t)c->max_batch) {
+    for (size_t i = 0; !rc && !stop_now && i < n; i += (size_t)c->max_batch) {
         int32_t k = n - i < (size_t)c->max_batch ? (int32_t)(n - i) : c->max_batch;
         const float *lg = qrt_ctx_forward(c, seq + i, k, (int32_t)i, 1);
         if (!lg) {
@@ -357,11 +370,18 @@ int qrt_dump_logits(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
         } else if (fwrite(lg, sizeof(float), (size_t)k * vocab, f) != (size_t)k * vocab) {
             fprintf(stderr, "error: %s: write failed\n", a->dump_logits);
             rc = 1;
+        } else {
+            done = i + (size_t)k;
         }
     }
     if (f && fclose(f) && !rc) {
         fprintf(stderr, "error: %s: write failed\n", a->dump_logits);
         rc = 1;
+    }
+    if (!rc && stop_now) {
+        fprintf(stderr, "notice: interrupted after %zu of %zu positions (%s holds their logits)\n", done, n,
+                a->dump_logits);
+        rc = 130;
     }
     if (a->verbose) dump("[ids]", seq, n);
     qrt_ctx_free(c);

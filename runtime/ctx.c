@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dummy.h"
 #include "qrt.h"
 #include "qrt_cuda.h"
 
@@ -41,6 +42,7 @@ void qrt_model_bind(qrt_model *m) {
     m->cuda = qm_cuda_start && qm_cuda_end ? qm_cuda_start : NULL;
     m->cuda_size = m->cuda ? payload(qm_cuda_start, qm_cuda_end) : 0;
     m->gpu = NULL;
+    qrt_dummy_bind(m); /* --dummy-weights: the section is a descriptor (runtime/dummy.c) */
 }
 
 static int section_ok(const uint8_t *p, size_t n) {
@@ -81,6 +83,7 @@ qrt_ctx *qrt_ctx_new(const qrt_model *m, int32_t n_ctx) {
         if (qrt_cuda_ctx_init(c, msg, sizeof msg) == 0) return c;
         fprintf(stderr, "notice: GPU context for %d tokens: %s; running on the CPU\n", n_ctx, msg);
     }
+    qrt_dummy_host(); /* --dummy-weights: generated in host memory the first time the CPU needs them */
     for (int32_t i = 0; ok && i < nb; i++)
         ok = (c->bufs[i] = calloc((size_t)c->max_batch * m->buf_widths[i], sizeof(float))) != NULL;
     size_t kv = (size_t)cfg[QRT_CFG_N_LAYERS] * n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM];
@@ -119,6 +122,25 @@ const float *qrt_ctx_forward(qrt_ctx *c, const int32_t *tokens, int32_t n, int32
     if (c->gpu) return qrt_cuda_forward(c);
     c->m->forward(c);
     return c->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]];
+}
+
+int qrt_ctx_run(qrt_ctx *c, const int32_t *tokens, int32_t n, int32_t pos) {
+    c->tokens = tokens;
+    c->n_tokens = n;
+    c->pos = pos;
+    c->logits_all = 0;
+    if (c->gpu) return qrt_cuda_run(c);
+    c->m->forward(c);
+    return 0;
+}
+
+int32_t qrt_ctx_sample(qrt_ctx *c, qrt_sampler *s) {
+    if (!c->gpu) return qrt_sample(s, c->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]]);
+    int32_t n = qrt_cuda_topk(c, qrt_sampler_k(s), s->val, s->idx);
+    if (n > 0) return qrt_sample_from(s, s->val, s->idx, n);
+    if (n == -1) return -1;
+    const float *lg = qrt_cuda_logits(c); /* top-k off or too large: the whole row */
+    return lg ? qrt_sample(s, lg) : -1;
 }
 
 const char *qrt_ctx_error(const qrt_ctx *c) {

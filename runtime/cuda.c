@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dummy.h"
 #include "qrt_cuda.h"
 
 /* ---- the driver ---- */
@@ -196,27 +197,62 @@ const qrt_cuda_image *qrt_cuda_blob_pick(const qrt_cuda_blob *b, int32_t cc) {
     return best;
 }
 
-/* Must match qk_fmt and gemv_core in codegen/cuda/kernels.cu: U 16-byte
- * units of UV values per lane, chunks of CH columns, x padded by PADX
- * floats after every UV values. */
+/* GEMV launch shapes; must match codegen/cuda/kernels.cu.
+ * Packed and f16 weights: gemv_mma (tensor cores). Blocks of gemv_warps
+ * warps work on tiles of 16 rows (rows_per_warp 16 marks this kernel), x
+ * is staged in pieces of sv columns (a multiple of the item width CK) in
+ * records of 128 bytes, shared memory as qk_mlay_make. The blob's
+ * gemv_loads (weights in flight) and gemv_fast (unpacking variant) only
+ * matter inside the kernel; gemv_fast 2 selects the float GEMV for every
+ * dtype.
+ * f32 and bf16 weights: gemv_core, with the fixed shape QK_LGEMV_* (8
+ * warps, 8 loads, 16384 floats of x): U 16-byte units of UV values per
+ * lane, chunks of CH columns, x padded by PADX floats after every UV. */
+#define GEMV_MMAX 8 /* QK_GEMV_MMAX */
 qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch) {
     qrt_gemv_shape s;
     int32_t bits = qrt_qdtype_bits(dtype), esize = dtype == QRT_DT_F32 ? 4 : 2;
+    if (b->gemv_fast != 2 && (bits || dtype == QRT_DT_F16)) {
+        /* qk_mf: an item is 4 lanes x LPI lane blocks of LV columns */
+        int32_t LV = bits == 3 || bits == 2 ? 64 : bits == 4 ? 32 : bits == 8 ? 16 : 8;
+        int32_t CK = 4 * LV * (bits == 3 ? 1 : bits ? 2 : 4);
+        int32_t rp32 = bits == 3 ? 2 : 1, xsv = bits == 8 ? 16 : 32;
+        int64_t kr = ((int64_t)K + CK - 1) / CK * CK;
+        /* records + x sums per column and batch row, in 1/32 bytes */
+        int64_t per32 = 128 * rp32 + 4 * (32 / xsv) + 1;
+        int64_t cap = (int64_t)b->gemv_xs * 4 * 32 / per32 / batch / CK * CK;
+        if (cap < CK) cap = CK;
+        s.sv = (int32_t)(kr < cap ? kr : cap);
+        int64_t nrec = s.sv / 32 * rp32, nxs = s.sv / xsv;
+        int64_t xsum = batch * nrec * 128, zero = xsum + (batch * nxs * 4 + 127) / 128 * 128 + 16;
+        int64_t part = zero - 16 + 1152, misc = part + (int64_t)GEMV_MMAX * b->gemv_warps * 16 * batch * 4;
+        s.smem = (size_t)(misc + 1024);
+        s.rows_per_warp = 16;
+        s.warps = b->gemv_warps;
+        s.threads = 32 * b->gemv_warps;
+        return s;
+    }
     int32_t U = bits == 3 ? 3 : bits == 2 ? 2 : bits == 4 ? 4 : 8;
     int32_t UV = bits == 3 ? 128 : bits ? 128 / bits : 16 / esize;
     int32_t CH = 32 * (bits == 3 ? 1 : U) * UV, PADX = UV == 4 ? 0 : 4;
-    int32_t R = b->gemv_loads / U > 0 ? b->gemv_loads / U : 1;
-    int32_t kr = (K + CH - 1) / CH * CH, cap = b->gemv_xs / batch / CH * CH;
+    int32_t R = 8 / U > 0 ? 8 / U : 1;
+    int32_t kr = (K + CH - 1) / CH * CH, cap = 16384 / batch / CH * CH;
     if (cap < CH) cap = CH;
     s.rows_per_warp = R;
-    s.warps = b->gemv_warps;
-    s.threads = 32 * b->gemv_warps;
+    s.warps = 8;
+    s.threads = 32 * 8;
     s.sv = kr < cap ? kr : cap;
     s.smem = (size_t)batch * (size_t)(s.sv + s.sv / UV * PADX) * sizeof(float);
     return s;
 }
 
 uint32_t qrt_gemv_grid(const qrt_gemv_shape *s, int32_t K, int32_t N, int32_t max_blocks) {
+    if (s->rows_per_warp == 16) { /* gemv_mma: m tiles per block, ceil(tiles / m) blocks */
+        int64_t tiles = (N + 15) / 16, m = max_blocks > 0 ? (tiles + max_blocks - 1) / max_blocks : 1;
+        if (m < 1) m = 1;
+        if (m > GEMV_MMAX) m = GEMV_MMAX;
+        return (uint32_t)((tiles + m - 1) / m);
+    }
     int64_t groups = (N + s->rows_per_warp - 1) / s->rows_per_warp;
     int64_t blocks = (groups + s->warps - 1) / s->warps;
     if (s->sv >= K && max_blocks > 0 && blocks > max_blocks) blocks = max_blocks;
@@ -343,6 +379,22 @@ static void launch(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned g
     CK(G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL));
 }
 
+/* cuMemAlloc that, when the device lacks the memory, leaves one line saying
+ * what needed how much and how much was free:
+ * "out of GPU memory: WHAT need X GB, DEVICE has Y GB free (of Z GB)". */
+static int dev_alloc(struct qrt_gpu *G, qrt_cu_ptr *p, size_t bytes, const char *what, const char *dev) {
+    size_t fr = 0, tot = 0;
+    int known = G->cu->MemGetInfo(&fr, &tot) == 0;
+    qrt_cu_result r = known && bytes > fr ? 2 /* CUDA_ERROR_OUT_OF_MEMORY */ : G->cu->MemAlloc(p, bytes ? bytes : 16);
+    if (r == 2 && known) {
+        if (!G->failed[0])
+            snprintf(G->failed, sizeof G->failed, "out of GPU memory: %s need %.2f GB, %s has %.2f GB free (of %.2f GB)",
+                     what, (double)bytes / 1e9, dev, (double)fr / 1e9, (double)tot / 1e9);
+        return -1;
+    }
+    return ck(G, r, "cuMemAlloc");
+}
+
 int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     msg[0] = '\0';
     if (!m->cuda || !m->cuda_size) {
@@ -393,15 +445,18 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
         CK(cu->StreamCreate(&G->stream, 1 /* CU_STREAM_NON_BLOCKING */)) ||
         CK(cu->ModuleLoadData(&G->mod, im->data)))
         goto fail;
-    G->host_weights = m->weights;
-    G->weights_size = m->weights_size;
-    if (CK(cu->MemAlloc(&G->weights, m->weights_size ? m->weights_size : 16)) ||
-        (m->weights_size && CK(cu->MemcpyHtoD(G->weights, m->weights, m->weights_size))))
+    /* --dummy-weights: the blob is generated on the device (runtime/dummy.c) */
+    size_t dsize = qrt_dummy_size();
+    G->host_weights = dsize ? qrt_dummy_base : m->weights;
+    G->weights_size = dsize ? dsize : m->weights_size;
+    if (dev_alloc(G, &G->weights, G->weights_size, "the weights", dname) ||
+        (dsize ? qrt_dummy_gpu_fill(cu, G->stream, G->weights, G->sms, G->failed, sizeof G->failed)
+               : m->weights_size && CK(cu->MemcpyHtoD(G->weights, m->weights, m->weights_size))))
         goto fail;
     G->use_cublas = o->no_cublas ? 0 : -1;
     m->gpu = G;
     if (o->verbose)
-        fprintf(stderr, "cuda: %s; weights %.1f MB on the device\n", G->name, (double)m->weights_size / 1e6);
+        fprintf(stderr, "cuda: %s; weights %.1f MB on the device\n", G->name, (double)G->weights_size / 1e6);
     return 0;
 fail:
     snprintf(msg, cap, "%s", G->failed);
@@ -462,6 +517,7 @@ struct qrt_gpu_ctx {
     qrt_cu_graph graph;
     qrt_cu_graph_exec exec;
     int32_t decode_steps, graph_off;
+    qrt_cu_ptr topk;        /* sampling candidates: float [QRT_TOPK_MAX] + int32 [QRT_TOPK_MAX] */
 };
 
 static qrt_cu_ptr dalloc(struct qrt_gpu *G, size_t n, int *ok) {
@@ -470,9 +526,28 @@ static qrt_cu_ptr dalloc(struct qrt_gpu *G, size_t n, int *ok) {
     return p;
 }
 
+/* Before allocating a context: do its buffers and KV cache fit in what the
+ * device has free? If not, one line in msg saying how much they need. */
+static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
+    struct qrt_gpu *G = c->m->gpu;
+    const int32_t *cfg = c->m->cfg;
+    size_t fr = 0, tot = 0, need = 0;
+    if (G->cu->MemGetInfo(&fr, &tot) != 0) return 0;
+    for (int32_t i = 0; i < cfg[QRT_CFG_N_BUFS]; i++) need += (size_t)c->max_batch * c->m->buf_widths[i] * sizeof(float);
+    size_t kv = 2 * (size_t)cfg[QRT_CFG_N_LAYERS] * c->n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM] *
+                (G->kv_f16 ? 2 : 4);
+    need += kv;
+    if (need <= fr) return 0;
+    snprintf(msg, cap, "out of GPU memory: a context of %d tokens needs %.2f GB (KV cache %.2f GB), the GPU has "
+             "%.2f GB free (of %.2f GB)", (int)c->n_ctx, (double)need / 1e9, (double)kv / 1e9, (double)fr / 1e9,
+             (double)tot / 1e9);
+    return -1;
+}
+
 int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     struct qrt_gpu *G = c->m->gpu;
     const int32_t *cfg = c->m->cfg;
+    if (ctx_fits(c, msg, cap)) return -1;
     struct qrt_gpu_ctx *X = calloc(1, sizeof *X);
     if (!X) {
         snprintf(msg, cap, "out of memory");
@@ -535,7 +610,7 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     if (X->graph) cu->GraphDestroy(X->graph);
     for (int i = 0; i < 32; i++)
         if (X->bufs[i]) cu->MemFree(X->bufs[i]);
-    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16};
+    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->topk};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         if (ps[i]) cu->MemFree(ps[i]);
     for (int32_t i = 0; i < X->n_rope; i++) cu->MemFree(X->rope[i].inv);
@@ -583,20 +658,48 @@ int qrt_cuda_step_upload(qrt_ctx *c) {
     return CK(G->cu->MemcpyHtoDAsync(X->step, X->h_step, (4 + (size_t)n) * sizeof(int32_t), G->stream));
 }
 
-const float *qrt_cuda_forward(qrt_ctx *c) {
+int qrt_cuda_run(qrt_ctx *c) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
-    if (G->failed[0] || qrt_cuda_step_upload(c)) return NULL;
+    if (G->failed[0] || qrt_cuda_step_upload(c)) return -1;
     int32_t n = c->n_tokens;
     if (n == 1 && !c->logits_all && !G->no_graph && !X->graph_off && X->decode_steps++ > 0)
         run_captured(c);
     else
         c->m->forward(c);
-    int32_t rows = c->logits_all ? n : 1, vocab = c->m->cfg[QRT_CFG_VOCAB];
+    return G->failed[0] ? -1 : 0;
+}
+
+const float *qrt_cuda_logits(qrt_ctx *c) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    int32_t rows = c->logits_all ? c->n_tokens : 1, vocab = c->m->cfg[QRT_CFG_VOCAB];
     CK(G->cu->MemcpyDtoHAsync(X->h_logits, X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]],
                               (size_t)rows * vocab * sizeof(float), G->stream));
     CK(G->cu->StreamSynchronize(G->stream));
     return G->failed[0] ? NULL : X->h_logits;
+}
+
+const float *qrt_cuda_forward(qrt_ctx *c) {
+    return qrt_cuda_run(c) ? NULL : qrt_cuda_logits(c);
+}
+
+int32_t qrt_cuda_topk(qrt_ctx *c, int32_t k, float *val, int32_t *idx) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
+    if (k < 1 || k > QRT_TOPK_MAX || k > vocab) return -2;
+    if (G->failed[0] || (!X->topk && dev_alloc(G, &X->topk, QRT_TOPK_MAX * 8, "sampling candidates", G->name)))
+        return -1;
+    qrt_cu_ptr lg = X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]], v = X->topk, ix = X->topk + QRT_TOPK_MAX * 4;
+    void *args[] = {&lg, &vocab, &k, &v, &ix};
+    launch(G, fn_need(G, "qk_topk"), 1, 1, 1, 1024, 0, args);
+    CK(G->cu->MemcpyDtoHAsync(X->h_logits, X->topk, QRT_TOPK_MAX * 8, G->stream));
+    CK(G->cu->StreamSynchronize(G->stream));
+    if (G->failed[0]) return -1;
+    memcpy(val, X->h_logits, (size_t)k * sizeof(float));
+    memcpy(idx, X->h_logits + QRT_TOPK_MAX, (size_t)k * sizeof(int32_t));
+    return k;
 }
 
 /* ---- the kernels ---- */

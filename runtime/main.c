@@ -25,21 +25,26 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Ctrl-C: every mode polls this between forward calls (a chunk of at most
+ * max_batch tokens, or one token), keeps what it finished, says so on one
+ * notice line and exits 130. Polling rather than exiting from the handler
+ * keeps stdout whole: no half-written line, no lost stdio buffer. */
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
 }
 
-/* Feeds ids[0..n) starting at position pos in chunks of max_batch; returns
- * the logits of the last token (NULL after a GPU error). */
-static const float *feed(qrt_ctx *c, const int32_t *ids, int32_t n, int32_t pos) {
-    const float *logits = NULL;
+/* Feeds ids[0..n) starting at position pos in chunks of max_batch, leaving
+ * the last token's logits for qrt_ctx_sample. 0, or -1 after a GPU error or
+ * when Ctrl-C stopped it before the last chunk (check `interrupted` first). */
+static int feed(qrt_ctx *c, const int32_t *ids, int32_t n, int32_t pos) {
     for (int32_t i = 0; i < n; i += c->max_batch) {
+        if (interrupted) return -1;
         int32_t k = n - i < c->max_batch ? n - i : c->max_batch;
-        if (!(logits = qrt_ctx_forward(c, ids + i, k, pos + i, 0))) break;
+        if (qrt_ctx_run(c, ids + i, k, pos + i)) return -1;
     }
-    return logits;
+    return 0;
 }
 
 static void step_failed(const qrt_ctx *c) {
@@ -90,14 +95,19 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
     }
     if (a->prompt && (fputs(a->prompt, stdout) == EOF || fflush(stdout))) return 1;
     double t0 = now_s();
-    const float *logits = feed(c, seq, (int32_t)n, 0);
+    int live = feed(c, seq, (int32_t)n, 0) == 0;
     double t1 = now_s();
-    int32_t prev = seq[n - 1], pos = (int32_t)n, made = 0, rc = 0, failed = !logits;
+    int32_t prev = seq[n - 1], pos = (int32_t)n, made = 0, rc = 0, failed = !live && !interrupted;
     if (failed) step_failed(c);
     if (a->prompt) prev = -2; /* the prompt was echoed as typed: keep the next piece's space */
     int32_t eos = qrt_tok_eos(tok), eot = qrt_tok_eot(tok); /* a chat model's end of turn ends it too */
-    while (logits && made < a->n_predict && !interrupted) {
-        int32_t next = qrt_sample(&s, logits);
+    while (live && made < a->n_predict && !interrupted) {
+        int32_t next = qrt_ctx_sample(c, &s);
+        if (next < 0) {
+            step_failed(c);
+            failed = 1;
+            break;
+        }
         if (next == eos || next == eot) break;
         if (emit(tok, prev, next)) {
             rc = 1; /* stdout closed: stop quietly */
@@ -109,8 +119,9 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
             fprintf(stderr, "\nnotice: context of %d tokens is full; stopping (raise -c)\n", n_ctx);
             break;
         }
-        if (!(logits = qrt_ctx_forward(c, &next, 1, pos++, 0))) {
+        if (qrt_ctx_run(c, &next, 1, pos++)) {
             step_failed(c);
+            live = 0;
             failed = 1;
         }
     }
@@ -119,6 +130,7 @@ static int generate(const qrt_model *m, const qrt_tok *tok, const qrt_args *a, i
         fputc('\n', stdout);
         fflush(stdout);
     }
+    if (interrupted && !failed) fprintf(stderr, "notice: interrupted after %d generated tokens\n", made);
     if (a->verbose)
         fprintf(stderr, "prompt: %zu tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s\n", n,
                 (double)n / (t1 - t0), made, made / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
@@ -204,13 +216,16 @@ static int perplexity(const qrt_model *m, const qrt_tok *tok, const qrt_args *a,
         return 1;
     }
     double sum = 0, t0 = now_s();
-    size_t scored = 0, windows = 0;
+    size_t scored = 0, windows = 0, total = (n - (size_t)n_ctx) / (size_t)stride + 1;
     /* Window w covers [start, start + n_ctx); it scores the predictions not
-     * scored by the window before (all n_ctx - 1 of them when stride = n_ctx). */
-    for (size_t start = 0; start + (size_t)n_ctx <= n && !interrupted; start += (size_t)stride) {
+     * scored by the window before (all n_ctx - 1 of them when stride = n_ctx).
+     * A window Ctrl-C cut short does not count. */
+    for (size_t start = 0; windows < total && !interrupted; start += (size_t)stride) {
         int32_t first = windows == 0 ? 0 : n_ctx - 1 - stride; /* first scored row */
         if (first < 0) first = 0;
-        for (int32_t i = 0; i < n_ctx; i += c->max_batch) {
+        double wsum = 0;
+        size_t wscored = 0;
+        for (int32_t i = 0; i < n_ctx && !interrupted; i += c->max_batch) {
             int32_t k = n_ctx - i < c->max_batch ? n_ctx - i : c->max_batch;
             const float *lg = qrt_ctx_forward(c, all + start + i, k, i, 1);
             if (!lg) {
@@ -222,17 +237,23 @@ static int perplexity(const qrt_model *m, const qrt_tok *tok, const qrt_args *a,
             for (int32_t r = 0; r < k; r++) {
                 int32_t row = i + r;
                 if (row < first || row >= n_ctx - 1) continue;
-                sum += nll(lg + (size_t)r * vocab, vocab, all[start + row + 1]);
-                scored++;
+                wsum += nll(lg + (size_t)r * vocab, vocab, all[start + row + 1]);
+                wscored++;
             }
         }
+        if (interrupted) break;
+        sum += wsum;
+        scored += wscored;
         windows++;
         if (a->verbose && windows % 100 == 0)
             fprintf(stderr, "[%zu] ppl so far %.4f\n", windows, exp(sum / (double)scored));
     }
     double t1 = now_s();
-    printf("tokens: %zu\nwindows: %zu\nscored: %zu\nperplexity: %.4f\n", n, windows, scored,
-           exp(sum / (double)scored));
+    if (windows) /* nothing to print when Ctrl-C came before the first window ended */
+        printf("tokens: %zu\nwindows: %zu\nscored: %zu\nperplexity: %.4f\n", n, windows, scored,
+               exp(sum / (double)scored));
+    fflush(stdout);
+    if (interrupted) fprintf(stderr, "notice: interrupted after %zu of %zu windows\n", windows, total);
     if (a->verbose) fprintf(stderr, "%.1f s, %.0f tokens/s\n", t1 - t0, (double)(windows * n_ctx) / (t1 - t0));
     qrt_ctx_free(c);
     free(all);
@@ -252,7 +273,8 @@ static int bench(const qrt_model *m, const qrt_args *a, int32_t n_ctx) {
     }
     qrt_ctx *c = qrt_ctx_new(m, n_ctx);
     int32_t *ids = malloc((size_t)pl * sizeof(int32_t));
-    if (!c || !ids) {
+    qrt_sampler greedy;
+    if (!c || !ids || qrt_sampler_init(&greedy, vocab, 0.0f, 0, 1.0f, 0)) {
         fprintf(stderr, "error: out of memory\n");
         qrt_ctx_free(c);
         free(ids);
@@ -265,34 +287,122 @@ static int bench(const qrt_model *m, const qrt_args *a, int32_t n_ctx) {
     }
     enum { REPS = 5 };
     double pp[REPS], tg[REPS];
-    for (int r = 0; r < REPS; r++) {
+    int done = 0; /* repetitions measured in full; Ctrl-C drops the one under way */
+    while (done < REPS && !interrupted) {
+        /* greedy, as generation runs it: on the GPU only the token id
+         * crosses to the host; the first one ends the prompt's timing */
         double t0 = now_s();
-        const float *lg = feed(c, ids, pl, 0);
+        int32_t best = feed(c, ids, pl, 0) ? -1 : qrt_ctx_sample(c, &greedy);
         double t1 = now_s();
-        for (int32_t i = 0; i < gl && lg; i++) {
-            int32_t best = 0;
-            for (int32_t v = 1; v < vocab; v++)
-                if (lg[v] > lg[best]) best = v;
-            lg = qrt_ctx_forward(c, &best, 1, pl + i, 0);
-        }
+        for (int32_t i = 0; i < gl && best >= 0 && !interrupted; i++)
+            best = qrt_ctx_run(c, &best, 1, pl + i) ? -1 : qrt_ctx_sample(c, &greedy);
         double t2 = now_s();
-        if (!lg) {
+        if (interrupted) break;
+        if (best < 0) {
             step_failed(c);
+            qrt_sampler_free(&greedy);
             qrt_ctx_free(c);
             free(ids);
             return 1;
         }
-        pp[r] = pl / (t1 - t0);
-        tg[r] = gl / (t2 - t1);
+        pp[done] = pl / (t1 - t0);
+        tg[done] = gl / (t2 - t1);
+        done++;
+        if (a->verbose)
+            fprintf(stderr, "[%d/%d] prefill %.1f tokens/s, decode %.1f tokens/s\n", done, REPS, pp[done - 1],
+                    tg[done - 1]);
     }
-    qsort(pp, REPS, sizeof(double), cmp_double);
-    qsort(tg, REPS, sizeof(double), cmp_double);
-    const char *dev = c->gpu ? qrt_cuda_device_name(m) : "cpu";
-    printf("| device | test | tokens/s (median of %d) |\n|---|---|---|\n", REPS);
-    printf("| %s | prefill %d | %.1f |\n| %s | decode %d | %.1f |\n", dev, pl, pp[REPS / 2], dev, gl, tg[REPS / 2]);
+    if (done) {
+        qsort(pp, (size_t)done, sizeof(double), cmp_double);
+        qsort(tg, (size_t)done, sizeof(double), cmp_double);
+        const char *dev = c->gpu ? qrt_cuda_device_name(m) : "cpu";
+        printf("| device | test | tokens/s (median of %d) |\n|---|---|---|\n", done);
+        printf("| %s | prefill %d | %.1f |\n| %s | decode %d | %.1f |\n", dev, pl, pp[done / 2], dev, gl,
+               tg[done / 2]);
+    }
+    fflush(stdout);
+    if (interrupted) fprintf(stderr, "notice: interrupted after %d of %d repetitions\n", done, REPS);
+    qrt_sampler_free(&greedy);
     qrt_ctx_free(c);
     free(ids);
-    return 0;
+    return interrupted ? 130 : 0;
+}
+
+/* ---- --info ---------------------------------------------------------------- */
+
+/* A string from the file as a JSON string: anything but printable ASCII
+ * becomes '?' (kernel names are C identifiers; this only matters for a
+ * damaged section read with --no-verify). */
+static void put_str(const char *p) {
+    putchar('"');
+    for (; *p; p++) putchar(*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' ? *p : '?');
+    putchar('"');
+}
+
+/* "NAME": {"bytes": N, "xxh3_128": "HEX" — the hash as its trailer stores
+ * it (canonical byte order, as qcc's "weights_xxh3_128"); the caller closes
+ * the object. A section with no payload has no trailer to show (null). */
+static void put_section(const char *name, const uint8_t *p, size_t n) {
+    printf("\"%s\": {\"bytes\": %zu, \"xxh3_128\": ", name, n);
+    if (!n) {
+        printf("null");
+        return;
+    }
+    putchar('"');
+    for (int i = 0; i < QRT_TRAILER; i++) printf("%02x", p[n + i]);
+    putchar('"');
+}
+
+/* What the CUDA section itself holds (layout in include/qc/cuda.h): its
+ * images as "sm_XY" (cubin) / "compute_XY" (PTX) and its kernel names. */
+static void put_cuda(const uint8_t *p, size_t n) {
+    qrt_cuda_blob b;
+    if (qrt_cuda_blob_parse(&b, p, n)) {
+        printf(", \"malformed\": true");
+        return;
+    }
+    printf(", \"archs\": [");
+    for (int32_t i = 0; i < b.n_images; i++)
+        printf("%s\"%s_%d\"", i ? ", " : "", b.images[i].ptx ? "compute" : "sm", (int)b.images[i].arch);
+    printf("], \"kernels\": %d, \"kernel_names\": [", (int)b.n_kernels);
+    /* the parser checked that the last byte of the names is a NUL */
+    for (const char *k = b.names, *end = b.names + b.names_size; k < end; k += strlen(k) + 1) {
+        if (k != b.names) printf(", ");
+        put_str(k);
+    }
+    putchar(']');
+}
+
+/* --info: the JSON qcc embedded (what built the file), with two members
+ * the runtime adds from the file itself: "verified" (the sections were
+ * re-hashed at start: false with --no-verify) and "sections", each
+ * embedded section's payload size and stored xxh3-128. */
+static int info(const qrt_model *m, int verified) {
+    size_t n = m->info_size;
+    while (n && (m->info[n - 1] == ' ' || m->info[n - 1] == '\n')) n--;
+    if (!n || m->info[n - 1] != '}') { /* not qcc's object (a damaged file, --no-verify): as it is */
+        fwrite(m->info, 1, m->info_size, stdout);
+        putchar('\n');
+        return fflush(stdout) ? 1 : 0;
+    }
+    size_t body = n - 1; /* up to the closing brace */
+    while (body && (m->info[body - 1] == ' ' || m->info[body - 1] == '\n')) body--;
+    fwrite(m->info, 1, body, stdout);
+    printf("%s\"verified\": %s, \"sections\": {", body > 1 ? ", " : "", verified ? "true" : "false");
+    put_section("weights", m->weights, m->weights_size);
+    printf("}, ");
+    put_section("tokenizer", m->tokenizer, m->tokenizer_size);
+    printf("}, ");
+    put_section("info", (const uint8_t *)m->info, m->info_size);
+    putchar('}');
+    if (m->cuda) {
+        printf(", ");
+        put_section("cuda", m->cuda, m->cuda_size);
+        put_cuda(m->cuda, m->cuda_size);
+        putchar('}');
+    }
+    printf("}}\n");
+    return fflush(stdout) ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -311,11 +421,7 @@ int main(int argc, char **argv) {
                         "the file was damaged after qcc wrote it\n", argv[0], bad);
         return 1;
     }
-    if (a.info) {
-        fwrite(m.info, 1, m.info_size, stdout);
-        fputc('\n', stdout);
-        return 0;
-    }
+    if (a.info) return info(&m, !a.no_verify);
     /* Where to run: the GPU when the file has CUDA kernels and the machine a
      * usable GPU (--device cpu: never). Anything in the way -> the CPU, with
      * one notice line when the GPU was asked for or something broke. */

@@ -78,11 +78,27 @@ typedef struct qrt_sampler {
     uint64_t rng;  /* state of a splitmix64 generator */
     int32_t vocab;
     float *probs;  /* [vocab] */
-    int32_t *idx;  /* [vocab] */
+    int32_t *idx;  /* [vocab] candidates' ids */
+    float *val;    /* [vocab] candidates' logits */
 } qrt_sampler;
 int qrt_sampler_init(qrt_sampler *s, int32_t vocab, float temp, int32_t top_k, float top_p, uint64_t seed);
 void qrt_sampler_free(qrt_sampler *s);
+/* The next token from the logits of the last position (runtime/sampler.c). */
 int32_t qrt_sample(qrt_sampler *s, const float *logits);
+/* How many candidates a draw looks at: 1 (greedy), top-k, or the vocabulary. */
+int32_t qrt_sampler_k(const qrt_sampler *s);
+/* The candidates: the qrt_sampler_k largest logits, by logit descending,
+ * ties lowest id first, into val / idx; returns their count. */
+int32_t qrt_sample_candidates(const qrt_sampler *s, const float *logits, float *val, int32_t *idx);
+/* The draw among n candidates in that order (what qrt_sample does after
+ * qrt_sample_candidates; the GPU path computes the candidates itself). */
+int32_t qrt_sample_from(qrt_sampler *s, const float *val, const int32_t *idx, int32_t n);
+/* Generation without the logits on the host: qrt_ctx_run is qrt_ctx_forward
+ * (all = 0) that returns 0 / -1 and leaves the logits where they are;
+ * qrt_ctx_sample then draws the next token from them (on the GPU only the
+ * sampler's candidates cross to the host). -1 after a GPU error. */
+int qrt_ctx_run(qrt_ctx *c, const int32_t *tokens, int32_t n, int32_t pos);
+int32_t qrt_ctx_sample(qrt_ctx *c, qrt_sampler *s);
 
 /* Command line of the executable. */
 typedef struct qrt_args {

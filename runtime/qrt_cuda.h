@@ -172,6 +172,16 @@ void qrt_cuda_ctx_release(qrt_ctx *c);
 /* One step with the ctx fields set as qrt_ctx_forward sets them; host
  * logits, or NULL after a CUDA error (qrt_cuda_error says which). */
 const float *qrt_cuda_forward(qrt_ctx *c);
+/* qrt_cuda_forward in two halves: the pass (0, or -1 after a GPU error),
+ * then the logits to the host (NULL after an error). */
+int qrt_cuda_run(qrt_ctx *c);
+const float *qrt_cuda_logits(qrt_ctx *c);
+/* After qrt_cuda_run: the sampler's k candidates of the last row
+ * (runtime/sampler.c's rule), computed on the GPU (qk_topk), so only k
+ * (logit, id) pairs cross to the host. Returns k, -1 after a GPU error,
+ * -2 if k is out of the kernel's range (1 .. QRT_TOPK_MAX, <= vocab). */
+#define QRT_TOPK_MAX 1024
+int32_t qrt_cuda_topk(qrt_ctx *c, int32_t k, float *val, int32_t *idx);
 const char *qrt_cuda_error(const qrt_model *m);
 /* Writes the step block (n_tokens, pos, tokens of c) to the device: what
  * qrt_cuda_forward does first; tests that call kernels directly use it. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 typedef struct args {
     const char *model, *out, *emit, *dump_after, *run_prompt;
     const char *target, *cuda_arch; /* NULL: the defaults */
+    const char *dummy;              /* --dummy-weights CONFIG: no checkpoint (docs/dummy-weights.md) */
     int32_t n_run;
     qc_opts o;
 } args;
@@ -39,10 +41,12 @@ static void usage(void) {
     printf("usage: qcc MODEL [-o OUT] [-O0..-O3] [--bits 2|3|4|8|16|32] [--seed N] [-j N]\n"
            "           [--method gptq|rtn|awq|awq+gptq|smoothquant] [--alpha F]\n"
            "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order] [--quantize-head BITS]\n"
-           "           [--damp F] [--calib FILE|DIR] [--calib-samples N] [--calib-seqlen L]\n"
+           "           [--damp F] [--calib FILE|DIR | --calib-tokens IDS.i32] [--calib-samples N] [--calib-seqlen L]\n"
            "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90]\n"
            "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
+           "       qcc --dummy-weights CONFIG.json [options]  (no checkpoint: seeded random weights\n"
+           "                                 generated at start, for benchmarks; docs/dummy-weights.md)\n"
            "MODEL: a .safetensors file, a model.safetensors.index.json, or a directory\n"
            "holding one (config.json and tokenizer.json are read from beside it).\n");
 }
@@ -65,10 +69,22 @@ static void cleanup(void) { /* async-signal-safe: unlink/rmdir only */
     rmdir(tmp_dir);
 }
 
+static volatile pid_t child_pid; /* the NVRTC process while it runs */
+
 static void on_signal(int sig) {
+    if (child_pid > 0) { /* before the files it may be writing go */
+        kill(child_pid, SIGKILL);
+        waitpid(child_pid, NULL, 0);
+    }
     cleanup();
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+static void install_handlers(void) {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
 }
 
 static _Noreturn void die(const char *msg) {
@@ -184,6 +200,9 @@ static int parse(args *a, int argc, char **argv) {
         } else if (!strcmp(f, "--calib")) {
             TAKE();
             a->o.calib = v;
+        } else if (!strcmp(f, "--calib-tokens")) {
+            TAKE();
+            a->o.calib_tokens = v;
         } else if (!strcmp(f, "--calib-samples")) {
             TAKE();
             if (int_arg(f, v, 1, 1 << 20, &a->o.calib_samples)) return -1;
@@ -211,6 +230,9 @@ static int parse(args *a, int argc, char **argv) {
         } else if (!strcmp(f, "--dump-after")) {
             TAKE();
             a->dump_after = v;
+        } else if (!strcmp(f, "--dummy-weights")) {
+            TAKE();
+            a->dummy = v;
         } else if (!strcmp(f, "--run")) {
             TAKE();
             a->run_prompt = v;
@@ -232,6 +254,10 @@ static int parse(args *a, int argc, char **argv) {
         }
 #undef TAKE
     }
+    if (a->o.calib && a->o.calib_tokens) {
+        fprintf(stderr, "qcc: error: --calib and --calib-tokens both given: give one of them\n");
+        return -1;
+    }
     if (a->o.method == QC_METHOD_SMOOTHQUANT) { /* W8A8: --bits 8 is implied */
         if (bits_given && a->o.bits != 8) {
             fprintf(stderr, "qcc: error: --method smoothquant is W8A8: --bits %d given, it needs 8\n", a->o.bits);
@@ -241,7 +267,20 @@ static int parse(args *a, int argc, char **argv) {
         a->o.group_size = -1; /* int8 per output channel, symmetric */
         a->o.sym = 1;
     }
-    if (!a->model) {
+    if (a->dummy && a->model) {
+        fprintf(stderr, "qcc: error: --dummy-weights %s takes the place of MODEL ('%s'): give one of them\n", a->dummy,
+                a->model);
+        return -1;
+    }
+    if (a->dummy && a->run_prompt) {
+        fprintf(stderr, "qcc: error: --run needs a checkpoint; --dummy-weights has no weights to run\n");
+        return -1;
+    }
+    if (a->dummy && a->o.method == QC_METHOD_SMOOTHQUANT) {
+        fprintf(stderr, "qcc: error: --dummy-weights: --method smoothquant (W8A8) is not supported\n");
+        return -1;
+    }
+    if (!a->model && !a->dummy) {
         usage();
         return -1;
     }
@@ -270,6 +309,28 @@ static int write_file(const char *path, const void *p, size_t n) {
     return (fclose(f) || w != n + 16) ? -1 : 0;
 }
 
+/* Bytes of the weight blob (after plan), and of the weights one decode step
+ * reads: every tensor an op other than EMBED / POS_EMBED uses (those read one
+ * row), each counted once. */
+static void weight_bytes(const qc_graph *g, uint64_t *total, uint64_t *per_token) {
+    *total = *per_token = 0;
+    uint8_t *seen = calloc((size_t)g->n_tensors + 1, 1);
+    for (int32_t i = 0; i < g->n_tensors; i++) {
+        const qc_tensor *t = &g->tensors[i];
+        if (t->blob_offset + t->blob_nbytes > *total) *total = t->blob_offset + t->blob_nbytes;
+    }
+    for (int32_t i = 0; i < g->n_ops && seen; i++) {
+        const qc_op *op = &g->ops[i];
+        int32_t ts[2] = {op->w, op->bias};
+        for (int k = 0; k < 2; k++) {
+            if (ts[k] < 0 || seen[ts[k]] || op->kind == QRT_K_EMBED || op->kind == QRT_K_POS_EMBED) continue;
+            seen[ts[k]] = 1;
+            *per_token += g->tensors[ts[k]].blob_nbytes;
+        }
+    }
+    free(seen);
+}
+
 /* The JSON the executable prints for --info: everything that made it. */
 static int write_info(const char *path, const qc_graph *g, const args *a, const uint8_t wh[16],
                       const char *targets) {
@@ -277,13 +338,20 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
     int quant = a->o.bits < 16;
     const char *dtype = a->o.bits == 32 ? "f32" : a->o.bits == 16 ? "f16"
                       : a->o.method == QC_METHOD_SMOOTHQUANT ? "w8a8" : "int";
-    const char *cb = a->o.calib ? strrchr(a->o.calib, '/') : NULL;
-    cb = cb && cb[1] ? cb + 1 : a->o.calib;
-    snprintf(calib, sizeof calib, "%s", !quant || a->o.method == QC_METHOD_RTN ? "none" : cb ? cb : "self-generated");
+    const char *cf = a->o.calib_tokens ? a->o.calib_tokens : a->o.calib;
+    const char *cb = cf ? strrchr(cf, '/') : NULL;
+    cb = cb && cb[1] ? cb + 1 : cf;
+    snprintf(calib, sizeof calib, "%s", !quant || a->o.method == QC_METHOD_RTN || a->dummy ? "none"
+                                        : cb ? cb : "self-generated");
     for (char *p = calib; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '_';
     snprintf(flags, sizeof flags, "-O%d --bits %d --seed %llu", a->o.opt_level, a->o.bits, (unsigned long long)a->o.seed);
-    if (quant && a->o.method == QC_METHOD_SMOOTHQUANT) /* W8A8: per channel, symmetric */
+    if (a->dummy && quant) /* no checkpoint: the method and calibration play no part */
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --dummy-weights --group-size %d %s",
+                 a->o.group_size, a->o.sym ? "--sym" : "--asym");
+    else if (a->dummy)
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --dummy-weights");
+    else if (quant && a->o.method == QC_METHOD_SMOOTHQUANT) /* W8A8: per channel, symmetric */
         snprintf(flags + strlen(flags), sizeof flags - strlen(flags),
                  " --method smoothquant --alpha %g --calib-samples %d --calib-seqlen %d", a->o.alpha,
                  a->o.calib_samples, a->o.calib_seqlen);
@@ -300,17 +368,23 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
     int64_t params = 0;
     for (int32_t i = 0; i < g->n_tensors; i++) params += qc_tensor_numel(&g->tensors[i]);
     const qc_config *c = &g->cfg;
+    uint64_t wbytes, wtok;
+    weight_bytes(g, &wbytes, &wtok);
+    char dseed[64] = ""; /* dummy weights: the generator's seed (docs/dummy-weights.md) */
+    if (a->dummy) snprintf(dseed, sizeof dseed, ", \"dummy_seed\": %llu", (unsigned long long)a->o.seed);
     int n = snprintf(json, sizeof json,
             "{\"qcc_version\": \"%s\", \"abi\": %d, \"architecture\": \"%s\", \"source\": \"%s\", "
             "\"source_xxh3_128\": \"%s\", \"weights_xxh3_128\": \"%s\", \"parameters\": %lld, "
             "\"bits\": %d, \"dtype\": \"%s\", \"layers\": %d, \"hidden\": %d, \"heads\": %d, "
             "\"kv_heads\": %d, \"vocab\": %d, \"context\": %d, \"targets\": %s, "
             "\"method\": \"%s\", \"group_size\": %d, \"sym\": %s, \"act_order\": %s, "
-            "\"calibration\": \"%s\", \"flags\": \"%s\"}",
+            "\"calibration\": \"%s\", \"flags\": \"%s\", \"weights\": \"%s\", \"weight_bytes\": %llu, "
+            "\"weight_bytes_per_token\": %llu%s}",
             QC_VERSION, QRT_ABI_VERSION, c->model_type, g->source_name, sh, whx, (long long)params,
             a->o.bits, dtype, c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->vocab, c->max_ctx, targets,
-            quant ? qc_method_name(a->o.method) : "none", quant ? a->o.group_size : 0,
-            a->o.sym ? "true" : "false", a->o.act_order ? "true" : "false", calib, flags);
+            quant && !a->dummy ? qc_method_name(a->o.method) : "none", quant ? a->o.group_size : 0,
+            a->o.sym ? "true" : "false", a->o.act_order && !a->dummy ? "true" : "false", calib, flags,
+            a->dummy ? "dummy" : "checkpoint", (unsigned long long)wbytes, (unsigned long long)wtok, dseed);
     return n > 0 && (size_t)n < sizeof json ? write_file(path, json, (size_t)n) : -1;
 }
 
@@ -408,6 +482,79 @@ static void emit_file(const char *out, const void *p, size_t n) {
     tmp_out[0] = 0;
 }
 
+#ifdef QC_WITH_CUDA
+static char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    char *p = NULL;
+    long sz = -1;
+    if (f && !fseek(f, 0, SEEK_END) && (sz = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) && (p = malloc((size_t)sz + 1)))
+        if (fread(p, 1, (size_t)sz, f) != (size_t)sz) free(p), p = NULL;
+    if (f) fclose(f);
+    *n = p ? (size_t)sz : 0;
+    return p;
+}
+
+/* NVRTC runs in a child process. libnvrtc installs signal handlers of its
+ * own, process-wide, from its compile threads; in-process they would take
+ * SIGINT / SIGTERM from qcc's cleanup (seen: exit 4, a crash, a hang, the
+ * temporary directory left behind). The child compiles and writes the CUDA
+ * section (or, with `only`, the PTX) to `path`, then exits; the parent
+ * keeps its handlers, and on a signal kills the child before cleaning up.
+ * Errors: the child prints the one line, the parent exits 1. */
+static void nvrtc_child(const args *a, const qc_cuda_module *m, const qc_cuda_opts *co, const qc_cuda_target *only,
+                        const char *path) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) die("cannot start the NVRTC process (fork failed)");
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        tmp_dir[0] = 0; /* the parent owns the temporary files */
+        qc_err err = {{0}};
+        qc_cuda_build b;
+        double t0 = now_s();
+        if (qc_cuda_compile(m, co, only, &b, &err)) {
+            fprintf(stderr, "qcc: error: %s\n", err.msg);
+            _exit(1);
+        }
+        uint8_t *blob = NULL;
+        size_t blob_size = 0;
+        int rc = 0;
+        if (only) {
+            rc = write_file(path, b.images[0].data, b.images[0].size - 1); /* without the NUL */
+        } else if (qc_cuda_blob(m, &b, &blob, &blob_size, &err)) {
+            fprintf(stderr, "qcc: error: %s\n", err.msg);
+            _exit(1);
+        } else {
+            rc = write_file(path, blob, blob_size);
+        }
+        if (rc) {
+            fprintf(stderr, "qcc: error: %s: writing the CUDA section failed: %s (disk full?)\n", path, strerror(errno));
+            _exit(1);
+        }
+        if (a->o.verbose && !only)
+            fprintf(stderr, "qcc: cuda: %d kernels, %d images (%d from the cache), %.1f MB, NVRTC %s, %.1f s\n",
+                    (int)m->n_names, (int)b.n_images, (int)b.cache_hits, (double)blob_size / 1e6,
+                    qc_nvrtc_version(), now_s() - t0);
+        fflush(NULL);
+        _exit(0);
+    }
+    child_pid = pid;
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    child_pid = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return;
+    if (WIFEXITED(st)) { /* the child said why */
+        cleanup();
+        exit(1);
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "NVRTC: the compile process died (signal %d)", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    die(msg);
+}
+#endif
+
 /*
  * The CUDA part of the build: device code for the graph (codegen/cuda),
  * compiled by NVRTC for every --cuda-arch target into the section cpath.
@@ -468,26 +615,16 @@ static char *cuda_step(const args *a, const qc_graph *g, const char *out, const 
     int have_ptx = only.arch != 0;
     for (int32_t i = 0; i < co.n_targets && !have_ptx; i++)
         if (co.targets[i].arch > only.arch) only.arch = co.targets[i].arch;
-    double t0 = now_s();
-    qc_cuda_build b;
-    if (qc_cuda_compile(&m, &co, ptx ? &only : NULL, &b, &err)) die(err.msg);
+    nvrtc_child(a, &m, &co, ptx ? &only : NULL, cpath);
     if (ptx) {
-        emit_file(out, b.images[0].data, b.images[0].size - 1); /* without the NUL */
+        size_t n = 0;
+        char *text = read_all(cpath, &n);
+        if (!text) die("cannot read back the PTX");
+        emit_file(out, text, n);
         cleanup();
         if (!a->o.quiet) fprintf(stderr, "qcc: wrote %s (PTX for compute_%d)\n", out, (int)only.arch);
         exit(0);
     }
-    uint8_t *blob = NULL;
-    size_t blob_size = 0;
-    if (qc_cuda_blob(&m, &b, &blob, &blob_size, &err)) die(err.msg);
-    if (write_file(cpath, blob, blob_size)) {
-        qc_err_set(&err, "%s: writing the CUDA section failed: %s (disk full?)", out, strerror(errno));
-        die(err.msg);
-    }
-    if (a->o.verbose)
-        fprintf(stderr, "qcc: cuda: %d kernels, %d images (%d from the cache), %.1f MB, NVRTC %s, %.1f s\n",
-                (int)m.n_names, (int)b.n_images, (int)b.cache_hits, (double)blob_size / 1e6, qc_nvrtc_version(),
-                now_s() - t0);
     /* --info: ["cuda", "cpu"], "cuda_archs": [...], "cuda_kernels": [...] */
     size_t cap = 256 + m.names_size * 2 + (size_t)co.n_targets * 24, n = 0;
     char *t = malloc(cap);
@@ -501,8 +638,6 @@ static char *cuda_step(const args *a, const qc_graph *g, const char *out, const 
     for (int32_t i = 0; i < m.n_names; i++, k += strlen(k) + 1)
         n += (size_t)snprintf(t + n, cap - n, "%s\"%s\"", i ? ", " : "", k);
     snprintf(t + n, cap - n, "]");
-    free(blob);
-    qc_cuda_build_free(&b);
     qc_cuda_module_free(&m);
     return t;
 }
@@ -513,20 +648,21 @@ int main(int argc, char **argv) {
     if (parse(&a, argc, argv)) return 1;
     /* Installed before any work (also over an inherited SIG_IGN, as a shell
      * gives background jobs): an interrupted compile must clean up. */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+    install_handlers();
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes write() fail: the error path cleans up */
     a.o.progress = progress;
     a.o.progress_ud = &a;
 
     qc_graph *g = NULL;
     qc_st *st = NULL;
-    if (qc_model_load(&g, &st, a.model, &err)) die(err.msg);
+    if (a.dummy ? qc_model_load_dummy(&g, a.dummy, &err) : qc_model_load(&g, &st, a.model, &err)) die(err.msg);
     dump(&a, g, "load");
     if (qc_pass_convert(g, &a.o, &err) || qc_graph_verify(g, &err)) die(err.msg);
     dump(&a, g, "convert");
-    if (qc_pass_quantize(g, &a.o, &err) || qc_graph_verify(g, &err)) die(err.msg);
+    /* --dummy-weights: the packed layouts quantization would give, no values */
+    if ((a.dummy ? qc_pass_dummy_quantize(g, &a.o, &err) : qc_pass_quantize(g, &a.o, &err)) ||
+        qc_graph_verify(g, &err))
+        die(err.msg);
     progress_end();
     dump(&a, g, "quantize");
     if (a.run_prompt) {
@@ -547,7 +683,7 @@ int main(int argc, char **argv) {
                           : !strcmp(a.emit, "ptx")      ? ".ptx"
                                                         : ".ll";
         char base[1024];
-        snprintf(base, sizeof base, "%s", a.model);
+        snprintf(base, sizeof base, "%s", a.dummy ? a.dummy : a.model);
         size_t bl = strlen(base);
         while (bl > 1 && base[bl - 1] == '/') base[--bl] = 0;
         char *b = strrchr(base, '/');
@@ -577,7 +713,8 @@ int main(int argc, char **argv) {
         qc_err_set(&err, "%s: cannot write the weight blob: %s", wpath, strerror(errno));
         die(err.msg);
     }
-    int prc = qc_pass_plan(g, wf, whash, &err);
+    uint64_t dummy_size = 0; /* --dummy-weights: the blob the executable generates */
+    int prc = a.dummy ? qc_pass_plan_dummy(g, a.o.seed, wf, whash, &dummy_size, &err) : qc_pass_plan(g, wf, whash, &err);
     if (fclose(wf) && !prc) prc = qc_err_set(&err, "%s: write failed: %s", wpath, strerror(errno));
     if (prc) {
         qc_err e2;
@@ -600,6 +737,7 @@ int main(int argc, char **argv) {
         .obj_path = is_ir ? NULL : (is_exe ? opath : tmp_out),
         .ir_path = is_ir ? tmp_out : NULL,
         .opt_level = a.o.opt_level,
+        .dummy_size = a.dummy ? (dummy_size ? dummy_size : 1) : 0,
     };
     if (qc_codegen_llvm(g, &co, &err)) die(err.msg);
     if (is_exe && qc_link_exe(opath, tmp_out, &err)) die(err.msg);
@@ -610,8 +748,8 @@ int main(int argc, char **argv) {
     tmp_out[0] = 0;
     cleanup();
     if (!a.o.quiet)
-        fprintf(stderr, "qcc: wrote %s (%s, %d layers, %d-bit)\n", out, g->cfg.model_type, g->cfg.n_layers,
-                a.o.bits);
+        fprintf(stderr, "qcc: wrote %s (%s, %d layers, %d-bit%s)\n", out, g->cfg.model_type, g->cfg.n_layers,
+                a.o.bits, a.dummy ? ", dummy weights generated at start" : "");
     free(targets);
     qc_graph_free(g);
     qc_st_free(st);

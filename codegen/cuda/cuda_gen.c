@@ -5,7 +5,7 @@
  * qc_cuda_kernels_cu, see embed.cmake) between a prologue of #defines and
  * an epilogue of specializations:
  *
- *   #define QK_GEMV_WARPS 4 ...         launch shape (also in the blob header)
+ *   #define QK_GEMV_WARPS 16 ...        launch shape (also in the blob header)
  *   #define QK_NEED_Q4 1 ...            generic kernels for the dtypes in use
  *   <kernels.cu>
  *   QK_GEMV_SPEC(qk_gemv_q4_k4096_n4096_g128_a_b1, QK_Q4, 1, 4096, 4096, 128, 0)
@@ -26,10 +26,12 @@
 extern const unsigned char qc_cuda_kernels_cu[];
 extern const size_t qc_cuda_kernels_cu_len;
 
-/* Defaults of kernels.cu, repeated so the blob header can carry them. */
-#define GEMV_WARPS 8
+/* Defaults of kernels.cu (the tensor-core GEMV, gemv_mma), repeated so the
+ * blob header can carry them: warps per block, 16-byte weight loads per
+ * lane in flight, floats of shared memory for the staged x. */
+#define GEMV_WARPS 16
 #define GEMV_LOADS 8
-#define GEMV_XS 16384
+#define GEMV_XS 40960
 
 /* Weight dtypes the GPU kernels take: qrt_dtype 0 .. NDT-1. */
 #define NDT 7
@@ -40,7 +42,7 @@ static const char *const dt_macros[NDT] = {"QK_F32", "QK_F16", "QK_BF16", "QK_Q2
 static const char *const base_kernels[] = {
     "qk_embed_f32", "qk_rmsnorm_f32", "qk_embed_f16", "qk_rmsnorm_f16", "qk_embed_bf16",
     "qk_rmsnorm_bf16", "qk_rope", "qk_silu_mul", "qk_add", "qk_add_bias", "qk_to_f16", "qk_to_bf16",
-    "qk_kv_append_f32", "qk_attn_f32", "qk_kv_append_f16", "qk_attn_f16", "qk_attn_combine",
+    "qk_kv_append_f32", "qk_attn_f32", "qk_kv_append_f16", "qk_attn_f16", "qk_attn_combine", "qk_topk",
 };
 
 typedef struct strbuf {
@@ -92,10 +94,13 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
     m->gemv_warps = o->gemv_warps > 0 ? o->gemv_warps : GEMV_WARPS;
     m->gemv_loads = o->gemv_loads > 0 ? o->gemv_loads : GEMV_LOADS;
     m->gemv_xs = o->gemv_xs > 0 ? o->gemv_xs : GEMV_XS;
-    m->gemv_fast = o->gemv_fast ? 1 : 0;
-    if (m->gemv_warps > 32 || m->gemv_loads > 64 || m->gemv_xs % 4096 || m->gemv_xs > 65536)
-        return qc_err_set(err, "cuda: GEMV shape out of range (warps %d <= 32, loads %d <= 64, xs %d a multiple of 4096 <= 65536)",
-                          (int)m->gemv_warps, (int)m->gemv_loads, (int)m->gemv_xs);
+    m->gemv_fast = o->gemv_fast;
+    if (m->gemv_warps > 32 || m->gemv_loads > 64 || m->gemv_xs % 4096 || m->gemv_xs > 45056 || m->gemv_fast < 0 ||
+        m->gemv_fast > 2)
+        return qc_err_set(err,
+                          "cuda: GEMV shape out of range (warps %d <= 32, loads %d <= 64, "
+                          "xs %d a multiple of 4096 <= 45056, fast %d in 0..2)",
+                          (int)m->gemv_warps, (int)m->gemv_loads, (int)m->gemv_xs, (int)m->gemv_fast);
     for (int32_t i = 0; i < n_lin; i++) {
         const qc_cuda_linear *l = &lin[i];
         if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 ||

@@ -16,7 +16,7 @@
  *
  * Names are extern "C" so the runtime finds them with cuModuleGetFunction:
  *   qk_embed_<dt> qk_rmsnorm_<dt> qk_rope qk_kv_append_<kv> qk_attn_<kv>
- *   qk_attn_combine qk_silu_mul qk_add qk_add_bias qk_to_f16 qk_to_bf16
+ *   qk_attn_combine qk_silu_mul qk_add qk_add_bias qk_to_f16 qk_to_bf16 qk_topk
  *   qk_gemv_<dt>_b1, _b4       GEMV for 1 / up to 4 rows, shape in the arguments
  *   qk_gemv_<dt>_k<K>_n<N>_g<G>_<s|a>_b1   batch 1 with the shape baked in
  *   qk_gemm_<dt>               tiled GEMM for rows > 8 (no cuBLAS)
@@ -36,25 +36,39 @@ typedef unsigned int u32;
 #define QK_Q4 5
 #define QK_Q8 6
 
-/* Launch shape of the GEMV; the runtime reads the values a module was
- * compiled with from the blob header (qrt_cuda_blob in runtime/cuda.c). */
+/* Launch shape of the tensor-core GEMV (packed weights and f16; gemv_mma
+ * below); the runtime reads the values a module was compiled with from the
+ * blob header (qrt_cuda_blob in runtime/cuda.c). */
 #ifndef QK_GEMV_WARPS
-#define QK_GEMV_WARPS 8 /* warps per block */
+#define QK_GEMV_WARPS 16 /* warps per block */
 #endif
 #ifndef QK_GEMV_LOADS
-#define QK_GEMV_LOADS 8 /* 16-byte loads per lane and item: rows per warp = LOADS / loads per piece */
+#define QK_GEMV_LOADS 8 /* 16-byte weight loads per lane in flight (items prefetched = LOADS / loads per item) */
 #endif
 #ifndef QK_GEMV_XS
-#define QK_GEMV_XS 16384 /* floats of x staged in shared memory per block (all batch rows) */
-#endif
-#ifndef QK_GEMV_PIPE
-#define QK_GEMV_PIPE 1 /* load the next item while computing this one (two register buffers) */
+#define QK_GEMV_XS 40960 /* shared memory for the staged x, in floats (x 4 bytes) */
 #endif
 #ifndef QK_GEMV_MINB
 #define QK_GEMV_MINB 1 /* __launch_bounds__ minimum blocks per SM (caps registers) */
 #endif
 #ifndef QK_GEMV_FAST
-#define QK_GEMV_FAST 0 /* 1: codes as 0.5 + q/256 floats (one op less per weight, ~1e-6 rel. error) */
+#define QK_GEMV_FAST 0 /* 0: codes as f16 subnormals; 1: 0x6400 magic + one HSUB2; 2: the float GEMV for every dtype */
+#endif
+#define QK_GEMV_MMAX 8 /* row tiles of 16 per block at most (runtime/cuda.c: same value) */
+/* The float GEMV (gemv_core: f32 and bf16 weights, and every dtype when
+ * QK_GEMV_FAST is 2) has a launch shape of its own, fixed. */
+#define QK_LGEMV_WARPS 8
+#define QK_LGEMV_LOADS 8
+#define QK_LGEMV_XS 16384
+#ifndef QK_LGEMV_PIPE
+#define QK_LGEMV_PIPE 1 /* load the next item while computing this one (two register buffers) */
+#endif
+#define QK_LGEMV_FAST 0
+#ifndef QK_GEMV_PIPE
+#define QK_GEMV_PIPE 1 /* 0: one item of weights in flight per warp */
+#endif
+#ifndef QK_GEMV_TRACE
+#define QK_GEMV_TRACE 0 /* gemv_bench --trace: phase timestamps over y */
 #endif
 
 /* The step block. */
@@ -107,6 +121,29 @@ __device__ __forceinline__ uint4 qk_ld_l1(const void *p) {
     return v;
 }
 
+/* A u16 / u8 zero-extended straight into a 32-bit register: no instruction
+ * touches it until it is used (a separate zero-extension would wait for the load). */
+__device__ __forceinline__ u32 qk_ldu16(const void *p) {
+    u32 v;
+    asm("ld.global.nc.u16 %0, [%1];" : "=r"(v) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ u32 qk_ldu32(const void *p) {
+    u32 v;
+    asm("ld.global.nc.u32 %0, [%1];" : "=r"(v) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ u32 qk_ldu8(const void *p) {
+    u32 v;
+    asm("ld.global.nc.u8 %0, [%1];" : "=r"(v) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ uint2 qk_ld8(const void *p) {
+    uint2 v;
+    asm("ld.global.nc.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+    return v;
+}
+
 __device__ __forceinline__ float qk_warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(QK_FULL, v, o);
@@ -137,6 +174,9 @@ __device__ float qk_block_max(float v, float *red) {
     return v;
 }
 
+/* Dynamic shared memory (GEMV). */
+extern __shared__ float4 qk_smem4[];
+
 /* ---- packed weights (docs/formats.md) ---- */
 
 template <int DT>
@@ -155,7 +195,7 @@ struct qk_fmt {
     static const int CH = 32 * (COAL ? U : 1) * UV;
     static const int PADX = UV == 4 ? 0 : 4;  /* x in shared memory: 4 floats of padding after each UV */
     static const int NBU = bits == 2 ? 2 : bits == 3 ? 4 : 1; /* 32-value blocks per unit (piece for 3 bits) */
-    static const int R = QK_GEMV_LOADS / U > 0 ? QK_GEMV_LOADS / U : 1; /* rows per warp */
+    static const int R = QK_LGEMV_LOADS / U > 0 ? QK_LGEMV_LOADS / U : 1; /* rows per warp */
     static const int per = bits ? 32 / bits : 1;                         /* codes per word (not 3 bits) */
     static const int half = 1 << (bits ? bits - 1 : 0);                    /* the implicit zero of sym */
 };
@@ -513,7 +553,7 @@ __device__ __forceinline__ void gemv_compute(float (&acc)[qk_fmt<DT>::R][B], con
         }
         return;
     }
-    const int fast = QK_GEMV_FAST && F::bits <= 4;
+    const int fast = QK_LGEMV_FAST && F::bits <= 4;
     const bool one = g % (F::NBU * 32) == 0;
     /* blocks of this item: for each unit (3 bits: the piece) NB blocks of 32 values (8 bits: 16 values) */
     const int NU = F::COAL ? U : 1, NB = F::bits == 8 ? 1 : F::NBU;
@@ -542,7 +582,7 @@ __device__ __forceinline__ void gemv_compute(float (&acc)[qk_fmt<DT>::R][B], con
             }
             /* the block's first word: unit u (+ j blocks of bits words); 3 bits: the piece's words */
             const qk_words<DT> word = {bf, F::COAL ? u : 0, F::bits * j};
-            qk_block_dot<F::bits, R, B, QK_GEMV_FAST && F::bits <= 4>(ba, xsum, word, xu + 32 * j, xstride, zf);
+            qk_block_dot<F::bits, R, B, QK_LGEMV_FAST && F::bits <= 4>(ba, xsum, word, xu + 32 * j, xstride, zf);
 #pragma unroll
             for (int r = 0; r < R; r++)
 #pragma unroll
@@ -577,7 +617,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
                                           const float *__restrict__ x, float *__restrict__ y,
                                           int rows, int sv, int K, int N, int g, int sym) {
     typedef qk_fmt<DT> F;
-    const int R = F::R, CH = F::CH, W = QK_GEMV_WARPS;
+    const int R = F::R, CH = F::CH, W = QK_LGEMV_WARPS;
     extern __shared__ float4 qk_smem4[];
     float *xs = (float *)qk_smem4; /* [B][sv + sv / UV * PADX] */
     const int xstride = sv + sv / F::UV * F::PADX;
@@ -602,7 +642,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
         qk_cp_wait();
         __syncthreads();
         int c = 0;
-        if (!QK_GEMV_PIPE) { /* one buffer: loads of an item, then its compute */
+        if (!QK_LGEMV_PIPE) { /* one buffer: loads of an item, then its compute */
             for (; rg < NG; rg += TW) {
                 for (c = 0; c < NC; c++) {
                     if (c || rg != blockIdx.x * W + warp) gemv_load<DT>(nx, w, l, vec_rows, rg * R, c * CH, K, N, g, sym);
@@ -637,6 +677,783 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
         }
     }
     if (rg < NG) gemv_store<R, B>(acc, y, bias, rg * R, N, rows);
+}
+
+/* ---- GEMV on the tensor cores: packed weights (2, 3, 4, 8 bits) and f16 ----
+ *
+ * y[b, n] = x[b, :] . W[n, :] (+ bias) for b < rows <= B, weights read in
+ * their embedded layout (docs/formats.md), products on the tensor cores
+ * (mma.sync m16n8k16, f16 x f16 -> f32), so the CUDA cores only unpack
+ * codes: one LOP3 (or PRMT) turns two codes into an f16x2 register.
+ *
+ * Exactness. A code q at bit p of a 16-bit half, everything else masked
+ * off, IS the f16 subnormal q * 2^(p-24): no conversion, no subtraction
+ * (QK_GEMV_FAST 1 instead ORs the 0x6400 exponent in and subtracts 1024
+ * with one HSUB2: q * 2^p, a normal f16). x is split per batch row into
+ * f16 hi + lo (x * 2^e = hi + lo to 22 bits, e chosen from max |x| so that
+ * nothing overflows), each an mma column, and the column of a code at bit p
+ * holds x * 2^-p, so every product q * x * 2^-24 is exact in f32 and all
+ * bit positions share one f32 accumulator. The zero point is not
+ * subtracted per code: each 32-value block's x sum is staged with x and
+ * s * (sum q x - z sum x) is taken per block. Error against the CPU's
+ * exact f32 result: the hi/lo split (2^-22 of each x) and f32 accumulation
+ * on the tensor cores, a few 1e-7 relative (test_cuda_kernels: 2e-6).
+ *
+ * Mapping. A warp works on items: one tile of 16 rows x CK columns. Lane
+ * (gq = lane / 4, c = lane % 4) loads 16 bytes (q3: 48, f16: 2 x 16) of
+ * rows n0 + gq and n0 + gq + 8 at column n0... + c * LV, so each load
+ * instruction reads 8 rows x 64 contiguous bytes. The lane's unpacked
+ * pairs are its A fragment registers (a0/a2 from row gq, a1/a3 from row
+ * gq + 8): an mma step sums over 16 k-slots, the slots 2c, 2c+1, 2c+8,
+ * 2c+9 being lane c's. The k-order within a slot pair is whatever the
+ * unpacking gives; x is staged in shared memory in that order ("records"
+ * of 16 f16x2 pairs hi + 16 lo, 128 bytes).
+ * Packed formats: mma column 2c' + h (h: hi / lo) of n-tile t holds batch
+ * row t's x in lane c''s k-slots only (zero elsewhere), so lane (gq, c)
+ * ends up holding the sums of ITS OWN codes for rows gq, gq + 8 in its four
+ * accumulator registers and applies its own block's scale and zero point:
+ * any group size (a multiple of 32) works. f16: no scales, column 2b + h
+ * is batch row b's x everywhere, one n-tile for B <= 4.
+ *
+ * Work split: the block takes m consecutive tiles (m = ceil(tiles / grid),
+ * at most QK_GEMV_MMAX), its warps split the m x (chunks of K) items
+ * evenly (a contiguous range each, across tile boundaries), each warp's
+ * per-tile partial sums go to shared memory and are summed in warp order
+ * at the end: deterministic, and balanced to one item per warp. x is
+ * staged once per block (in pieces of sv columns when it does not fit).
+ * Each warp keeps D items of weights in flight in registers. */
+
+template <int DT>
+struct qk_mf {
+    static const int bits = DT == QK_Q2 ? 2 : DT == QK_Q3 ? 3 : DT == QK_Q4 ? 4 : DT == QK_Q8 ? 8 : 0;
+    /* An item: lane c holds LPI lane blocks of LV values of rows gq and gq + 8,
+     * block j at column kc + j * 4 LV + c * LV (16 bytes of codes; q3: 24 = two
+     * 32-value blocks, read as 3 x 8 bytes; f16: 8 values). */
+    static const int LV = DT == QK_Q3 ? 64 : DT == QK_Q2 ? 64 : DT == QK_Q4 ? 32 : DT == QK_Q8 ? 16 : 8;
+    static const int LPI = DT == QK_Q3 ? 1 : DT == QK_F16 ? 4 : 2;
+    static const int CK = 4 * LV * LPI;                            /* columns per item */
+    static const int NW = DT == QK_Q3 ? 6 : 4 * LPI;                /* code words per row, lane and item */
+    static const int NSB = DT == QK_Q3 || DT == QK_Q2 ? 2 : 1;      /* 32-value scale blocks per lane block (q8: 16) */
+    static const int NS = bits ? NSB * LPI : 1;
+    static const int RP32 = DT == QK_Q3 ? 2 : 1;                    /* x records per 32 columns */
+    static const int XSV = DT == QK_Q8 ? 16 : 32;                   /* columns per staged x sum */
+    static const int SPAN = DT == QK_Q8 ? 4 : (DT == QK_Q2 || DT == QK_Q3) ? 16 : 8; /* staging: columns per thread */
+    static const int IB = 8 * NW;                                    /* bytes per lane and item (both rows) */
+    static const int D0 = QK_GEMV_LOADS * 16 / IB;
+    static const int D = !QK_GEMV_PIPE ? 1 : D0 < 2 ? 2 : D0 > 4 ? 4 : D0; /* items in flight per warp */
+};
+
+/* Shared memory of gemv_mma, bytes (runtime/cuda.c computes the same):
+ * records B x (sv / 32 * RP32) x 128 | x sums B x sv / XSV floats, padded
+ * to 128 | 16 + zeros 1024 + 112 | partials MMAX x W x 16 x B floats |
+ * misc 1024 (max |x| per warp and row, 2^e and exponent per row). */
+struct qk_mlay {
+    int nrec, nxs, xsum, zero, part, misc, size;
+};
+template <int DT, int B>
+__device__ __forceinline__ qk_mlay qk_mlay_make(int sv) {
+    typedef qk_mf<DT> F;
+    qk_mlay L;
+    L.nrec = sv / 32 * F::RP32;
+    L.nxs = sv / F::XSV;
+    L.xsum = B * L.nrec * 128;
+    L.zero = L.xsum + (B * L.nxs * 4 + 127) / 128 * 128 + 16;
+    L.part = L.zero - 16 + 1152;
+    L.misc = L.part + QK_GEMV_MMAX * QK_GEMV_WARPS * 16 * B * 4;
+    L.size = L.misc + 1024;
+    return L;
+}
+
+/* One item in registers: code words of rows gq (a) and gq + 8 (b), and the
+ * raw scale (f16 bits) and zero point of each 32-value block, kept apart so
+ * that nothing waits for these loads before the item is computed. */
+template <int DT>
+struct qk_mit {
+    u32 a[qk_mf<DT>::NW], b[qk_mf<DT>::NW];
+    u32 sa[qk_mf<DT>::NS], sb[qk_mf<DT>::NS], za[qk_mf<DT>::NS], zb[qk_mf<DT>::NS];
+};
+
+/* How an item's scales are loaded (the same in every load path):
+ * 0: one (scale, zero) per 32-value block (NSB per lane block, or one when
+ *    the lane block's blocks share a group);
+ * 1 (q4, g == 128, G even): lane blocks 0 and 1 are groups t, t + 1 with t
+ *    even: one 4-byte load for both scales, one 2-byte load for both zeros;
+ * 2: every lane block of the item in one group: loaded once (q8 g128). */
+template <int DT>
+__device__ __forceinline__ int qk_smode(int g, int K, const qk_qlayout &l) {
+    typedef qk_mf<DT> F;
+    if (F::LPI < 2 || !F::bits) return 0;
+    if (g >= K || g % F::CK == 0) return 2;
+    if (DT == QK_Q4 && g == 4 * F::LV && (l.G & 1) == 0) return 1;
+    return 0;
+}
+
+__device__ __forceinline__ void qk_mma(float (&d)[4], u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* Two codes as an f16x2 A register: the bits m of v. */
+#if QK_GEMV_FAST == 1
+#define QK_MAGIC 0x64006400u
+#define QK_ASCALE 1.0f /* A = q * 2^p */
+#define QK_AEXP 0
+__device__ __forceinline__ u32 qk_fix(u32 r) {
+    u32 o;
+    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(o) : "r"(r), "r"(QK_MAGIC));
+    return o;
+}
+__device__ __forceinline__ u32 qk_ha(u32 v, u32 m) { return qk_fix((v & m) | QK_MAGIC); }
+#else
+#define QK_MAGIC 0u
+#define QK_ASCALE 5.9604644775390625e-8f /* A = q * 2^(p - 24) */
+#define QK_AEXP 24
+__device__ __forceinline__ u32 qk_fix(u32 r) { return r; }
+__device__ __forceinline__ u32 qk_ha(u32 v, u32 m) { return v & m; }
+#endif
+/* Bytes (0, 2) / (1, 3) of v as two codes: PRMT (plus the magic). */
+__device__ __forceinline__ u32 qk_hb02(u32 v) { return qk_fix(__byte_perm(v, QK_MAGIC ? 0x64646464u : 0u, 0x4240)); }
+__device__ __forceinline__ u32 qk_hb13(u32 v) { return qk_fix(__byte_perm(v, QK_MAGIC ? 0x64646464u : 0u, 0x4341)); }
+
+/* (f16(a), f16(b)) and the rounding residuals (f16(a - hi.a), ...), low half first. */
+__device__ __forceinline__ void qk_x2(float a, float b, u32 &hi, u32 &lo) {
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(hi) : "f"(b), "f"(a));
+    const float ra = a - qk_h2f((u16)(hi & 0xffff)), rb = b - qk_h2f((u16)(hi >> 16));
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(lo) : "f"(rb), "f"(ra));
+}
+/* Pairs (slot, slot + 1) of a record: (a0, b0) and (a1, b1), each times sc. */
+__device__ __forceinline__ void qk_xput(char *rec, int slot, float sc, float a0, float b0, float a1, float b1) {
+    uint2 h, l;
+    qk_x2(a0 * sc, b0 * sc, h.x, l.x);
+    qk_x2(a1 * sc, b1 * sc, h.y, l.y);
+    *(uint2 *)(rec + 4 * slot) = h;
+    *(uint2 *)(rec + 64 + 4 * slot) = l;
+}
+
+/* One staging span: S columns from kr (relative to the piece) of batch row
+ * b, already times 2^e, into the records in the k-order of the unpacking
+ * below. */
+template <int DT>
+__device__ __forceinline__ void qk_mspan(char *sm, int nrec, int b, int kr, const float *v) {
+    char *rb = sm + (size_t)b * nrec * 128;
+    if (DT == QK_F16) {
+        char *rec = rb + (kr / 32) * 128;
+        const int slot = (kr & 31) / 2;
+        uint4 h, l;
+        qk_x2(v[0], v[1], h.x, l.x);
+        qk_x2(v[2], v[3], h.y, l.y);
+        qk_x2(v[4], v[5], h.z, l.z);
+        qk_x2(v[6], v[7], h.w, l.w);
+        *(uint4 *)(rec + 4 * slot) = h, *(uint4 *)(rec + 64 + 4 * slot) = l;
+    } else if (DT == QK_Q4) { /* word w: pairs (0,4) (2,6) at slots 2w; (1,5) (3,7) / 16 at 8 + 2w */
+        char *rec = rb + (kr / 32) * 128;
+        const int w = (kr / 8) & 3;
+        qk_xput(rec, 2 * w, 1.0f, v[0], v[4], v[2], v[6]);
+        qk_xput(rec, 8 + 2 * w, 0.0625f, v[1], v[5], v[3], v[7]);
+    } else if (DT == QK_Q8) { /* word w of half hb: (0,2) (1,3) at 8 hb + 2w */
+        char *rec = rb + (kr / 32) * 128;
+        qk_xput(rec, 8 * ((kr / 16) & 1) + 2 * ((kr / 4) & 3), 1.0f, v[0], v[2], v[1], v[3]);
+    } else if (DT == QK_Q2) { /* word w of a 64-value lane block; bit pair p */
+        char *rec = rb + (kr / 64) * 256;
+        const int w = (kr / 16) & 3;
+#pragma unroll
+        for (int p = 0; p < 4; p++)
+            qk_xput(rec + (p >> 1) * 128, 2 * (4 * (p & 1) + w), 1.0f / (float)(1 << (2 * p)), v[p], v[8 + p], v[4 + p],
+                    v[12 + p]);
+    } else { /* q3, half h of block j: low bits (record 2j), high bit (record 2j + 1) */
+        char *rec = rb + (kr / 32) * 256;
+        const int h = (kr / 16) & 1;
+#pragma unroll
+        for (int p = 0; p < 4; p++) {
+            const float sc = 1.0f / (float)(1 << (2 * p));
+            qk_xput(rec, 2 * (4 * h + p), sc, v[p], v[8 + p], v[4 + p], v[12 + p]);
+            qk_xput(rec + 128, 2 * (4 * h + p), sc, v[2 * p], v[8 + 2 * p], v[1 + 2 * p], v[9 + 2 * p]);
+        }
+    }
+}
+/* The x sums: s is this lane's span sum; the spans of one sum are on
+ * consecutive lanes (all 32 lanes call this). */
+template <int DT>
+__device__ __forceinline__ void qk_msum(char *sm, int xsum, int nxs, bool live, int b, int kr, float s) {
+    typedef qk_mf<DT> F;
+    if (DT == QK_F16) return;
+    s += __shfl_xor_sync(QK_FULL, s, 1);
+    if (F::XSV / F::SPAN == 4) s += __shfl_xor_sync(QK_FULL, s, 2);
+    if (live && (kr % F::XSV) == 0) ((float *)(sm + xsum))[b * nxs + kr / F::XSV] = s * QK_ASCALE;
+}
+
+/* Stages x[b][s0, s0 + sv) (times 2^e_b, zero past K and for b >= rows)
+ * as records in the k-order of the unpacking below, and the block sums. */
+template <int DT, int B>
+__device__ __forceinline__ void qk_mstage(char *sm, const qk_mlay &L, const float *__restrict__ x, int rows, int s0,
+                                          int sv, int K) {
+    typedef qk_mf<DT> F;
+    const int S = F::SPAN, nsp = sv / S, total = B * nsp;
+    const float *es = (const float *)(sm + L.misc + 512);
+    for (int base = 0; base < total; base += blockDim.x) { /* whole warps: the sums are shuffled */
+        const int idx = base + threadIdx.x;
+        const bool live = idx < total;
+        const int b = live ? idx / nsp : 0, kr = live ? (idx - b * nsp) * S : 0, k = s0 + kr;
+        float v[S];
+        const float e = es[b];
+        const float *xr = x + (size_t)b * K;
+        if (live && b < rows && (K & 3) == 0 && k + S <= K) {
+#pragma unroll
+            for (int i = 0; i < S; i += 4) {
+                const float4 q = *(const float4 *)(xr + k + i);
+                v[i] = q.x * e, v[i + 1] = q.y * e, v[i + 2] = q.z * e, v[i + 3] = q.w * e;
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < S; i++) v[i] = live && b < rows && k + i < K ? xr[k + i] * e : 0.0f;
+        }
+        if (live) qk_mspan<DT>(sm, L.nrec, b, kr, v);
+        float su = 0.0f;
+#pragma unroll
+        for (int i = 0; i < S; i++) su += v[i];
+        qk_msum<DT>(sm, L.xsum, L.nxs, live, b, kr, su);
+    }
+}
+
+/* The load cursor of a warp: item (tile tl, chunk ci of the piece, first
+ * column kc); p: row n0 + gq at this lane's bytes of the item (advanced
+ * per item); srow: the row's first scale; tin: all 16 rows of the tile exist. */
+struct qk_cur {
+    int tl, ci, kc;
+    bool tin;
+    const u8 *p;
+    size_t srow;
+};
+template <int DT>
+__device__ __forceinline__ unsigned qk_moff(int kc, int j, int i, int c);
+template <int DT>
+__device__ __forceinline__ void qk_cur_tile(qk_cur &q, const u8 *w, const qk_qlayout &l, int tile0, int N) {
+    const int n0 = (tile0 + q.tl) * 16, lane = threadIdx.x & 31, gq = lane >> 2;
+    q.tin = n0 + 16 <= N;
+    q.p = w + (size_t)(n0 + gq) * l.row_bytes + qk_moff<DT>(q.kc, 0, 0, lane & 3); /* dereferenced only when tin */
+    q.srow = (size_t)(n0 + gq) * l.G;
+}
+template <int DT>
+__device__ __forceinline__ void qk_cur_next(qk_cur &q, const u8 *w, const qk_qlayout &l, int tile0, int N, int kcp,
+                                            int s0) {
+    typedef qk_mf<DT> F;
+    q.kc += F::CK;
+    q.p += DT == QK_F16 ? 2 * F::CK : DT == QK_Q3 ? F::CK / 32 * 12 : F::CK * F::bits / 8;
+    if (++q.ci == kcp) {
+        q.ci = 0, q.kc = s0, q.tl++;
+        qk_cur_tile<DT>(q, w, l, tile0, N);
+    }
+}
+
+/* Byte offset in a row of lane block j's load i (q3: 8-byte loads, else 16). */
+template <int DT>
+__device__ __forceinline__ unsigned qk_moff(int kc, int j, int i, int c) {
+    typedef qk_mf<DT> F;
+    if (DT == QK_F16) return 2u * (unsigned)(kc + 32 * j + 8 * c);
+    const unsigned col = (unsigned)(kc + j * 4 * F::LV + c * F::LV);
+    if (DT == QK_Q3) return col / 32 * 12 + 8 * i;
+    return col * F::bits / 8;
+}
+
+/* Loads the item at the cursor. */
+template <int DT>
+__device__ __forceinline__ void qk_mload(qk_mit<DT> &it, const qk_cur &q, const u8 *__restrict__ w,
+                                         const qk_qlayout &l, int tile0, int K, int N, int g, int sym, bool one,
+                                         int smode) {
+    typedef qk_mf<DT> F;
+    const int lane = threadIdx.x & 31, gq = lane >> 2, c = lane & 3;
+    const u16 *scales = (const u16 *)(w + l.scales_off);
+    const u8 *zeros = w + l.zeros_off;
+    if (q.tin && q.kc + F::CK <= K && (DT != QK_F16 || (K & 7) == 0)) { /* inside: no checks */
+        const u8 *pa = q.p, *pb = q.p + 8 * l.row_bytes;
+#pragma unroll
+        for (int j = 0; j < F::LPI; j++) {
+            if (DT == QK_Q3) {
+#pragma unroll
+                for (int i = 0; i < 3; i++) {
+                    const uint2 va = qk_ld8(pa + 8 * i), vb = qk_ld8(pb + 8 * i);
+                    it.a[2 * i] = va.x, it.a[2 * i + 1] = va.y, it.b[2 * i] = vb.x, it.b[2 * i + 1] = vb.y;
+                }
+            } else {
+                const unsigned o = DT == QK_F16 ? 64 * j : j * 4 * F::LV * F::bits / 8; /* lane block j */
+                const uint4 va = qk_ld_stream(pa + o), vb = qk_ld_stream(pb + o);
+                it.a[4 * j] = va.x, it.a[4 * j + 1] = va.y, it.a[4 * j + 2] = va.z, it.a[4 * j + 3] = va.w;
+                it.b[4 * j] = vb.x, it.b[4 * j + 1] = vb.y, it.b[4 * j + 2] = vb.z, it.b[4 * j + 3] = vb.w;
+            }
+            if (!F::bits || (j > 0 && smode)) continue;
+            const unsigned col = (unsigned)(q.kc + j * 4 * F::LV + c * F::LV);
+#pragma unroll
+            for (int sb = 0; sb < F::NSB; sb++) {
+                if (sb > 0 && one) break;
+                const size_t ia = q.srow + (col + 32 * sb) / (unsigned)g, ib = ia + 8 * (size_t)l.G;
+                if (smode == 1) { /* scales t, t + 1 in one word, zeros in one half-word */
+                    it.sa[0] = qk_ldu32(scales + ia), it.sb[0] = qk_ldu32(scales + ib);
+                    if (!sym) it.za[0] = qk_ldu16(zeros + ia), it.zb[0] = qk_ldu16(zeros + ib);
+                    continue;
+                }
+                it.sa[F::NSB * j + sb] = qk_ldu16(scales + ia);
+                it.sb[F::NSB * j + sb] = qk_ldu16(scales + ib);
+                if (!sym) it.za[F::NSB * j + sb] = qk_ldu8(zeros + ia), it.zb[F::NSB * j + sb] = qk_ldu8(zeros + ib);
+            }
+        }
+        return;
+    }
+    /* an edge tile or chunk: every load checked */
+    const int n0 = (tile0 + q.tl) * 16, na = n0 + gq, nb = na + 8;
+    const int ra = na < N ? na : N - 1, rb = nb < N ? nb : N - 1;
+#pragma unroll
+    for (int j = 0; j < F::LPI; j++) {
+        const int col = q.kc + (DT == QK_F16 ? 32 * j + 8 * c : j * 4 * F::LV + c * F::LV);
+        if (DT == QK_F16 && (K & 7)) { /* rows not 16-byte aligned: element loads */
+            const u16 *pa = (const u16 *)w + (size_t)ra * K, *pb = (const u16 *)w + (size_t)rb * K;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int k0 = col + 2 * e;
+                it.a[4 * j + e] = (na < N && k0 < K ? __ldg(pa + k0) : 0) |
+                                  (na < N && k0 + 1 < K ? (u32)__ldg(pa + k0 + 1) << 16 : 0u);
+                it.b[4 * j + e] = (nb < N && k0 < K ? __ldg(pb + k0) : 0) |
+                                  (nb < N && k0 + 1 < K ? (u32)__ldg(pb + k0 + 1) << 16 : 0u);
+            }
+            continue;
+        }
+        const u8 *pa = w + (size_t)ra * l.row_bytes, *pb = w + (size_t)rb * l.row_bytes;
+        if (DT == QK_Q3) {
+#pragma unroll
+            for (int i = 0; i < 3; i++) {
+                const unsigned o = qk_moff<DT>(q.kc, j, i, c);
+                const bool ok = col < K && o + 8 <= l.row_bytes;
+                const uint2 va = ok && na < N ? qk_ld8(pa + o) : make_uint2(0, 0);
+                const uint2 vb = ok && nb < N ? qk_ld8(pb + o) : make_uint2(0, 0);
+                it.a[2 * i] = va.x, it.a[2 * i + 1] = va.y, it.b[2 * i] = vb.x, it.b[2 * i + 1] = vb.y;
+            }
+        } else {
+            const unsigned o = qk_moff<DT>(q.kc, j, 0, c);
+            const bool ok = col < K && o + 16 <= l.row_bytes;
+            const uint4 va = ok && na < N ? qk_ld_stream(pa + o) : make_uint4(0, 0, 0, 0);
+            const uint4 vb = ok && nb < N ? qk_ld_stream(pb + o) : make_uint4(0, 0, 0, 0);
+            it.a[4 * j] = va.x, it.a[4 * j + 1] = va.y, it.a[4 * j + 2] = va.z, it.a[4 * j + 3] = va.w;
+            it.b[4 * j] = vb.x, it.b[4 * j + 1] = vb.y, it.b[4 * j + 2] = vb.z, it.b[4 * j + 3] = vb.w;
+        }
+        if (!F::bits || (j > 0 && smode == 2)) continue;
+#pragma unroll
+        for (int sb = 0; sb < F::NSB; sb++) {
+            if (sb > 0 && one) break;
+            const int kb = col + 32 * sb, t = (kb < K ? kb : 0) / g;
+            const size_t ia = (size_t)ra * l.G + t, ib = (size_t)rb * l.G + t;
+            const u32 sa = qk_ldu16(scales + ia), sb2 = qk_ldu16(scales + ib);
+            const u32 za = sym ? 0u : qk_ldu8(zeros + ia), zb = sym ? 0u : qk_ldu8(zeros + ib);
+            if (smode == 1) { /* the packed form of the fast path (edge items only: waits here) */
+                it.sa[0] = j ? it.sa[0] | sa << 16 : sa, it.sb[0] = j ? it.sb[0] | sb2 << 16 : sb2;
+                it.za[0] = j ? it.za[0] | za << 8 : za, it.zb[0] = j ? it.zb[0] | zb << 8 : zb;
+                continue;
+            }
+            it.sa[F::NSB * j + sb] = sa, it.sb[F::NSB * j + sb] = sb2;
+            it.za[F::NSB * j + sb] = za, it.zb[F::NSB * j + sb] = zb;
+        }
+    }
+}
+
+/* acc[r][t] += s * (sum over the lane's codes of q x - z * xsum), rows
+ * gq (r 0) and gq + 8 (r 1) of n-tile (batch row) t. */
+template <int NT>
+__device__ __forceinline__ void qk_mepi(float (&acc)[2][NT], const float (&C)[NT][4], u32 sa, u32 sb, u32 za, u32 zb,
+                                        const float (&xs)[NT], int sym, float zs) {
+    const float s0 = qk_h2f((u16)sa), s1 = qk_h2f((u16)sb);
+    const float z0 = sym ? zs : (float)za, z1 = sym ? zs : (float)zb;
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        acc[0][t] = fmaf(s0, fmaf(-z0, xs[t], C[t][0] + C[t][1]), acc[0][t]);
+        acc[1][t] = fmaf(s1, fmaf(-z1, xs[t], C[t][2] + C[t][3]), acc[1][t]);
+    }
+}
+
+template <int NT>
+__device__ __forceinline__ void qk_mzero(float (&C)[NT][4]) {
+#pragma unroll
+    for (int t = 0; t < NT; t++) C[t][0] = C[t][1] = C[t][2] = C[t][3] = 0.0f;
+}
+
+/* B fragments of steps 2 i2 and 2 i2 + 1 for every n-tile: 16 bytes at
+ * record i2 / 4, unit i2 % 4 from each lane's source. */
+template <int NT>
+__device__ __forceinline__ void qk_mldb(uint4 (&bq)[NT], const char *sm, const int (&bo)[NT], int i2, int rows) {
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+        bq[t] = NT > 1 && t >= rows ? make_uint4(0, 0, 0, 0)
+                                    : *(const uint4 *)(sm + bo[t] + (i2 >> 2) * 128 + (i2 & 3) * 16);
+}
+/* One mma step per n-tile; h selects the step of the pair loaded in bq. */
+template <int NT>
+__device__ __forceinline__ void qk_mstep(float (&C)[NT][4], const uint4 (&bq)[NT], int h, u32 a0, u32 a1, u32 a2, u32 a3,
+                                         int rows) {
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        if (NT > 1 && t >= rows) continue;
+        qk_mma(C[t], a0, a1, a2, a3, h ? bq[t].z : bq[t].x, h ? bq[t].w : bq[t].y);
+    }
+}
+
+/* Lane block j of an item of a packed weight: acc += the lane's share. bo:
+ * the lane's x records for this block (or the zero area), xs: its x sums
+ * (n-tile t at + t * xstr). */
+template <int DT, int NT>
+__device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> &it, int j, const char *sm,
+                                          const int (&bo)[NT], const float *xs, int xstr, bool one, int smode, int sym,
+                                          int rows) {
+    typedef qk_mf<DT> F;
+    const float zs = (float)(1 << (F::bits ? F::bits - 1 : 0));
+    const u32 *wa = it.a + (DT == QK_Q3 ? 0 : 4 * j), *wb = it.b + (DT == QK_Q3 ? 0 : 4 * j);
+    const int e = smode ? 0 : F::NSB * j; /* first scale block */
+    const u32 sa0 = smode == 1 ? it.sa[0] >> (16 * j) : it.sa[e];
+    const u32 sb0 = smode == 1 ? it.sb[0] >> (16 * j) : it.sb[e];
+    const u32 za0 = smode == 1 ? (it.za[0] >> (8 * j)) & 0xff : it.za[e];
+    const u32 zb0 = smode == 1 ? (it.zb[0] >> (8 * j)) & 0xff : it.zb[e];
+    float C[NT][4];
+    uint4 bq[NT];
+    float xv[NT];
+    qk_mzero<NT>(C);
+    if (DT == QK_Q4) {
+        /* step 4p + w: a0 = nibbles (0, 4) + p of word w, a2 = (2, 6) + p; p = 1 at bit 4 */
+#pragma unroll
+        for (int p = 0; p < 2; p++) {
+            const u32 M = p ? 0x00f000f0u : 0x000f000fu;
+#pragma unroll
+            for (int w = 0; w < 4; w++) {
+                if (!(w & 1)) qk_mldb<NT>(bq, sm, bo, 2 * p + w / 2, rows);
+                qk_mstep<NT>(C, bq, w & 1, qk_ha(wa[w], M), qk_ha(wb[w], M), qk_ha(wa[w] >> 8, M), qk_ha(wb[w] >> 8, M),
+                             rows);
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr];
+        qk_mepi<NT>(acc, C, sa0, sb0, za0, zb0, xv, sym, zs);
+    } else if (DT == QK_Q8) {
+        /* step w: a0 = bytes (0, 2) of word w, a2 = bytes (1, 3) */
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            if (!(w & 1)) qk_mldb<NT>(bq, sm, bo, w / 2, rows);
+            qk_mstep<NT>(C, bq, w & 1, qk_hb02(wa[w]), qk_hb02(wb[w]), qk_hb13(wa[w]), qk_hb13(wb[w]), rows);
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr];
+        qk_mepi<NT>(acc, C, sa0, sb0, za0, zb0, xv, sym, zs);
+    } else if (DT == QK_Q2) {
+        /* step 4p + w: a0 = 2-bit values (p, 8 + p) of word w, a2 = (4 + p, 12 + p); words 0-1 and
+         * 2-3 are two 32-value blocks (two accumulators unless they share a group) */
+        float C1[NT][4];
+        qk_mzero<NT>(C1);
+#pragma unroll
+        for (int p = 0; p < 4; p++) {
+            const u32 M = 0x00030003u << (2 * p);
+#pragma unroll
+            for (int w = 0; w < 4; w++) {
+                if (!(w & 1)) qk_mldb<NT>(bq, sm, bo, 2 * p + w / 2, rows);
+                if (w < 2)
+                    qk_mstep<NT>(C, bq, w & 1, qk_ha(wa[w], M), qk_ha(wb[w], M), qk_ha(wa[w] >> 8, M),
+                                 qk_ha(wb[w] >> 8, M), rows);
+                else
+                    qk_mstep<NT>(C1, bq, w & 1, qk_ha(wa[w], M), qk_ha(wb[w], M), qk_ha(wa[w] >> 8, M),
+                                 qk_ha(wb[w] >> 8, M), rows);
+            }
+        }
+        if (one) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                xv[t] = xs[t * xstr] + xs[t * xstr + 1];
+                C[t][0] += C1[t][0], C[t][1] += C1[t][1], C[t][2] += C1[t][2], C[t][3] += C1[t][3];
+            }
+            qk_mepi<NT>(acc, C, it.sa[e], it.sb[e], it.za[e], it.zb[e], xv, sym, zs);
+        } else {
+#pragma unroll
+            for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr];
+            qk_mepi<NT>(acc, C, it.sa[e], it.sb[e], it.za[e], it.zb[e], xv, sym, zs);
+#pragma unroll
+            for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr + 1];
+            qk_mepi<NT>(acc, C1, it.sa[e + 1], it.sb[e + 1], it.za[e + 1], it.zb[e + 1], xv, sym, zs);
+        }
+    } else if (DT == QK_Q3) {
+        /* block jb = words 3jb (low bits of values 0-15), 3jb+1 (16-31), 3jb+2 (high bits).
+         * Steps 4h + p: low bits, a0 = values (p, 8 + p) + 16h, a2 = (4 + p, 12 + p) + 16h.
+         * Steps 8 + 4h + p: high bit of (2p, 8 + 2p) + 16h at bit 2 + 2p (so 4x the weight
+         * of bit 2p: same accumulator), a2 = (1 + 2p, 9 + 2p) + 16h. */
+#pragma unroll
+        for (int jb = 0; jb < 2; jb++) {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const u32 la = wa[3 * jb + h], lb = wb[3 * jb + h];
+#pragma unroll
+                for (int p = 0; p < 4; p++) {
+                    const u32 M = 0x00030003u << (2 * p);
+                    if (!(p & 1)) qk_mldb<NT>(bq, sm, bo, 8 * jb + 2 * h + p / 2, rows);
+                    qk_mstep<NT>(C, bq, p & 1, qk_ha(la, M), qk_ha(lb, M), qk_ha(la >> 8, M), qk_ha(lb >> 8, M), rows);
+                }
+            }
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const u32 xa = __byte_perm(wa[3 * jb + 2], 0, h ? 0x4342 : 0x4140);
+                const u32 xb = __byte_perm(wb[3 * jb + 2], 0, h ? 0x4342 : 0x4140);
+#pragma unroll
+                for (int p = 0; p < 4; p++) {
+                    const u32 M = 0x00040004u << (2 * p);
+                    if (!(p & 1)) qk_mldb<NT>(bq, sm, bo, 8 * jb + 4 + 2 * h + p / 2, rows);
+                    qk_mstep<NT>(C, bq, p & 1, qk_ha(xa << 2, M), qk_ha(xb << 2, M), qk_ha(xa << 1, M),
+                                 qk_ha(xb << 1, M), rows);
+                }
+            }
+            if (!one) {
+#pragma unroll
+                for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr + jb];
+                qk_mepi<NT>(acc, C, it.sa[e + jb], it.sb[e + jb], it.za[e + jb], it.zb[e + jb], xv, sym, zs);
+                qk_mzero<NT>(C);
+            }
+        }
+        if (one) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr] + xs[t * xstr + 1];
+            qk_mepi<NT>(acc, C, it.sa[e], it.sb[e], it.za[e], it.zb[e], xv, sym, zs);
+        }
+    }
+}
+
+/* QK_GEMV_TRACE (bench only): thread 0 of each block records the global
+ * timer at start, weights requested, x staged, loop done, end, and writes
+ * them to y's second row (gemv_bench's trace variant: batch 1, y has 8 rows). */
+#if QK_GEMV_TRACE
+#define QK_TRACE(i) \
+    do { \
+        if (threadIdx.x == 0) asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(qk_tr[i])); \
+    } while (0)
+#else
+#define QK_TRACE(i) \
+    do { \
+    } while (0)
+#endif
+
+template <int DT, int B>
+__device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *__restrict__ bias,
+                                         const float *__restrict__ x, float *__restrict__ y, int rows, int sv, int K,
+                                         int N, int g, int sym) {
+    typedef qk_mf<DT> F;
+    const int W = QK_GEMV_WARPS, NT = F::bits ? B : 1, D = F::D, CK = F::CK;
+    char *sm = (char *)qk_smem4;
+#if QK_GEMV_TRACE
+    unsigned long long qk_tr[5];
+#endif
+    sv = sv / CK * CK; /* the runtime gives a multiple of CK (qrt_gemv_shape_of) */
+    const qk_mlay L = qk_mlay_make<DT, B>(sv);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gq = lane >> 2, c = lane & 3;
+    qk_qlayout l;
+    if (F::bits)
+        l = qk_qlayout_make(F::bits, K, N, g);
+    else
+        l.row_bytes = (size_t)K * 2, l.scales_off = l.zeros_off = 0, l.G = 1;
+    const bool one = g >= K || g % (F::NSB * 32) == 0; /* a lane block's scale blocks share one group */
+    const int smode = F::bits ? qk_smode<DT>(g, K, l) : 0;
+    const int T = (N + 15) / 16, m = (T + gridDim.x - 1) / gridDim.x;
+    const int tile0 = blockIdx.x * m, nt = min(m, T - tile0);
+    if (m > QK_GEMV_MMAX) __trap(); /* qrt_gemv_grid launches at least ceil(tiles / MMAX) blocks */
+    if (nt <= 0) return;
+    const int Kp = (K + CK - 1) / CK * CK, npiece = (Kp + sv - 1) / sv;
+    float *part = (float *)(sm + L.part), *misc = (float *)(sm + L.misc);
+
+    QK_TRACE(0);
+    /* zero the partial sums and the zero area */
+    for (int i = tid; i < QK_GEMV_MMAX * W * 16 * B; i += blockDim.x) part[i] = 0.0f;
+    for (int i = tid; i < 1136 / 4; i += blockDim.x) ((float *)(sm + L.zero - 16))[i] = 0.0f;
+
+    float acc[2][NT];
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
+    qk_mit<DT> buf[D];
+#pragma unroll
+    for (int d = 0; d < D; d++)
+#pragma unroll
+        for (int i = 0; i < F::NS; i++) buf[d].za[i] = buf[d].zb[i] = 0; /* sym: never loaded */
+    /* the lane's x records (packed: only the lanes whose mma columns carry x; f16: batch row
+     * gq / 2, hi or lo), or the zero area */
+    const bool act = F::bits ? (gq >> 1) == c : gq < 2 * B;
+    const int bo0 = !act ? L.zero
+                    : F::bits ? (c * F::LV / 32 * F::RP32) * 128 + (gq & 1) * 64 + (DT == QK_Q8 ? (c & 1) * 32 : 0)
+                              : (gq >> 1) * L.nrec * 128 + (gq & 1) * 64 + 16 * c;
+    const int bstep = act ? CK / 32 * F::RP32 * 128 : 0; /* per item */
+    const int bjstep = act ? 4 * F::LV / 32 * F::RP32 * 128 : 0; /* per lane block */
+    /* batch 1 with all of x in one piece: x read once into registers (max and staging in
+     * one pass, one round trip); else a max pass, then staging per piece */
+    const int S = F::SPAN, NR = 32 / F::SPAN;
+    const bool fused = B == 1 && npiece == 1 && sv / S <= NR * (int)blockDim.x;
+
+    for (int pc = 0; pc < npiece; pc++) {
+        const int s0 = pc * sv, kcp = min(sv, Kp - s0) / CK; /* columns, chunks of this piece */
+        const int items = nt * kcp;
+        const int i0 = warp * items / W, i1 = (warp + 1) * items / W;
+        qk_cur ql;
+        ql.tl = i0 / kcp, ql.ci = i0 - ql.tl * kcp, ql.kc = s0 + ql.ci * CK;
+        qk_cur_tile<DT>(ql, w, l, tile0, N);
+#pragma unroll
+        for (int d = 0; d < D; d++)
+            if (i0 + d < i1) {
+                qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
+                qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
+            }
+        QK_TRACE(1);
+        if (fused) {
+            const int nsp = sv / S;
+            float v[NR][S];
+            float mx = 0.0f;
+#pragma unroll
+            for (int r = 0; r < NR; r++) {
+                const int k = (tid + r * (int)blockDim.x) * S;
+                if ((K & 3) == 0 && k + S <= K && rows > 0) {
+#pragma unroll
+                    for (int i = 0; i < S; i += 4) {
+                        const float4 q = *(const float4 *)(x + k + i);
+                        v[r][i] = q.x, v[r][i + 1] = q.y, v[r][i + 2] = q.z, v[r][i + 3] = q.w;
+                    }
+                } else {
+#pragma unroll
+                    for (int i = 0; i < S; i++) v[r][i] = k + i < K && rows > 0 ? x[k + i] : 0.0f;
+                }
+#pragma unroll
+                for (int i = 0; i < S; i++) mx = fmaxf(mx, fabsf(v[r][i]));
+            }
+            mx = qk_warp_max(mx);
+            if (lane == 0) misc[warp] = mx;
+            __syncthreads();
+            mx = 0.0f;
+            for (int i = 0; i < W; i++) mx = fmaxf(mx, misc[i]);
+            const int ex = (int)((__float_as_uint(mx) >> 23) & 0xff);
+            int e = mx > 0.0f ? 141 - ex : 0; /* max |x| 2^e in [2^14, 2^15) */
+            e = e < -125 ? -125 : e > 125 ? 125 : e;
+            const float es = __int_as_float((127 + e) << 23);
+            if (tid == 0) misc[132] = (float)((F::bits ? QK_AEXP : 0) - e);
+#pragma unroll
+            for (int r = 0; r < NR; r++) {
+                const int idx = tid + r * (int)blockDim.x, kr = idx * S;
+                const bool live = idx < nsp;
+                float su = 0.0f;
+#pragma unroll
+                for (int i = 0; i < S; i++) v[r][i] *= es, su += v[r][i];
+                if (live) qk_mspan<DT>(sm, L.nrec, 0, kr, v[r]);
+                qk_msum<DT>(sm, L.xsum, L.nxs, live, 0, kr, su);
+            }
+        } else {
+            if (pc == 0) { /* max |x| per batch row */
+                const int K4 = (K + 3) / 4;
+#pragma unroll
+                for (int b = 0; b < B; b++) {
+                    float mx = 0.0f;
+                    if (b < rows) {
+                        const float *xr = x + (size_t)b * K;
+                        for (int i = tid; i < K4; i += blockDim.x) {
+                            if ((K & 3) == 0) {
+                                const float4 q = *(const float4 *)(xr + 4 * i);
+                                mx = fmaxf(mx, fmaxf(fmaxf(fabsf(q.x), fabsf(q.y)), fmaxf(fabsf(q.z), fabsf(q.w))));
+                            } else {
+                                for (int j = 4 * i; j < 4 * i + 4 && j < K; j++) mx = fmaxf(mx, fabsf(xr[j]));
+                            }
+                        }
+                    }
+                    mx = qk_warp_max(mx);
+                    if (lane == 0) misc[warp * B + b] = mx;
+                }
+            }
+            __syncthreads(); /* pc 0: the maxima are in; else: every warp is done with the last piece */
+            if (pc == 0) {
+                if (tid < B) {
+                    float mx = 0.0f;
+                    for (int i = 0; i < W; i++) mx = fmaxf(mx, misc[i * B + tid]);
+                    const int ex = (int)((__float_as_uint(mx) >> 23) & 0xff);
+                    int e = mx > 0.0f ? 141 - ex : 0; /* max |x| 2^e in [2^14, 2^15) */
+                    e = e < -125 ? -125 : e > 125 ? 125 : e;
+                    misc[128 + tid] = __int_as_float((127 + e) << 23);
+                    misc[132 + tid] = (float)((F::bits ? QK_AEXP : 0) - e);
+                }
+                __syncthreads();
+            }
+            qk_mstage<DT, B>(sm, L, x, rows, s0, sv, K);
+        }
+        __syncthreads();
+        QK_TRACE(2);
+
+        int tlc = i0 / kcp, cic = i0 - tlc * kcp; /* compute cursor */
+        for (int ib = i0; ib < i1; ib += D) {
+#pragma unroll
+            for (int d = 0; d < D; d++) {
+                const int i = ib + d;
+                if (i >= i1) break;
+                if (F::bits) {
+                    int bo[NT];
+#pragma unroll
+                    for (int t = 0; t < NT; t++) bo[t] = bo0 + cic * bstep + (act ? t * L.nrec * 128 : 0);
+                    const float *xs = (const float *)(sm + L.xsum) + cic * (CK / F::XSV) + c * (F::LV / F::XSV);
+#pragma unroll
+                    for (int j = 0; j < F::LPI; j++) {
+                        int bj[NT];
+#pragma unroll
+                        for (int t = 0; t < NT; t++) bj[t] = bo[t] + j * bjstep;
+                        qk_mblock<DT, NT>(acc, buf[d], j, sm, bj, xs + j * (4 * F::LV / F::XSV), L.nxs, one, smode,
+                                          sym, rows);
+                    }
+                } else { /* f16: lane (gq, c) holds batch row c for rows gq, gq + 8 */
+                    float Cf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    const int bo = bo0 + cic * bstep;
+#pragma unroll
+                    for (int j = 0; j < F::LPI; j++) {
+                        const uint4 bq = *(const uint4 *)(sm + bo + (act ? 128 * j : 0));
+                        qk_mma(Cf, buf[d].a[4 * j], buf[d].b[4 * j], buf[d].a[4 * j + 1], buf[d].b[4 * j + 1], bq.x, bq.y);
+                        qk_mma(Cf, buf[d].a[4 * j + 2], buf[d].b[4 * j + 2], buf[d].a[4 * j + 3], buf[d].b[4 * j + 3],
+                               bq.z, bq.w);
+                    }
+                    acc[0][0] += Cf[0] + Cf[1];
+                    acc[1][0] += Cf[2] + Cf[3];
+                }
+                if (i + D < i1) {
+                    qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
+                    qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
+                }
+                if (cic == kcp - 1 || i == i1 - 1) { /* the warp's last item of tile tlc: partial sums out */
+                    float *pp = part + ((tlc * W + warp) * 16 + gq) * B;
+                    if (F::bits) {
+#pragma unroll
+                        for (int r = 0; r < 2; r++)
+#pragma unroll
+                            for (int t = 0; t < NT; t++) {
+                                float v = acc[r][t];
+                                v += __shfl_xor_sync(QK_FULL, v, 1);
+                                v += __shfl_xor_sync(QK_FULL, v, 2);
+                                if (c == 0) pp[8 * r * B + t] += v;
+                                acc[r][t] = 0.0f;
+                            }
+                    } else {
+                        if (c < B) {
+                            pp[c] += acc[0][0];
+                            pp[8 * B + c] += acc[1][0];
+                        }
+                        acc[0][0] = acc[1][0] = 0.0f;
+                    }
+                }
+                if (++cic == kcp) cic = 0, tlc++;
+            }
+        }
+    }
+    QK_TRACE(3);
+    __syncthreads();
+    for (int i = tid; i < nt * 16 * B; i += blockDim.x) {
+        const int tl = i / (16 * B), rr = (i / B) % 16, b = i % B, n = (tile0 + tl) * 16 + rr;
+        float s = 0.0f;
+        for (int v = 0; v < W; v++) s += part[((tl * W + v) * 16 + rr) * B + b];
+        if (n < N && b < rows) y[(size_t)b * N + n] = ldexpf(s, (int)misc[132 + b]) + (bias ? bias[n] : 0.0f);
+    }
+#if QK_GEMV_TRACE
+    QK_TRACE(4);
+    __syncthreads();
+    if (tid == 0)
+        for (int i = 0; i < 5; i++) ((unsigned long long *)(y + N))[blockIdx.x * 5 + i] = qk_tr[i]; /* row 1 */
+#endif
 }
 
 /* ---- tiled GEMM for rows > 8 without cuBLAS: y[T, N] = x[T, K] W^T ----
@@ -918,18 +1735,121 @@ extern "C" __global__ void qk_attn_combine(const float *part, float *out, int he
     }
 }
 
+/* ---- sampling candidates (runtime/sampler.c's rule) ----
+ * qk_topk: the k largest of x[0..n) by (value desc, index asc), sorted, into
+ * val / idx, so that only k pairs cross to the host. One block of
+ * QK_TOPK_THREADS. Values map to order-preserving unsigned keys (-0 as +0,
+ * as the CPU's float comparisons see it); a radix select, 8 bits a round,
+ * finds the k-th largest key T and how many elements equal to T to take;
+ * a second select over ~index among those ties takes the lowest indices;
+ * the k chosen are then ranked by counting. k <= QK_TOPK_MAX. */
+#define QK_TOPK_THREADS 1024
+#define QK_TOPK_MAX 1024
+__device__ __forceinline__ unsigned qk_okey(float f) {
+    unsigned u = __float_as_uint(f == 0.0f ? 0.0f : f);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/* The k-th largest key over the elements taken (ties: tie_key == 0 takes
+ * all, keys = okey(x); else only x with okey == tie_key, keys = ~index).
+ * Returns it; *rem gets how many elements equal to it belong to the top k. */
+__device__ unsigned qk_select(const float *__restrict__ x, int n, int k, unsigned tie_key, int ties,
+                              unsigned *hist, int *sh, int *rem) {
+    unsigned prefix = 0, mask = 0;
+    int left = k;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
+        __syncthreads();
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            unsigned ok = qk_okey(x[i]);
+            if (ties && ok != tie_key) continue;
+            unsigned key = ties ? ~(unsigned)i : ok;
+            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int b = 255;
+            unsigned c = 0;
+            for (; b > 0 && c + hist[b] < (unsigned)left; b--) c += hist[b];
+            sh[0] = (int)(prefix | ((unsigned)b << shift));
+            sh[1] = left - (int)c;
+        }
+        __syncthreads();
+        prefix = (unsigned)sh[0];
+        left = sh[1];
+        mask |= 255u << shift;
+        __syncthreads();
+    }
+    *rem = left;
+    return prefix;
+}
+
+extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
+    qk_topk(const float *__restrict__ x, int n, int k, float *__restrict__ val, int *__restrict__ idx) {
+    __shared__ unsigned hist[256];
+    __shared__ int sh[2], cnt;
+    __shared__ float cv[QK_TOPK_MAX];
+    __shared__ int ci[QK_TOPK_MAX];
+    int need;
+    const unsigned t = qk_select(x, n, k, 0, 0, hist, sh, &need);
+    int one;
+    const unsigned t2 = qk_select(x, n, need, t, 1, hist, sh, &one); /* lowest indices among the ties */
+    if (threadIdx.x == 0) cnt = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        unsigned ok = qk_okey(x[i]);
+        if (ok > t || (ok == t && ~(unsigned)i >= t2)) {
+            int s = atomicAdd(&cnt, 1);
+            if (s < k) cv[s] = x[i], ci[s] = i;
+        }
+    }
+    __syncthreads();
+    for (int a = threadIdx.x; a < k; a += blockDim.x) {
+        const unsigned ka = qk_okey(cv[a]);
+        const int ia = ci[a];
+        int r = 0;
+        for (int b = 0; b < k; b++) {
+            unsigned kb = qk_okey(cv[b]);
+            r += kb > ka || (kb == ka && ci[b] < ia);
+        }
+        val[r] = cv[a];
+        idx[r] = ia;
+    }
+}
+
 /* ---- instantiations per weight dtype (QK_NEED_<dt> set by qcc) ---- */
 
+/* GEMV entry points: gemv_mma for packed and f16 weights, gemv_core for
+ * f32 and bf16 (and for every dtype when QK_GEMV_FAST is 2). */
+#define QK_MMA_DT(DT) (QK_GEMV_FAST != 2 && DT != QK_F32 && DT != QK_BF16)
+#define QK_GEMV_BOUNDS(DT) \
+    __launch_bounds__(QK_MMA_DT(DT) ? QK_GEMV_WARPS * 32 : QK_LGEMV_WARPS * 32, QK_MMA_DT(DT) ? QK_GEMV_MINB : 1)
+template <int DT, int B, bool MMA>
+struct qk_gemv_sel {
+    static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
+                                               int K, int N, int g, int sym) {
+        gemv_mma<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym);
+    }
+};
+template <int DT, int B>
+struct qk_gemv_sel<DT, B, false> {
+    static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
+                                               int K, int N, int g, int sym) {
+        gemv_core<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym);
+    }
+};
+#define QK_GEMV_RUN(DT, B) qk_gemv_sel<DT, B, QK_MMA_DT(DT)>::run
+
 #define QK_DEF_LINEAR(name, DT)                                                                          \
-    extern "C" __global__ void __launch_bounds__(QK_GEMV_WARPS * 32, QK_GEMV_MINB)                                     \
+    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
         qk_gemv_##name##_b1(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,  \
                             int K, int N, int g, int sym) {                                              \
-        gemv_core<DT, 1>(w, bias, x, y, rows, sv, K, N, g, sym);                                         \
+        QK_GEMV_RUN(DT, 1)(w, bias, x, y, rows, sv, K, N, g, sym);                                       \
     }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(QK_GEMV_WARPS * 32, QK_GEMV_MINB)                                     \
+    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
         qk_gemv_##name##_b4(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,  \
                             int K, int N, int g, int sym) {                                              \
-        gemv_core<DT, 4>(w, bias, x, y, rows, sv, K, N, g, sym);                                         \
+        QK_GEMV_RUN(DT, 4)(w, bias, x, y, rows, sv, K, N, g, sym);                                       \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(256)                                                    \
         qk_gemm_##name(const u8 *w, const float *bias, const float *x, float *y, int T, int K, int N,    \
@@ -970,7 +1890,7 @@ QK_DEF_DEQUANT(q8, QK_Q8)
 
 /* Shape-specialized GEMV: qcc appends QK_GEMV_SPEC(...) lines below. */
 #define QK_GEMV_SPEC(name, DT, B, K, N, G, SYM)                                                          \
-    extern "C" __global__ void __launch_bounds__(QK_GEMV_WARPS * 32, QK_GEMV_MINB)                                     \
+    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
         name(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv) {               \
-        gemv_core<DT, B>(w, bias, x, y, rows, sv, K, N, G, SYM);                                         \
+        QK_GEMV_RUN(DT, B)(w, bias, x, y, rows, sv, K, N, G, SYM);                                       \
     }

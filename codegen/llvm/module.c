@@ -7,7 +7,10 @@
  *   qm_forward(ctx)           the op list as straight-line kernel calls: each
  *                             buffer pointer fetched once at entry, every
  *                             shape/param an immediate, every weight pointer a
- *                             constant `qm_weights_start + blob_offset`;
+ *                             constant `qm_weights_start + blob_offset`
+ *                             (--dummy-weights: `qrt_dummy_base + blob_offset`,
+ *                             the pointer loaded once at entry: the runtime
+ *                             generates the weights at start, qrt/dummy.h);
  *   qm_{weights,tokenizer,info,cuda}_{start,end}
  *                             the data blobs, pulled in by `.incbin` in module
  *                             inline assembly: the integrated assembler copies
@@ -177,7 +180,9 @@ static void add_fn_attr(LLVMValueRef f, const char *name, uint64_t val) {
     LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, kind, val));
 }
 
-static int add_forward(LLVMModuleRef m, const qc_graph *g, uint64_t weights_size, qc_err *err) {
+static int add_forward(LLVMModuleRef m, const qc_graph *g, uint64_t weights_size, uint64_t dummy_size,
+                       qc_err *err) {
+    if (dummy_size) weights_size = dummy_size; /* the blob the runtime generates */
     for (int32_t i = 0; i < g->n_ops; i++)
         if (check_op(g, i, weights_size, err)) return -1;
 
@@ -226,6 +231,14 @@ static int add_forward(LLVMModuleRef m, const qc_graph *g, uint64_t weights_size
         bufs[i] = LLVMBuildCall2(b, buf_ty, buf_fn, args, 2, name);
     }
 
+    /* --dummy-weights: the runtime's pointer to the weights it generated */
+    LLVMValueRef dbase = NULL;
+    if (dummy_size) {
+        LLVMValueRef gv = LLVMAddGlobal(m, ptr, "qrt_dummy_base");
+        LLVMSetLinkage(gv, LLVMExternalLinkage);
+        dbase = LLVMBuildLoad2(b, ptr, gv, "wbase");
+    }
+
     LLVMValueRef null = LLVMConstNull(ptr);
     for (int32_t i = 0; i < g->n_ops; i++) {
         const qc_op *op = &g->ops[i];
@@ -240,7 +253,7 @@ static int add_forward(LLVMModuleRef m, const qc_graph *g, uint64_t weights_size
                 continue;
             }
             LLVMValueRef off = LLVMConstInt(i64, g->tensors[tids[k]].blob_offset, 0);
-            args[5 + k] = LLVMConstGEP2(i8, wstart, &off, 1);
+            args[5 + k] = dbase ? LLVMBuildGEP2(b, i8, dbase, &off, 1, "") : LLVMConstGEP2(i8, wstart, &off, 1);
         }
         args[7] = LLVMConstInt(i32, (uint64_t)(int64_t)(op->w >= 0 ? g->tensors[op->w].out_dtype : 0), 1);
         for (int k = 0; k < 4; k++) args[8 + k] = LLVMConstInt(i32, (uint64_t)(int64_t)op->p[k], 1);
@@ -262,7 +275,7 @@ int qc_llvm_build_module(LLVMModuleRef m, const qc_graph *g, const qc_codegen_op
                           (int)g->n_bufs);
 
     add_config(m, g);
-    if (add_forward(m, g, weights_size, err)) return -1;
+    if (add_forward(m, g, weights_size, o->dummy_size, err)) return -1;
 
     strbuf s = {0};
     put_blob(&s, "weights", o->weights_path, 1);

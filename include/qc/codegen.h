@@ -34,6 +34,9 @@ typedef struct qc_codegen_opts {
     const char *ir_path;        /* textual LLVM IR to write; NULL: don't */
     int opt_level;              /* 0..3 */
     const char *cuda_path;      /* file with the CUDA section (qc/cuda.h); NULL: CPU only */
+    uint64_t dummy_size;        /* --dummy-weights: weights_path holds the generator's descriptor
+                                   (qrt/dummy.h) and weight pointers are qrt_dummy_base + offset,
+                                   inside a blob of this many bytes the runtime fills; 0: embedded */
 } qc_codegen_opts;
 
 int qc_codegen_llvm(const qc_graph *g, const qc_codegen_opts *o, qc_err *err);

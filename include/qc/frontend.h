@@ -57,6 +57,12 @@ int qc_tokenizer_load(uint8_t **blob, size_t *size, const char *path, qc_err *er
  * receives the open checkpoint, which must outlive the graph (the graph
  * borrows its tensors). */
 int qc_model_load(qc_graph **g, qc_st **st_out, const char *model_path, qc_err *err);
+/* --dummy-weights: a Llama-family config.json alone into a graph whose
+ * tensors have shapes and no data (data NULL; F16 matrices, F32 vectors),
+ * with a byte-level tokenizer of vocab_size ids (BOS / EOS from the config,
+ * else 1 / 2) and the config's xxh3-128 as the source hash. The executable
+ * fills the weights at start (docs/dummy-weights.md). */
+int qc_model_load_dummy(qc_graph **g, const char *config_path, qc_err *err);
 
 /* ---- GGUF (frontend/gguf.c, frontend/gguf_meta.c) --------------------------
  *

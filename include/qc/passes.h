@@ -39,6 +39,7 @@ typedef struct qc_opts {
     int32_t act_order;     /* GPTQ: columns by decreasing Hessian diagonal */
     double damp;           /* GPTQ: fraction of mean(diag H) added to the diagonal */
     const char *calib;     /* calibration text: a file or a directory of *.txt; NULL: self-generated */
+    const char *calib_tokens; /* or: token ids (int32 LE), consecutive windows of calib_seqlen */
     int32_t calib_samples; /* windows */
     int32_t calib_seqlen;  /* tokens per window (0: min(2048, context)) */
     int32_t threads;       /* worker threads; never changes the output */

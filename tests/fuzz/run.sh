@@ -14,7 +14,8 @@
 # Crashes, timeouts (-timeout, seconds per input) and OOMs land in
 # BUILD/fuzz-work/TARGET/ as crash-*, timeout-*, oom-*, the log in run.log.
 # FUZZ_PARALLEL=N runs N targets at once (default 1); FUZZ_ARGS adds libFuzzer
-# flags. Nothing found here goes into the committed corpus without `merge`.
+# flags. Nothing found here goes into the committed corpus without `merge`:
+# a fuzzing run that changed tests/fuzz/corpus fails.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ALL="json safetensors config tokenizer_json tok_blob prompt gguf"
@@ -30,6 +31,11 @@ dict() {
     prompt) printf '"<s>"\n"</s>"\n"<unk>"\n"<|endoftext|>"\n"<|im_start|>"\n"<|im_end|>"\n"<tool>"\n"\\xe2\\x96\\x81"\n"\\xc4\\xa0"\n"\\xc2\\xa0"\n"\\xf0\\x9f\\x98\\x80"\n"\\x0d\\x0a"\n"\x27s"\n"\x27ll"\n' > "$out" ;;
     *) return 1 ;;
   esac
+}
+
+# Fingerprint of the committed corpora (names and bytes).
+corpus_sum() {
+  (cd "$HERE/corpus" && find . -type f -print0 | sort -z | xargs -0 sha1sum) | sha1sum
 }
 
 targets() {
@@ -48,14 +54,17 @@ fuzz_one() {
   cp -n "$HERE/corpus/$t/"* "$w/corpus/" 2>/dev/null
   local d=()
   dict "$t" "$w/dict" && d=(-dict="$w/dict")
-  local start=$SECONDS
+  local start=$SECONDS t0
+  t0=$(date +%s.%N)
   "$b/tests/fuzz_$t" -max_total_time="$s" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$w/" "${d[@]}" ${FUZZ_ARGS:-} "$w/corpus" > "$w/run.log" 2>&1
   local rc=$?
   local stats
   stats=$(grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$w/run.log" | tr '\n' ' ')
   if [ $rc -ne 0 ]; then
-    echo "fuzz_$t: FAILED after $((SECONDS - start)) s (rc $rc): $(ls "$w" | grep -E '^(crash|timeout|oom|leak|slow-unit)-' | tr '\n' ' ')"
+    # the inputs this run saved (those of earlier runs may lie beside them)
+    echo "fuzz_$t: FAILED after $((SECONDS - start)) s (rc $rc):" $(find "$w" -maxdepth 1 -newermt "@$t0" \
+      -regextype egrep -regex '.*/(crash|timeout|oom|leak|slow-unit)-.*' -printf '%f\n')
     grep -E 'ERROR|SUMMARY|check failed|runtime error|^    #[0-9]+ .* in ' "$w/run.log" |
       grep -vE 'fuzzer::|__sanitizer|libc|_start|raise|abort|pthread_kill|CrashCallback' | head -16
     echo "  log: $w/run.log"
@@ -97,12 +106,17 @@ main() {
   ts=$(targets "$b" "$@") || exit 2
   [ -n "$ts" ] || { echo "run.sh: no fuzz targets in $b (configure with -DQC_FUZZ=ON)"; exit 2; }
   par=${FUZZ_PARALLEL:-1}
-  fail=0 running=0
+  fail=0 running=0 sum=$(corpus_sum) start=$SECONDS
   for t in $ts; do
     fuzz_one "$b" "$s" "$t" & running=$((running + 1))
     if [ "$running" -ge "$par" ]; then wait -n || fail=1; running=$((running - 1)); fi
   done
   while [ "$running" -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
+  if [ "$(corpus_sum)" != "$sum" ]; then
+    echo "run.sh: tests/fuzz/corpus changed during the run (fuzzing must only read it)"
+    fail=1
+  fi
+  echo "run.sh: $(echo $ts | wc -w) targets, ${s} s each, $par at a time: $((SECONDS - start)) s, $([ $fail = 0 ] && echo ok || echo FAILED)"
   exit $fail
 }
 

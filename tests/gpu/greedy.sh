@@ -2,7 +2,8 @@
 # stories260K on the GPU: greedy text identical to the CPU's and to the
 # reference (256 tokens after BOS), with the decode step replayed as a CUDA
 # graph and without; a prompt (prefill through the GEMM path) continues the
-# same on both devices; f16 weights agree too.
+# same on both devices; f16 weights agree too; sampled text (temperature,
+# top-k, top-p: the GPU picks the candidates, qk_topk) is the CPU's too.
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
@@ -22,6 +23,14 @@ cmp "$T/pg.txt" "$T/pc.txt" || fail "prompted text differs: $(head -c 300 "$T/pg
 greedy s16 --device cuda > "$T/g16.txt"
 greedy s16 --device cpu > "$T/c16.txt"
 cmp "$T/g16.txt" "$T/c16.txt" || fail "f16 build: GPU and CPU greedy text differ"
+for opt in "--temp 0.8 --seed 5" "--temp 1 --top-k 0 --seed 6" "--temp 0.7 --top-k 5 --top-p 0.5 --seed 7" \
+           "--temp 1.2 --top-k 512 --seed 8"; do
+  # shellcheck disable=SC2086
+  "$T/s32.bin" --device cuda $opt -n 200 > "$T/sg.txt" 2> "$T/err.txt" || fail "$opt on the GPU exited $?"
+  # shellcheck disable=SC2086
+  "$T/s32.bin" --device cpu $opt -n 200 > "$T/sc.txt" || fail "$opt on the CPU exited $?"
+  cmp "$T/sg.txt" "$T/sc.txt" || fail "sampled ($opt): GPU and CPU differ: $(head -c 200 "$T/sg.txt") / $(head -c 200 "$T/sc.txt")"
+done
 "$T/s32.bin" --device cuda --bench --prompt-len 128 --gen 128 | tee "$T/bench.txt"
 grep -q 'decode 128' "$T/bench.txt" || fail "--bench on the GPU"
 echo ok

@@ -214,7 +214,7 @@ static qc_graph *make_graph(void) {
 }
 
 static int codegen(const qc_graph *g, const char *obj, const char *ir, int opt, qc_err *err) {
-    qc_codegen_opts o = {weights_path, tok_path, info_path, obj, ir, opt, NULL};
+    qc_codegen_opts o = {weights_path, tok_path, info_path, obj, ir, opt, NULL, 0};
     return qc_codegen_llvm(g, &o, err);
 }
 
@@ -461,7 +461,7 @@ static void test_errors(qc_graph *g, const char *obj) {
     path_in_dir(out, sizeof out, "err.o");
 
     /* missing input file: named in the message, no object left */
-    qc_codegen_opts o = {weights_path, "/nonexistent/tok.bin", info_path, out, NULL, 2, NULL};
+    qc_codegen_opts o = {weights_path, "/nonexistent/tok.bin", info_path, out, NULL, 2, NULL, 0};
     CHECK(qc_codegen_llvm(g, &o, &err) == -1);
     CHECK(strstr(err.msg, "/nonexistent/tok.bin") != NULL);
     CHECK(!exists(out));

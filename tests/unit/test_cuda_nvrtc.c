@@ -57,8 +57,8 @@ int main(void) {
         fprintf(stderr, "module: %s\n", err.msg);
         return 1;
     }
-    /* 17 base + 7 dtypes x 3 + 4 dequant + 8 distinct linears (batch 1) */
-    CHECK(m.n_names == 17 + 21 + 4 + 8);
+    /* 18 base (qk_topk included) + 7 dtypes x 3 + 4 dequant + 8 distinct linears (batch 1) */
+    CHECK(m.n_names == 18 + 21 + 4 + 8);
     qc_cuda_build b;
     if (qc_cuda_compile(&m, &o, NULL, &b, &err)) {
         fprintf(stderr, "compile: %s\n", err.msg);

@@ -1742,7 +1742,8 @@ extern "C" __global__ void qk_attn_combine(const float *part, float *out, int he
  * as the CPU's float comparisons see it); a radix select, 8 bits a round,
  * finds the k-th largest key T and how many elements equal to T to take;
  * a second select over ~index among those ties takes the lowest indices;
- * the k chosen are then ranked by counting. k <= QK_TOPK_MAX. */
+ * the k chosen are then ranked by counting. k <= QK_TOPK_MAX. Greedy
+ * (k = 1) is one pass: the maximum of (key << 32 | ~index). */
 #define QK_TOPK_THREADS 1024
 #define QK_TOPK_MAX 1024
 __device__ __forceinline__ unsigned qk_okey(float f) {
@@ -1790,6 +1791,24 @@ extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
     __shared__ int sh[2], cnt;
     __shared__ float cv[QK_TOPK_MAX];
     __shared__ int ci[QK_TOPK_MAX];
+    __shared__ unsigned long long best;
+    if (k == 1) { /* greedy: one pass, max of (key, ~index) */
+        if (threadIdx.x == 0) best = 0;
+        __syncthreads();
+        unsigned long long m = 0;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            unsigned long long v = (unsigned long long)qk_okey(x[i]) << 32 | (unsigned long long)~(unsigned)i;
+            m = v > m ? v : m;
+        }
+        atomicMax(&best, m);
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            const int i = (int)~(unsigned)(best & 0xffffffffull);
+            val[0] = x[i];
+            idx[0] = i;
+        }
+        return;
+    }
     int need;
     const unsigned t = qk_select(x, n, k, 0, 0, hist, sh, &need);
     int one;

@@ -11,6 +11,8 @@ the tokenizer and checks --no-verify --info still shows the stored trailer
 "verified": false. Usage: info.py EXE SCRATCH_DIR"""
 import ctypes, json, os, struct, subprocess, sys
 
+from elfsyms import qm_symbols
+
 
 def fail(msg):
     sys.exit(f"FAIL: {msg}")
@@ -45,23 +47,14 @@ for data, want in ((b"", "99aa06d3014798d86001c324468d497f"), (b"abc", "06b05ab6
         fail(f"{how}: xxh3-128({data!r}) = {xxh3(data)}, expected {want}")
 
 exe, scratch = sys.argv[1], sys.argv[2]
-syms = {}
-for line in subprocess.run(["nm", exe], capture_output=True, text=True, check=True).stdout.splitlines():
-    f = line.split()
-    if len(f) == 3 and f[2].startswith("qm_"):
-        syms[f[2]] = int(f[0], 16)
-secs = []
-for line in subprocess.run(["readelf", "-SW", exe], capture_output=True, text=True, check=True).stdout.splitlines():
-    f = line.replace("[ ", "[").split()
-    if len(f) > 6 and f[0].startswith("[") and f[2] == "PROGBITS":
-        secs.append((int(f[3], 16), int(f[4], 16), int(f[5], 16)))
+syms, _off = qm_symbols(exe)
 
 
 def off(addr):
-    for a, o, n in secs:
-        if a <= addr < a + n:
-            return addr - a + o
-    fail(f"address {addr:#x} in no section")
+    o = _off(addr)
+    if o is None:
+        fail(f"address {addr:#x} in no section")
+    return o
 
 
 data = open(exe, "rb").read()

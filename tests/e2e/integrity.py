@@ -4,24 +4,17 @@ or a section's hash trailer) makes the executable refuse to run, with one
 clear line and exit status 1. Usage: integrity.py EXE SCRATCH_DIR"""
 import os, random, subprocess, sys
 
+from elfsyms import qm_symbols
+
 exe, scratch = sys.argv[1], sys.argv[2]
-syms = {}
-for line in subprocess.run(["nm", exe], capture_output=True, text=True, check=True).stdout.splitlines():
-    f = line.split()
-    if len(f) == 3 and f[2].startswith("qm_"):
-        syms[f[2]] = int(f[0], 16)
-# virtual address -> file offset through the section headers
-secs = []
-for line in subprocess.run(["readelf", "-SW", exe], capture_output=True, text=True, check=True).stdout.splitlines():
-    f = line.replace("[ ", "[").split()
-    if len(f) > 6 and f[0].startswith("[") and f[2] == "PROGBITS":
-        secs.append((int(f[3], 16), int(f[4], 16), int(f[5], 16)))
+syms, _off = qm_symbols(exe)
+
 
 def off(addr):
-    for a, o, n in secs:
-        if a <= addr < a + n:
-            return addr - a + o
-    sys.exit(f"FAIL: address {addr:#x} in no section")
+    o = _off(addr)
+    if o is None:
+        sys.exit(f"FAIL: address {addr:#x} in no section")
+    return o
 
 data = bytearray(open(exe, "rb").read())
 rng = random.Random(1)

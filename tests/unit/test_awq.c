@@ -22,15 +22,7 @@
 
 #include "qc/quant.h"
 
-static int fails;
-#define CHECK(c, ...)                     \
-    do {                                  \
-        if (!(c)) {                       \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr);          \
-            if (++fails > 20) exit(1);    \
-        }                                 \
-    } while (0)
+#include "check.h"
 
 static uint64_t rng = 0xa3e5c0de1234ull;
 static uint64_t next64(void) { /* splitmix64 */

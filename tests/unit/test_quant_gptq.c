@@ -27,15 +27,7 @@
 
 #include "qc/quant.h"
 
-static int fails;
-#define CHECK(c, ...)                     \
-    do {                                  \
-        if (!(c)) {                       \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr);          \
-            if (++fails > 20) exit(1);    \
-        }                                 \
-    } while (0)
+#include "check.h"
 
 static uint64_t rng = 0x9a7c0ffee123ull;
 static uint64_t next64(void) { /* splitmix64 */

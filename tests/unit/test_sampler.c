@@ -19,15 +19,7 @@
 
 #include "qrt.h"
 
-static int fails;
-#define CHECK(c, ...)                     \
-    do {                                  \
-        if (!(c)) {                       \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr);          \
-            fails++;                      \
-        }                                 \
-    } while (0)
+#include "check.h"
 
 static uint64_t rng = 0x5a3b1e9d77ull;
 static uint64_t next64(void) {

@@ -482,7 +482,6 @@ static void emit_file(const char *out, const void *p, size_t n) {
     tmp_out[0] = 0;
 }
 
-#ifdef QC_WITH_CUDA
 static char *read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     char *p = NULL;
@@ -553,7 +552,6 @@ static void nvrtc_child(const args *a, const qc_cuda_module *m, const qc_cuda_op
     snprintf(msg, sizeof msg, "NVRTC: the compile process died (signal %d)", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     die(msg);
 }
-#endif
 
 /*
  * The CUDA part of the build: device code for the graph (codegen/cuda),

@@ -263,7 +263,6 @@ static int quantize_head(qc_graph *g, const qc_opts *o, qc_err *err) {
         }
         qc_opts ho = *o;
         ho.bits = o->head_bits;
-        ho.sym = o->sym;
         if (quantize_op(g, i, &ho, NULL, 0, 0, NULL, err)) return -1;
     }
     return 0;

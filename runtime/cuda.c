@@ -901,26 +901,27 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     }
 }
 
-void qrt_cuda_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
-                         const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
-                         float f0) {
-    (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+/* out[t][i] = f(a[t][i], b[t][i]) over the step's tokens: qk_silu_mul, qk_add. */
+static void elementwise(qrt_ctx *c, const char *kernel, float *out, const float *a, const float *b, int32_t width) {
     struct qrt_gpu *G = c->m->gpu;
     qrt_cu_ptr o = DEV(out), x = DEV(a), y = DEV(b);
     int32_t n = c->n_tokens * width;
     void *args[] = {&o, &x, &y, &n};
-    launch(G, fn_need(G, "qk_silu_mul"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+    launch(G, fn_need(G, kernel), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+}
+
+void qrt_cuda_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
+                         const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
+                         float f0) {
+    (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    elementwise(c, "qk_silu_mul", out, a, b, width);
 }
 
 void qrt_cuda_k_add(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
                     const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
                     float f0) {
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
-    struct qrt_gpu *G = c->m->gpu;
-    qrt_cu_ptr o = DEV(out), x = DEV(a), y = DEV(b);
-    int32_t n = c->n_tokens * width;
-    void *args[] = {&o, &x, &y, &n};
-    launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+    elementwise(c, "qk_add", out, a, b, width);
 }
 
 /* ---- for tests and benches ---- */

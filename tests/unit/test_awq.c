@@ -22,17 +22,9 @@
 
 #include "qc/quant.h"
 
+#define QC_TEST_SEED 0xa3e5c0de1234ull
 #include "check.h"
 
-static uint64_t rng = 0xa3e5c0de1234ull;
-static uint64_t next64(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return (double)(next64() >> 11) * 0x1p-53; }
-static double normal(void) { return sqrt(-2 * log(1 - unif())) * cos(6.283185307179586 * unif()); }
 
 enum { N = 48, K = 128, ROWS = 1024 };
 

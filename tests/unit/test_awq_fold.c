@@ -24,16 +24,9 @@
 #include "qc/frontend.h"
 #include "qc/passes.h"
 
+#define QC_TEST_SEED 0xf01dab1e5ull
 #include "check.h"
 
-static uint64_t rng = 0xf01dab1e5ull;
-static uint64_t next64(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return (double)(next64() >> 11) * 0x1p-53; }
 
 enum { T = 24 };
 

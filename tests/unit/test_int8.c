@@ -22,17 +22,9 @@
 #include "int8.h"
 #include "qc/quant.h"
 
+#define QC_TEST_SEED 0x1e8a8c0ffee5ull
 #include "check.h"
 
-static uint64_t rng = 0x1e8a8c0ffee5ull;
-static uint64_t next64(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return (double)(next64() >> 11) * 0x1p-53; }
-static double normal(void) { return sqrt(-2 * log(1 - unif())) * cos(6.283185307179586 * unif()); }
 static int8_t code(void) { return (int8_t)((int)(next64() % 255) - 127); }
 
 static void gemm_ref(const int8_t *x, int64_t rows, const int8_t *w, int64_t N, int64_t Kp, int32_t *acc) {

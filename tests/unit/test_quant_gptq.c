@@ -27,17 +27,9 @@
 
 #include "qc/quant.h"
 
+#define QC_TEST_SEED 0x9a7c0ffee123ull
 #include "check.h"
 
-static uint64_t rng = 0x9a7c0ffee123ull;
-static uint64_t next64(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return (double)(next64() >> 11) * 0x1p-53; }
-static double normal(void) { return sqrt(-2 * log(1 - unif())) * cos(6.283185307179586 * unif()); }
 
 /* X [n, K]: rank-16 structure plus noise, per-feature scales, input `dead` all zero. */
 static float *make_x(int64_t n, int64_t K, int64_t dead) {

@@ -19,15 +19,8 @@
 
 #include "qrt.h"
 
+#define QC_TEST_SEED 0x5a3b1e9d77ull
 #include "check.h"
-
-static uint64_t rng = 0x5a3b1e9d77ull;
-static uint64_t next64(void) {
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static const float *keys;
 static int by_ref(const void *a, const void *b) {

@@ -231,15 +231,30 @@ static void reference(int dt, const uint8_t *w, const qrt_qlayout *l, const floa
 
 typedef struct result {
     double us, gbs, err;
+    double us_plain; /* without programmatic dependent launch (= us where PDL is off) */
     int grid, occ;
 } result;
 
-static int sms;
+static int sms, pdl; /* pdl: launch as runtime/cuda.c does on sm_90+ (cuLaunchKernelEx, programmatic serialization) */
+
+/* One GEMV launch into the stream: with the programmatic-serialization attribute when with_pdl. */
+static void launch_gemv(qrt_cu_function f, unsigned grid, const qrt_gemv_shape *sh, void **args, int with_pdl) {
+    if (with_pdl) {
+        qrt_cu_launch_attr at;
+        memset(&at, 0, sizeof at);
+        at.id = QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION;
+        at.value.i = 1;
+        qrt_cu_launch_config lc = {grid, 1, 1, (unsigned)sh->threads, 1, 1, (unsigned)sh->smem, stream, &at, 1};
+        CHECK(cu->LaunchKernelEx(&lc, f, args, NULL));
+    } else {
+        CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh->threads, 1, 1, (unsigned)sh->smem, stream, args, NULL));
+    }
+}
 
 /* Times `rows`-row GEMVs of kernel set `v` over copies of the weight. */
 static result run_gemv(const variant *v, int dt, int K, int N, int group, const uint8_t *host_w, size_t wbytes,
                        const float *x, const float *ref, int rows, int quick) {
-    result res = {0, 0, 0, 0, 0};
+    result res = {0, 0, 0, 0, 0, 0};
     int B = rows == 1 ? 1 : 4, bits = qrt_qdtype_bits(dt);
     int g = bits ? group : 0, sym = 0;
     char name[128];
@@ -334,20 +349,21 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
             a[6] = &K, a[7] = &N, a[8] = &g, a[9] = &sym;
         }
     }
-    qrt_cu_graph gr;
-    qrt_cu_graph_exec ge;
-    CHECK(cu->StreamBeginCapture(stream, 2));
-    for (int i = 0; i < ITER; i++)
-        for (int j = 0; j < nl; j++)
-            CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, kargs[i][j],
-                                   NULL));
-    CHECK(cu->StreamEndCapture(stream, &gr));
-    CHECK(cu->GraphInstantiateWithFlags(&ge, gr, 0));
-    float ms = time_graph(ge, quick ? 5 : 20);
-    res.us = ms * 1e3 / ITER;
+    for (int p = 0; p <= pdl; p++) { /* plain launches, then (sm_90+) as the runtime launches */
+        qrt_cu_graph gr;
+        qrt_cu_graph_exec ge;
+        CHECK(cu->StreamBeginCapture(stream, 2));
+        for (int i = 0; i < ITER; i++)
+            for (int j = 0; j < nl; j++) launch_gemv(f, grid, &sh, kargs[i][j], p);
+        CHECK(cu->StreamEndCapture(stream, &gr));
+        CHECK(cu->GraphInstantiateWithFlags(&ge, gr, 0));
+        float ms = time_graph(ge, quick ? 5 : 20);
+        res.us = ms * 1e3 / ITER;
+        if (p == 0) res.us_plain = res.us;
+        cu->GraphExecDestroy(ge);
+        cu->GraphDestroy(gr);
+    }
     res.gbs = (double)(wbytes + (size_t)(K + N) * 4 * rows) / (res.us * 1e-6) / 1e9;
-    cu->GraphExecDestroy(ge);
-    cu->GraphDestroy(gr);
     cu->MemFree(W);
     cu->MemFree(X);
     cu->MemFree(Y);
@@ -357,7 +373,7 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
 /* cuBLAS f16 GEMM with n = rows over rotating copies of W [N, K] f16. */
 static result run_cublas_f16(const qrt_cublas_api *cb, int K, int N, const uint16_t *w16, const uint16_t *x16,
                              int rows, int quick) {
-    result res = {0, 0, 0, 0, 0};
+    result res = {0, 0, 0, 0, 0, 0};
     qrt_cublas_handle h;
     if (cb->Create(&h) || cb->SetStream(h, stream)) {
         res.us = -1;
@@ -424,6 +440,7 @@ static const struct {
 } targets[] = {{"q4 g128", 12.5}, {"q3 g128", 10.0}, {"q2 g64", 8.0}, {"q8 g128", 24.0}, {"f16", 41.0}};
 
 int main(int argc, char **argv) {
+    int no_pdl = 0;
     int warps = 0, loads = 0, fast = 0, xs = 0, variants = 0, quick = 0, only = -1, vl[8], nvl = 0;
     int shl[NS], nsh = NS, bl[4] = {1, 2, 4, 8}, nb = 4;
     for (int i = 0; i < NS; i++) shl[i] = i;
@@ -436,12 +453,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--variants")) variants = 1;
         else if (!strcmp(argv[i], "--vlist") && i + 1 < argc) variants = 1, nvl = parse_list(argv[++i], vl, 8);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--no-pdl")) no_pdl = 1;
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nsh = parse_list(argv[++i], shl, NS);
         else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], bl, 4);
         else {
-            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--warps W] [--loads L] [--fast 0|1|2]\n"
+            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--no-pdl] [--warps W] [--loads L] [--fast 0|1|2]\n"
                             "                  [--xs F] [--shapes i,j,..] [--batches 1,2,4,8] [--only V] [--dump DIR]\n");
             return 2;
         }
@@ -473,6 +491,7 @@ int main(int argc, char **argv) {
     CHECK(cu->CtxSetCurrent(ctx));
     CHECK(cu->StreamCreate(&stream, 1));
     int cc = 10 * major + minor;
+    pdl = cc >= 90 && cu->LaunchKernelEx && !no_pdl;
     double copy = copy_bandwidth();
     printf("device: %s (sm_%d, %d SMs), NVRTC %s\n", name, cc, sms, qc_nvrtc_version());
     printf("device-to-device copy (1 GiB, read + write): %.0f GB/s\n", copy);
@@ -529,8 +548,11 @@ int main(int argc, char **argv) {
                    vs[v].shape.gemv_loads, vs[v].shape.gemv_fast, vs[v].shape.gemv_xs);
 
     const qrt_cublas_api *cb = qrt_cublas_load();
-    printf("\n| K x N | format | rows | variant | us | GB/s | %% of copy | x cuBLAS f16 | rel. err vs CPU | grid (blocks/SM) |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("\nus: launched as runtime/cuda.c launches (%s); no PDL: plain launches\n",
+           pdl ? "programmatic dependent launch" : "plain: no PDL on this device");
+    printf("\n| K x N | format | rows | variant | us | GB/s | %% of copy | x cuBLAS f16 | rel. err vs CPU | grid (blocks/SM) | "
+           "us no PDL |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     int bad = 0;
     double at14[NF][4]; /* default kernel, 14336 x 4096, per format and batch */
     double q4_11008 = 0, cub_11008 = 0;
@@ -552,10 +574,10 @@ int main(int argc, char **argv) {
                 result r = run_cublas_f16(cb, K, N, w16, x16, bl[bi], quick);
                 cublas_us[s][bi] = r.us;
                 if (r.us > 0)
-                    printf("| %d x %d | f16 cuBLAS | %d | GemmEx | %.2f | %.0f | %.1f | 1.00 | - | - |\n", K, N, bl[bi],
-                           r.us, r.gbs, 100.0 * r.gbs / copy);
+                    printf("| %d x %d | f16 cuBLAS | %d | GemmEx | %.2f | %.0f | %.1f | 1.00 | - | - | %.2f |\n", K, N,
+                           bl[bi], r.us, r.gbs, 100.0 * r.gbs / copy, r.us);
                 else
-                    printf("| %d x %d | f16 cuBLAS | %d | GemmEx | failed | | | | | |\n", K, N, bl[bi]);
+                    printf("| %d x %d | f16 cuBLAS | %d | GemmEx | failed | | | | | | |\n", K, N, bl[bi]);
             }
             free(w16);
             free(x16);
@@ -588,8 +610,9 @@ int main(int argc, char **argv) {
                     double cub = cublas_us[s][bi];
                     char sp[32] = "-";
                     if (cub > 0) snprintf(sp, sizeof sp, "%.2f", cub / r.us);
-                    printf("| %d x %d | %s | %d | %d | %.2f | %.0f | %.1f | %s | %.1e | %d (%d) |\n", K, N,
-                           fmts[f].name, bl[bi], v, r.us, r.gbs, 100.0 * r.gbs / copy, sp, r.err, r.grid, r.occ);
+                    printf("| %d x %d | %s | %d | %d | %.2f | %.0f | %.1f | %s | %.1e | %d (%d) | %.2f |\n", K, N,
+                           fmts[f].name, bl[bi], v, r.us, r.gbs, 100.0 * r.gbs / copy, sp, r.err, r.grid, r.occ,
+                           r.us_plain);
                     fflush(stdout);
                     if (!(r.err < 1e-5)) bad = 1;
                     if (v == 0 && K == 14336 && N == 4096) at14[f][bi] = r.us;

@@ -25,6 +25,8 @@ static void usage(const char *prog) {
            "  --device cpu|cuda       where to run (default: cuda when available, else cpu)\n"
            "  --cache-type f32|f16    GPU KV cache element type (default f32)\n"
            "  --no-cuda-graph         GPU: launch every decode step's kernels instead of replaying a graph\n"
+           "  --no-pdl                GPU: no programmatic dependent launch (sm_90+: each kernel starts only\n"
+           "                          when the one before it has finished)\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -136,6 +138,8 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->kv_f16 = t[1] == '1';
         } else if (IS("--no-cuda-graph")) {
             a->no_graph = 1;
+        } else if (IS("--no-pdl")) {
+            a->no_pdl = 1;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

@@ -87,6 +87,12 @@ const qrt_cu_api *qrt_cu_load(char *why, size_t cap, int *nodev) {
                 goto done;
             }
         }
+        { /* optional entry points */
+            int status = 0;
+            void **slot = (void **)&cu_api.LaunchKernelEx;
+            if ((gpa2 ? gpa2("cuLaunchKernelEx", slot, 12000, 1, &status) : gpa1("cuLaunchKernelEx", slot, 12000, 1)) != 0)
+                *slot = NULL;
+        }
         qrt_cu_result r = cu_api.Init(0);
         if (r != 0) {
             const char *s = NULL;
@@ -208,7 +214,7 @@ const qrt_cuda_image *qrt_cuda_blob_pick(const qrt_cuda_blob *b, int32_t cc) {
  * f32 and bf16 weights: gemv_core, with the fixed shape QK_LGEMV_* (8
  * warps, 8 loads, 16384 floats of x): U 16-byte units of UV values per
  * lane, chunks of CH columns, x padded by PADX floats after every UV. */
-#define GEMV_MMAX 8 /* QK_GEMV_MMAX */
+#define GEMV_MMAX(batch) ((batch) == 1 ? 16 : 8) /* QK_GEMV_MMAX */
 qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch) {
     qrt_gemv_shape s;
     int32_t bits = qrt_qdtype_bits(dtype), esize = dtype == QRT_DT_F32 ? 4 : 2;
@@ -225,9 +231,10 @@ qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t 
         s.sv = (int32_t)(kr < cap ? kr : cap);
         int64_t nrec = s.sv / 32 * rp32, nxs = s.sv / xsv;
         int64_t xsum = batch * nrec * 128, zero = xsum + (batch * nxs * 4 + 127) / 128 * 128 + 16;
-        int64_t part = zero - 16 + 1152, misc = part + (int64_t)GEMV_MMAX * b->gemv_warps * 16 * batch * 4;
+        int64_t part = zero - 16 + 1152, misc = part + (int64_t)GEMV_MMAX(batch) * b->gemv_warps * 16 * batch * 4;
         s.smem = (size_t)(misc + 1024);
         s.rows_per_warp = 16;
+        s.mmax = GEMV_MMAX(batch);
         s.warps = b->gemv_warps;
         s.threads = 32 * b->gemv_warps;
         return s;
@@ -239,6 +246,7 @@ qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t 
     int32_t kr = (K + CH - 1) / CH * CH, cap = 16384 / batch / CH * CH;
     if (cap < CH) cap = CH;
     s.rows_per_warp = R;
+    s.mmax = 0;
     s.warps = 8;
     s.threads = 32 * 8;
     s.sv = kr < cap ? kr : cap;
@@ -250,7 +258,7 @@ uint32_t qrt_gemv_grid(const qrt_gemv_shape *s, int32_t K, int32_t N, int32_t ma
     if (s->rows_per_warp == 16) { /* gemv_mma: m tiles per block, ceil(tiles / m) blocks */
         int64_t tiles = (N + 15) / 16, m = max_blocks > 0 ? (tiles + max_blocks - 1) / max_blocks : 1;
         if (m < 1) m = 1;
-        if (m > GEMV_MMAX) m = GEMV_MMAX;
+        if (m > s->mmax) m = s->mmax;
         return (uint32_t)((tiles + m - 1) / m);
     }
     int64_t groups = (N + s->rows_per_warp - 1) / s->rows_per_warp;
@@ -281,12 +289,36 @@ struct qrt_gpu {
     qrt_cu_stream stream;
     qrt_cu_module mod;
     int32_t cc, sms, smem_optin, kv_f16, no_graph;
+    int32_t pdl; /* launch with programmatic dependent launch (sm_90+, cuLaunchKernelEx present) */
+    qrt_cu_ptr step_dev; /* the step block of the context whose RoPEs are held back */
     qrt_cuda_blob blob;
     qrt_cu_ptr weights;          /* device copy of the weight blob */
     const uint8_t *host_weights; /* qm_weights_start */
     size_t weights_size;
     fn_slot fns[NFN];
     int32_t capturing, capture_failed;
+    /* a residual add not yet launched (qrt_cuda_k_add): fused with the RMSNorm that reads its output
+     * right after it (qk_add_rmsnorm_*), else launched on its own before the next launch or sync */
+    struct {
+        int32_t on, width, rows;
+        qrt_cu_ptr out, a, b;
+    } pend;
+    /* one-token linears not yet launched (qrt_cuda_k_linear), all reading x with one format: launched
+     * as one kernel (qk_gemvm_*, when qcc emitted it) before the next launch or sync */
+    struct {
+        int32_t n, dt, K, g, s;
+        struct qrt_ctx *c;
+        qrt_cu_ptr x, y[3];
+        const void *w[3], *bias[3];
+        int32_t N[3];
+    } plin;
+    /* RoPEs not yet launched (qrt_cuda_k_rope): done by the attention's qk_rope_append_* when they are
+     * its q and k, else launched on their own */
+    struct {
+        int32_t n, rows, heads[2], hd[2];
+        qrt_cu_ptr x[2], inv[2];
+    } prope;
+    int64_t merged; /* launches of merged linears (qrt_cuda_merged) */
     char failed[512]; /* first error; non-empty = the GPU path is dead */
     char name[256];
 };
@@ -376,7 +408,38 @@ static int fn_smem(struct qrt_gpu *G, qrt_cu_function f, const char *name, size_
 static void launch(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                    size_t smem, void **args) {
     if (!f || G->failed[0]) return;
+    if (G->pdl) { /* every kernel of the module waits for its predecessor itself (kernels.cu qk_dep_wait) */
+        qrt_cu_launch_attr at;
+        memset(&at, 0, sizeof at);
+        at.id = QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION;
+        at.value.i = 1;
+        qrt_cu_launch_config lc = {gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, &at, 1};
+        CK(G->cu->LaunchKernelEx(&lc, f, args, NULL));
+        return;
+    }
     CK(G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL));
+}
+
+static unsigned grid_for(size_t n, unsigned threads) {
+    size_t g = (n + threads - 1) / threads;
+    return (unsigned)(g < 1 ? 1 : g > 4096 ? 4096 : g);
+}
+
+/* Launches the pending residual add, if any. Every entry point that launches, copies or synchronizes
+ * calls this first, so the stream sees the kernels in the order the host code asked for them. */
+static void flush_linears(struct qrt_gpu *G);
+static void flush(struct qrt_gpu *G) {
+    if (G->plin.n) flush_linears(G);
+    for (int32_t i = 0; i < G->prope.n; i++) {
+        void *args[] = {&G->prope.x[i], &G->step_dev, &G->prope.inv[i], &G->prope.heads[i], &G->prope.hd[i]};
+        launch(G, fn_need(G, "qk_rope"), (unsigned)G->prope.rows, (unsigned)G->prope.heads[i], 1, 64, 0, args);
+    }
+    G->prope.n = 0;
+    if (!G->pend.on) return;
+    G->pend.on = 0;
+    int32_t n = G->pend.rows * G->pend.width;
+    void *args[] = {&G->pend.out, &G->pend.a, &G->pend.b, &n};
+    launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
 }
 
 /* cuMemAlloc that, when the device lacks the memory, leaves one line saying
@@ -412,6 +475,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->cu = cu;
     G->kv_f16 = o->kv_f16;
     G->no_graph = o->no_graph;
+    G->pdl = !o->no_pdl;
     const int32_t *cfg = m->cfg;
     int major = 0, minor = 0;
     const qrt_cuda_image *im = NULL;
@@ -431,6 +495,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
         CK(cu->DeviceGetAttribute(&G->smem_optin, QRT_CU_ATTR_SMEM_OPTIN, G->dev)))
         goto fail;
     G->cc = 10 * major + minor;
+    G->pdl = G->pdl && G->cc >= 90 && cu->LaunchKernelEx;
     char dname[128] = "?";
     cu->DeviceGetName(dname, sizeof dname, G->dev);
     im = qrt_cuda_blob_pick(&G->blob, G->cc);
@@ -456,7 +521,8 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->use_cublas = o->no_cublas ? 0 : -1;
     m->gpu = G;
     if (o->verbose)
-        fprintf(stderr, "cuda: %s; weights %.1f MB on the device\n", G->name, (double)G->weights_size / 1e6);
+        fprintf(stderr, "cuda: %s; weights %.1f MB on the device; programmatic dependent launch %s\n", G->name,
+                (double)G->weights_size / 1e6, G->pdl ? "on" : "off");
     return 0;
 fail:
     snprintf(msg, cap, "%s", G->failed);
@@ -605,6 +671,7 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     if (!X) return;
     struct qrt_gpu *G = c->m->gpu;
     const qrt_cu_api *cu = G->cu;
+    G->pend.on = 0, G->plin.n = 0, G->prope.n = 0; /* the context's buffers are going away */
     cu->StreamSynchronize(G->stream);
     if (X->exec) cu->GraphExecDestroy(X->exec);
     if (X->graph) cu->GraphDestroy(X->graph);
@@ -631,6 +698,7 @@ static void run_captured(qrt_ctx *c) {
         qrt_cu_result r = G->cu->StreamBeginCapture(G->stream, 2 /* CU_STREAM_CAPTURE_MODE_RELAXED */);
         if (r == 0) {
             c->m->forward(c);
+            flush(G);
             r = G->cu->StreamEndCapture(G->stream, &X->graph);
         }
         G->capturing = 0;
@@ -642,6 +710,7 @@ static void run_captured(qrt_ctx *c) {
             X->exec = NULL;
             X->graph_off = 1; /* eager from now on */
             c->m->forward(c);
+            flush(G);
             return;
         }
     }
@@ -652,6 +721,7 @@ int qrt_cuda_step_upload(qrt_ctx *c) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t n = c->n_tokens;
+    flush(G);
     X->h_step[0] = n;
     X->h_step[1] = c->pos;
     if (c->tokens) memcpy(X->h_step + 4, c->tokens, (size_t)n * sizeof(int32_t));
@@ -667,6 +737,7 @@ int qrt_cuda_run(qrt_ctx *c) {
         run_captured(c);
     else
         c->m->forward(c);
+    flush(G);
     return G->failed[0] ? -1 : 0;
 }
 
@@ -674,6 +745,7 @@ const float *qrt_cuda_logits(qrt_ctx *c) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t rows = c->logits_all ? c->n_tokens : 1, vocab = c->m->cfg[QRT_CFG_VOCAB];
+    flush(G);
     CK(G->cu->MemcpyDtoHAsync(X->h_logits, X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]],
                               (size_t)rows * vocab * sizeof(float), G->stream));
     CK(G->cu->StreamSynchronize(G->stream));
@@ -689,6 +761,7 @@ int32_t qrt_cuda_topk(qrt_ctx *c, int32_t k, float *val, int32_t *idx) {
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
     if (k < 1 || k > QRT_TOPK_MAX || k > vocab) return -2;
+    flush(G);
     if (G->failed[0] || (!X->topk && dev_alloc(G, &X->topk, QRT_TOPK_MAX * 8, "sampling candidates", G->name)))
         return -1;
     qrt_cu_ptr lg = X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]], v = X->topk, ix = X->topk + QRT_TOPK_MAX * 4;
@@ -717,17 +790,13 @@ static const char *dt_name(int32_t dt) {
     return dt >= 0 && dt < 7 ? n[dt] : "?";
 }
 
-static unsigned grid_for(size_t n, unsigned threads) {
-    size_t g = (n + threads - 1) / threads;
-    return (unsigned)(g < 1 ? 1 : g > 4096 ? 4096 : g);
-}
-
 void qrt_cuda_k_embed(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
                       const void *bias, int32_t wdtype, int32_t dim, int32_t p1, int32_t p2, int32_t p3,
                       float f0) {
     (void)a, (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3, (void)f0;
     struct qrt_gpu *G = c->m->gpu;
     char name[64];
+    flush(G);
     snprintf(name, sizeof name, "qk_embed_%s", dt_name(wdtype));
     qrt_cu_ptr o = DEV(out), wp = wdev(G, w), st = c->gpu->step;
     int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
@@ -741,15 +810,77 @@ void qrt_cuda_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, 
     (void)b, (void)cc, (void)bias, (void)p1, (void)p2, (void)p3;
     struct qrt_gpu *G = c->m->gpu;
     char name[64];
-    snprintf(name, sizeof name, "qk_rmsnorm_%s", dt_name(wdtype));
     qrt_cu_ptr o = DEV(out), x = DEV(a), wp = wdev(G, w);
+    /* x stays in registers: up to 4 float4 per thread (kernels.cu rmsnorm_core) */
+    unsigned threads = (unsigned)((dim + 16 * 32 - 1) / (16 * 32) * 32);
+    threads = threads < 128 ? 128 : threads > 1024 ? 1024 : threads;
+    if (G->pend.on && G->pend.out == x && G->pend.width == dim && G->pend.rows == c->n_tokens) {
+        G->pend.on = 0; /* the residual add that made x: one kernel writes both */
+        snprintf(name, sizeof name, "qk_add_rmsnorm_%s", dt_name(wdtype));
+        void *args[] = {&o, &G->pend.out, &G->pend.a, &G->pend.b, &wp, &dim, &eps};
+        launch(G, fn_need(G, name), (unsigned)c->n_tokens, 1, 1, threads, 0, args);
+        return;
+    }
+    flush(G);
+    snprintf(name, sizeof name, "qk_rmsnorm_%s", dt_name(wdtype));
     void *args[] = {&o, &x, &wp, &dim, &eps};
-    launch(G, fn_need(G, name), (unsigned)c->n_tokens, 1, 1, 256, 0, args);
+    launch(G, fn_need(G, name), (unsigned)c->n_tokens, 1, 1, threads, 0, args);
+}
+
+/* Launches the pending linears: three or two at a time through qk_gemvm_* where the module has
+ * it, the rest one by one. */
+static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
+                       int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym);
+static void flush_linears(struct qrt_gpu *G) {
+    int32_t n = G->plin.n;
+    G->plin.n = 0;
+    for (int32_t i = 0; i < n && !G->failed[0];) {
+        int32_t k = n - i >= 3 ? 3 : n - i;
+        for (; k >= 2; k--) {
+            char name[128];
+            snprintf(name, sizeof name, "qk_gemvm_%s_k%d_n%d_n%d_n%d_g%d_%c", dt_name(G->plin.dt), (int)G->plin.K,
+                     (int)G->plin.N[i], (int)G->plin.N[i + 1], k > 2 ? (int)G->plin.N[i + 2] : 0, (int)G->plin.g,
+                     G->plin.s ? 's' : 'a');
+            qrt_cu_function f = fn_get(G, name);
+            if (!f) continue;
+            qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, G->plin.dt, G->plin.K, 1);
+            if (fn_smem(G, f, name, sh.smem)) return;
+            int32_t tiles = 0, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem);
+            for (int32_t j = 0; j < k; j++) tiles += (G->plin.N[i + j] + 15) / 16;
+            int32_t m = (tiles + mb - 1) / mb;
+            m = m < 1 ? 1 : m > sh.mmax ? sh.mmax : m;
+            unsigned grid = 0;
+            qrt_cu_ptr wp[3] = {0, 0, 0}, bp[3] = {0, 0, 0}, yp[3] = {0, 0, 0};
+            for (int32_t j = 0; j < k; j++) {
+                grid += (unsigned)(((G->plin.N[i + j] + 15) / 16 + m - 1) / m);
+                wp[j] = wdev(G, G->plin.w[i + j]), bp[j] = wdev(G, G->plin.bias[i + j]), yp[j] = G->plin.y[i + j];
+            }
+            int32_t rows = 1, sv = sh.sv;
+            void *args[] = {&wp[0], &wp[1], &wp[2], &bp[0], &bp[1], &bp[2], &G->plin.x, &yp[0], &yp[1], &yp[2],
+                            &rows, &sv, &m};
+            launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+            G->merged++;
+            break;
+        }
+        if (k >= 2) {
+            i += k;
+            continue;
+        }
+        linear_now(G->plin.c, G->plin.y[i], G->plin.x, 1, G->plin.w[i], G->plin.bias[i], G->plin.dt, G->plin.K,
+                   G->plin.N[i], G->plin.g, G->plin.s);
+        i++;
+    }
 }
 
 /* out[rows, N] = a[rows, K] W^T + bias on the device. */
 static void linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
                    int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
+    flush(c->m->gpu);
+    linear_now(c, out, a, rows, w, bias, dt, K, N, group, sym);
+}
+
+static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
+                       int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t bits = qrt_qdtype_bits(dt);
@@ -832,7 +963,23 @@ void qrt_cuda_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, c
                        const void *bias, int32_t wdtype, int32_t K, int32_t N, int32_t group, int32_t sym,
                        float f0) {
     (void)b, (void)cc, (void)f0;
-    linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
+    struct qrt_gpu *G = c->m->gpu;
+    int32_t bits = qrt_qdtype_bits(wdtype);
+    if (c->n_tokens != 1 || !(bits || wdtype == QRT_DT_F16)) {
+        linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
+        return;
+    }
+    /* one token: held back, merged with the linears after it that read the same x (flush_linears) */
+    int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
+    if (G->plin.n && (G->plin.n == 3 || G->plin.c != c || G->plin.x != DEV(a) || G->plin.dt != wdtype ||
+                      G->plin.K != K || G->plin.g != g || G->plin.s != s))
+        flush(G);
+    if (G->pend.on || G->prope.n) flush(G);
+    if (G->failed[0]) return;
+    int32_t i = G->plin.n++;
+    G->plin.c = c, G->plin.x = DEV(a), G->plin.dt = wdtype, G->plin.K = K, G->plin.g = g, G->plin.s = s;
+    G->plin.y[i] = DEV(out), G->plin.w[i] = w, G->plin.bias[i] = bias, G->plin.N[i] = N;
+    if (DEV(out) == DEV(a)) flush(G); /* in place: nothing after it may read the old x */
 }
 
 void qrt_cuda_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
@@ -869,9 +1016,12 @@ void qrt_cuda_k_rope(qrt_ctx *c, float *out, const float *a, const float *b, con
         X->rope[X->n_rope].hd = hd;
         X->rope[X->n_rope++].inv = inv;
     }
-    qrt_cu_ptr x = DEV(out), st = X->step;
-    void *args[] = {&x, &st, &inv, &heads, &hd};
-    launch(G, fn_need(G, "qk_rope"), (unsigned)c->n_tokens, (unsigned)heads, 1, 64, 0, args);
+    /* held back: the attention after q's and k's RoPE does both (qrt_cuda_k_attention) */
+    if (G->prope.n == 2 || G->plin.n || G->pend.on || (G->prope.n && G->step_dev != X->step)) flush(G);
+    if (G->failed[0]) return;
+    int32_t i = G->prope.n++;
+    G->step_dev = X->step, G->prope.rows = c->n_tokens;
+    G->prope.x[i] = DEV(out), G->prope.inv[i] = inv, G->prope.heads[i] = heads, G->prope.hd[i] = hd;
 }
 
 void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k, const float *v, const void *w,
@@ -886,9 +1036,18 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     qrt_cu_ptr kp = DEV(k), vp = DEV(v), qp = DEV(q), o = DEV(out), st = X->step, part = X->part;
     int32_t T = c->n_tokens, kvd = kv_heads * hd;
     char name[64];
-    snprintf(name, sizeof name, "qk_kv_append_%s", kv);
-    void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
-    launch(G, fn_need(G, name), grid_for((size_t)T * kvd, 256), 1, 1, 256, 0, aargs);
+    if (G->prope.n == 2 && G->prope.x[0] == qp && G->prope.x[1] == kp && G->prope.heads[0] == heads &&
+        G->prope.heads[1] == kv_heads && G->prope.hd[0] == hd && G->prope.hd[1] == hd && G->prope.rows == T) {
+        G->prope.n = 0; /* RoPE of q and k, and the append, in one kernel */
+        snprintf(name, sizeof name, "qk_rope_append_%s", kv);
+        void *rargs[] = {&qp, &kp, &vp, &kc, &vc, &st, &G->prope.inv[0], &G->prope.inv[1], &heads, &kv_heads, &hd};
+        launch(G, fn_need(G, name), (unsigned)T, (unsigned)(heads + kv_heads), 1, 64, 0, rargs);
+    } else {
+        flush(G);
+        snprintf(name, sizeof name, "qk_kv_append_%s", kv);
+        void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
+        launch(G, fn_need(G, name), grid_for((size_t)T * kvd, 256), 1, 1, 256, 0, aargs);
+    }
     /* one token: split the positions over blocks; more: one block per (head, token) */
     int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->chunk : c->n_ctx;
     snprintf(name, sizeof name, "qk_attn_%s", kv);
@@ -906,6 +1065,7 @@ static void elementwise(qrt_ctx *c, const char *kernel, float *out, const float 
     struct qrt_gpu *G = c->m->gpu;
     qrt_cu_ptr o = DEV(out), x = DEV(a), y = DEV(b);
     int32_t n = c->n_tokens * width;
+    flush(G);
     void *args[] = {&o, &x, &y, &n};
     launch(G, fn_need(G, kernel), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
 }
@@ -921,7 +1081,12 @@ void qrt_cuda_k_add(qrt_ctx *c, float *out, const float *a, const float *b, cons
                     const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
                     float f0) {
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
-    elementwise(c, "qk_add", out, a, b, width);
+    struct qrt_gpu *G = c->m->gpu;
+    flush(G);
+    if (G->failed[0]) return;
+    G->pend.on = 1; /* launched by the next entry point: fused into qrt_cuda_k_rmsnorm when that comes next */
+    G->pend.out = DEV(out), G->pend.a = DEV(a), G->pend.b = DEV(b);
+    G->pend.width = width, G->pend.rows = c->n_tokens;
 }
 
 /* ---- for tests and benches ---- */
@@ -938,13 +1103,17 @@ void qrt_cuda_dfree(qrt_model *m, qrt_cu_ptr p) {
 
 int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes) {
     struct qrt_gpu *G = m->gpu;
+    flush(G);
     return CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemcpyHtoD(dst, src, bytes)) ? -1 : 0;
 }
 
 int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes) {
     struct qrt_gpu *G = m->gpu;
+    flush(G);
     return CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemcpyDtoH(dst, src, bytes)) ? -1 : 0;
 }
+
+int64_t qrt_cuda_merged(const qrt_model *m) { return m->gpu ? m->gpu->merged : 0; }
 
 int qrt_cuda_use_cublas(qrt_model *m, int on) {
     struct qrt_gpu *G = m->gpu;

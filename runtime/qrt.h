@@ -120,6 +120,7 @@ typedef struct qrt_args {
     int32_t device;         /* 0 auto, 1 cpu, 2 cuda */
     int32_t kv_f16;         /* --cache-type f16 (GPU KV cache) */
     int32_t no_graph;       /* --no-cuda-graph */
+    int32_t no_pdl;         /* --no-pdl */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
     int32_t interactive;    /* -i: chat, one user message per line of stdin */

@@ -42,6 +42,24 @@ typedef struct CUgraphExec_st *qrt_cu_graph_exec;
 #define QRT_CU_ATTR_SMEM_OPTIN 97
 #define QRT_CU_FUNC_ATTR_MAX_DYN_SMEM 8
 
+/* cuLaunchKernelEx's CUlaunchConfig / CUlaunchAttribute (cuda.h, CUDA 12):
+ * the attribute is an id, padding to 8 bytes, and a 64-byte value union. */
+#define QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION 6
+typedef struct qrt_cu_launch_attr {
+    int id;
+    char pad[4];
+    union {
+        char bytes[64];
+        int i;
+    } value;
+} qrt_cu_launch_attr;
+typedef struct qrt_cu_launch_config {
+    unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, smem;
+    qrt_cu_stream stream;
+    qrt_cu_launch_attr *attrs;
+    unsigned nattrs;
+} qrt_cu_launch_config;
+
 typedef struct qrt_cu_api {
     qrt_cu_result (*Init)(unsigned);
     qrt_cu_result (*DriverGetVersion)(int *);
@@ -87,6 +105,8 @@ typedef struct qrt_cu_api {
     qrt_cu_result (*EventElapsedTime)(float *, qrt_cu_event, qrt_cu_event);
     qrt_cu_result (*GetErrorString)(qrt_cu_result, const char **);
     qrt_cu_result (*OccupancyMaxActiveBlocksPerMultiprocessor)(int *, qrt_cu_function, int, size_t);
+    /* optional (NULL when the driver lacks it): launches with attributes */
+    qrt_cu_result (*LaunchKernelEx)(const struct qrt_cu_launch_config *, qrt_cu_function, void **, void **);
 } qrt_cu_api;
 
 /* Opens libcuda.so.1 and calls cuInit(0) (once per process). NULL if there
@@ -142,6 +162,7 @@ const qrt_cuda_image *qrt_cuda_blob_pick(const qrt_cuda_blob *b, int32_t cc);
  * dynamic shared memory. */
 typedef struct qrt_gemv_shape {
     int32_t rows_per_warp, warps, threads, sv;
+    int32_t mmax; /* tensor-core GEMV: row tiles of 16 per block at most */
     size_t smem;
 } qrt_gemv_shape;
 qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch);
@@ -155,6 +176,7 @@ typedef struct qrt_cuda_opts {
     int32_t verbose;
     int32_t kv_f16;    /* KV cache in f16 (default f32) */
     int32_t no_graph;  /* run the decode step uncaptured */
+    int32_t no_pdl;    /* launch without programmatic dependent launch (sm_90+) */
     int32_t no_cublas; /* prefill through qk_gemm_* even when cuBLAS is there */
 } qrt_cuda_opts;
 
@@ -198,5 +220,7 @@ int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes)
 int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes); /* syncs the stream first */
 /* Turns cuBLAS prefill on / off (when loaded); returns whether it is on. */
 int qrt_cuda_use_cublas(qrt_model *m, int on);
+/* How many merged-linear kernels (qk_gemvm_*: q / k / v or gate / up in one launch) were launched. */
+int64_t qrt_cuda_merged(const qrt_model *m);
 
 #endif

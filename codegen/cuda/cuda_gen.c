@@ -40,9 +40,12 @@ static const char *const dt_macros[NDT] = {"QK_F32", "QK_F16", "QK_BF16", "QK_Q2
 
 /* Kernels every module defines (kernels.cu outside the #if QK_NEED_*). */
 static const char *const base_kernels[] = {
-    "qk_embed_f32", "qk_rmsnorm_f32", "qk_embed_f16", "qk_rmsnorm_f16", "qk_embed_bf16",
-    "qk_rmsnorm_bf16", "qk_rope", "qk_silu_mul", "qk_add", "qk_add_bias", "qk_to_f16", "qk_to_bf16",
-    "qk_kv_append_f32", "qk_attn_f32", "qk_kv_append_f16", "qk_attn_f16", "qk_attn_combine", "qk_topk",
+    "qk_embed_f32",     "qk_rmsnorm_f32",   "qk_add_rmsnorm_f32", "qk_embed_f16",     "qk_rmsnorm_f16",
+    "qk_add_rmsnorm_f16", "qk_embed_bf16",  "qk_rmsnorm_bf16",  "qk_add_rmsnorm_bf16", "qk_rope",
+    "qk_silu_mul",      "qk_add",           "qk_add_bias",      "qk_to_f16",        "qk_to_bf16",
+    "qk_kv_append_f32", "qk_attn_f32",      "qk_rope_append_f32", "qk_kv_append_f16", "qk_attn_f16",
+    "qk_rope_append_f16", "qk_attn_combine",
+    "qk_topk",
 };
 
 typedef struct strbuf {
@@ -87,6 +90,32 @@ void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t b
 }
 
 static int is_packed(int32_t dt) { return dt >= QRT_DT_Q2 && dt <= QRT_DT_Q8; }
+
+void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N) {
+    snprintf(out, cap, "qk_gemvm_%s_k%d_n%d_n%d_n%d_g%d_%c", dt_names[l->dtype], (int)l->K, (int)N[0], (int)N[1],
+             n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a');
+}
+
+int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err) {
+    if (n < 2 || n > 3 || l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || N[0] <= 0 || N[1] <= 0 ||
+        (n > 2 && N[2] <= 0) ||
+        (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+        return qc_err_set(err, "cuda: merged linears: unsupported shape (%d linears, dtype %d, K %d, group %d)", (int)n,
+                          (int)l->dtype, (int)l->K, (int)l->group);
+    if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
+    char name[160];
+    qc_cuda_gemvm_name(name, sizeof name, l, n, N);
+    const char *k = m->names;
+    for (int32_t i = 0; i < m->n_names; i++, k += strlen(k) + 1)
+        if (!strcmp(k, name)) return 0;
+    strbuf s = {m->source, m->source_len, m->source_len + 1}, names = {m->names, m->names_size, m->names_size};
+    sb_printf(&s, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
+              (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0);
+    add_name(m, &names, name);
+    m->source = s.p, m->source_len = s.n;
+    m->names = names.p, m->names_size = names.n;
+    return 0;
+}
 
 int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_lin, uint32_t dtypes,
                         const qc_cuda_opts *o, qc_err *err) {
@@ -153,6 +182,16 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
     return 0;
 }
 
+/* The GEMV shape of a LINEAR / LM_HEAD op (group normalized: K per channel, 0 for float weights). */
+static qc_cuda_linear linear_of(const qc_graph *g, const qc_op *op) {
+    qc_cuda_linear l = {g->tensors[op->w].out_dtype, op->p[0], op->p[1], 0, 0};
+    if (is_packed(l.dtype)) {
+        l.group = op->p[2] <= 0 || op->p[2] >= op->p[0] ? op->p[0] : op->p[2];
+        l.sym = op->p[3] ? 1 : 0;
+    }
+    return l;
+}
+
 int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cuda_opts *o, qc_err *err) {
     const qc_config *c = &g->cfg;
     if (c->head_dim <= 0 || c->head_dim % 4 || c->head_dim > 512)
@@ -170,14 +209,7 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
         if (op->w < 0) continue;
         int32_t dt = g->tensors[op->w].out_dtype;
         if (op->kind == QRT_K_LINEAR || op->kind == QRT_K_LM_HEAD) {
-            qc_cuda_linear *l = &lin[n++];
-            l->dtype = dt;
-            l->K = op->p[0];
-            l->N = op->p[1];
-            if (is_packed(dt)) {
-                l->group = op->p[2] <= 0 || op->p[2] >= op->p[0] ? op->p[0] : op->p[2];
-                l->sym = op->p[3] ? 1 : 0;
-            }
+            lin[n++] = linear_of(g, op);
             if (dt < 0 || dt >= NDT) {
                 free(lin);
                 return qc_err_set(err, "cuda: op %d (%s): weight '%s' is %s, which the GPU kernels do not take",
@@ -191,6 +223,22 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
     }
     int rc = qc_cuda_module_init(m, lin, n, 0, o, err);
     free(lin);
+    /* runs of 2-3 LINEARs reading the same buffer with one format (q / k / v, gate / up): one kernel each */
+    for (int32_t i = 0; rc == 0 && o->opt_level > 0 && i < g->n_ops; i++) {
+        const qc_op *a = &g->ops[i];
+        if (a->kind != QRT_K_LINEAR || a->w < 0) continue;
+        qc_cuda_linear l = linear_of(g, a);
+        int32_t N[3] = {a->p[1], 0, 0}, k = 1;
+        while (k < 3 && i + k < g->n_ops) {
+            const qc_op *b = &g->ops[i + k];
+            if (b->kind != QRT_K_LINEAR || b->w < 0 || b->in[0] != a->in[0] || b->out == a->in[0]) break;
+            qc_cuda_linear lb = linear_of(g, b);
+            if (lb.dtype != l.dtype || lb.K != l.K || lb.group != l.group || lb.sym != l.sym) break;
+            N[k++] = lb.N;
+        }
+        if (k > 1) rc = qc_cuda_module_add_multi(m, &l, k, N, err);
+        i += k - 1;
+    }
     return rc;
 }
 

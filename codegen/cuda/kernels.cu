@@ -54,7 +54,8 @@ typedef unsigned int u32;
 #ifndef QK_GEMV_FAST
 #define QK_GEMV_FAST 0 /* 0: codes as f16 subnormals; 1: 0x6400 magic + one HSUB2; 2: the float GEMV for every dtype */
 #endif
-#define QK_GEMV_MMAX 8 /* row tiles of 16 per block at most (runtime/cuda.c: same value) */
+/* row tiles of 16 per block at most, batch 1 / more rows (runtime/cuda.c: same values) */
+#define QK_GEMV_MMAX(B) ((B) == 1 ? 16 : 8)
 /* The float GEMV (gemv_core: f32 and bf16 weights, and every dtype when
  * QK_GEMV_FAST is 2) has a launch shape of its own, fixed. */
 #define QK_LGEMV_WARPS 8
@@ -143,6 +144,30 @@ __device__ __forceinline__ uint2 qk_ld8(const void *p) {
     asm("ld.global.nc.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
     return v;
 }
+
+/* Programmatic dependent launch (sm_90+; runtime/cuda.c launches every
+ * kernel of this module with it there). A kernel may start while the one
+ * before it in the stream still runs: qk_dep_wait() returns once that one
+ * has finished and its writes are visible, so every kernel calls it before
+ * it reads an activation or writes anything; only constant weights may be
+ * read before it (the GEMV prefetches its first items). qk_dep_go() lets
+ * the next kernel be launched. Both are no-ops on older GPUs and for
+ * launches without the attribute. */
+__device__ __forceinline__ void qk_dep_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void qk_dep_go(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+#define QK_DEP() \
+    do { \
+        qk_dep_wait(); \
+        qk_dep_go(); \
+    } while (0)
 
 __device__ __forceinline__ float qk_warp_sum(float v) {
 #pragma unroll
@@ -619,6 +644,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
     typedef qk_fmt<DT> F;
     const int R = F::R, CH = F::CH, W = QK_LGEMV_WARPS;
     extern __shared__ float4 qk_smem4[];
+    QK_DEP();
     float *xs = (float *)qk_smem4; /* [B][sv + sv / UV * PADX] */
     const int xstride = sv + sv / F::UV * F::PADX;
     const int warp = threadIdx.x >> 5;
@@ -716,7 +742,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
  * is batch row b's x everywhere, one n-tile for B <= 4.
  *
  * Work split: the block takes m consecutive tiles (m = ceil(tiles / grid),
- * at most QK_GEMV_MMAX), its warps split the m x (chunks of K) items
+ * at most QK_GEMV_MMAX(B)), its warps split the m x (chunks of K) items
  * evenly (a contiguous range each, across tile boundaries), each warp's
  * per-tile partial sums go to shared memory and are summed in warp order
  * at the end: deterministic, and balanced to one item per warp. x is
@@ -759,7 +785,7 @@ __device__ __forceinline__ qk_mlay qk_mlay_make(int sv) {
     L.xsum = B * L.nrec * 128;
     L.zero = L.xsum + (B * L.nxs * 4 + 127) / 128 * 128 + 16;
     L.part = L.zero - 16 + 1152;
-    L.misc = L.part + QK_GEMV_MMAX * QK_GEMV_WARPS * 16 * B * 4;
+    L.misc = L.part + QK_GEMV_MMAX(B) * QK_GEMV_WARPS * 16 * B * 4;
     L.size = L.misc + 1024;
     return L;
 }
@@ -1231,10 +1257,11 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
     } while (0)
 #endif
 
+/* Row tiles [tile0, tile0 + m) of 16 rows (fewer at the end) of one block. */
 template <int DT, int B>
 __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *__restrict__ bias,
                                          const float *__restrict__ x, float *__restrict__ y, int rows, int sv, int K,
-                                         int N, int g, int sym) {
+                                         int N, int g, int sym, int tile0, int m) {
     typedef qk_mf<DT> F;
     const int W = QK_GEMV_WARPS, NT = F::bits ? B : 1, D = F::D, CK = F::CK;
     char *sm = (char *)qk_smem4;
@@ -1251,16 +1278,15 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         l.row_bytes = (size_t)K * 2, l.scales_off = l.zeros_off = 0, l.G = 1;
     const bool one = g >= K || g % (F::NSB * 32) == 0; /* a lane block's scale blocks share one group */
     const int smode = F::bits ? qk_smode<DT>(g, K, l) : 0;
-    const int T = (N + 15) / 16, m = (T + gridDim.x - 1) / gridDim.x;
-    const int tile0 = blockIdx.x * m, nt = min(m, T - tile0);
-    if (m > QK_GEMV_MMAX) __trap(); /* qrt_gemv_grid launches at least ceil(tiles / MMAX) blocks */
+    const int T = (N + 15) / 16, nt = min(m, T - tile0);
+    if (m > QK_GEMV_MMAX(B)) __trap(); /* qrt_gemv_grid launches at least ceil(tiles / MMAX) blocks */
     if (nt <= 0) return;
     const int Kp = (K + CK - 1) / CK * CK, npiece = (Kp + sv - 1) / sv;
     float *part = (float *)(sm + L.part), *misc = (float *)(sm + L.misc);
 
     QK_TRACE(0);
     /* zero the partial sums and the zero area */
-    for (int i = tid; i < QK_GEMV_MMAX * W * 16 * B; i += blockDim.x) part[i] = 0.0f;
+    for (int i = tid; i < QK_GEMV_MMAX(B) * W * 16 * B; i += blockDim.x) part[i] = 0.0f;
     for (int i = tid; i < 1136 / 4; i += blockDim.x) ((float *)(sm + L.zero - 16))[i] = 0.0f;
 
     float acc[2][NT];
@@ -1300,6 +1326,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                 qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
             }
         QK_TRACE(1);
+        if (pc == 0) QK_DEP(); /* the weights above are constant: prefetched before the wait */
         if (fused) {
             const int nsp = sv / S;
             float v[NR][S];
@@ -1530,28 +1557,80 @@ __device__ __forceinline__ void embed_core(float *out, const void *w, const int 
     for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)t * dim + i] = qk_ld<DT>(w, (size_t)id * dim + i);
 }
 
-template <int DT>
-__device__ __forceinline__ void rmsnorm_core(float *out, const float *a, const void *w, int dim, float eps) {
+/* RMSNorm of one token per block: y = x * r * w, r = 1 / sqrt(mean(x^2) + eps),
+ * as runtime/kernels.c computes it. ADD: x = a + b first, also written to h
+ * (the residual add before the norm, fused). Up to 4 float4 of x per thread
+ * stay in registers (one read of x; runtime/cuda.c picks blockDim so that
+ * dim <= 16 * blockDim), else a second pass reads x again. */
+template <int DT, int ADD>
+__device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *a, const float *b, const void *w,
+                                             int dim, float eps) {
     __shared__ float red[32];
-    const int t = blockIdx.x;
-    const float *x = a + (size_t)t * dim;
-    float *y = out + (size_t)t * dim;
+    const int t = blockIdx.x, nt = blockDim.x;
+    const float *x = a + (size_t)t * dim, *xb = ADD ? b + (size_t)t * dim : NULL;
+    float *y = out + (size_t)t * dim, *hy = ADD ? h + (size_t)t * dim : NULL;
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += x[i] * x[i];
-    ss = qk_block_sum(ss, red);
-    const float r = 1.0f / sqrtf(ss / (float)dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) y[i] = w ? x[i] * r * qk_ld<DT>(w, i) : x[i] * r;
+    if ((dim & 3) == 0 && dim <= 16 * nt) {
+        float4 v[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int i = (threadIdx.x + r * nt) * 4;
+            if (i < dim) {
+                v[r] = *(const float4 *)(x + i);
+                if (ADD) {
+                    const float4 q = *(const float4 *)(xb + i);
+                    v[r].x += q.x, v[r].y += q.y, v[r].z += q.z, v[r].w += q.w;
+                }
+                ss += v[r].x * v[r].x;
+                ss += v[r].y * v[r].y;
+                ss += v[r].z * v[r].z;
+                ss += v[r].w * v[r].w;
+            }
+        }
+        ss = qk_block_sum(ss, red);
+        const float rs = 1.0f / sqrtf(ss / (float)dim + eps);
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int i = (threadIdx.x + r * nt) * 4;
+            if (i < dim) {
+                if (ADD) *(float4 *)(hy + i) = v[r];
+                float4 o;
+                o.x = w ? v[r].x * rs * qk_ld<DT>(w, i) : v[r].x * rs;
+                o.y = w ? v[r].y * rs * qk_ld<DT>(w, i + 1) : v[r].y * rs;
+                o.z = w ? v[r].z * rs * qk_ld<DT>(w, i + 2) : v[r].z * rs;
+                o.w = w ? v[r].w * rs * qk_ld<DT>(w, i + 3) : v[r].w * rs;
+                *(float4 *)(y + i) = o;
+            }
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < dim; i += nt) {
+        const float v = ADD ? x[i] + xb[i] : x[i];
+        if (ADD) hy[i] = v;
+        ss += v * v;
+    }
+    ss = qk_block_sum(ss, red); /* its barrier also orders hy's writes before the reads below */
+    const float rs = 1.0f / sqrtf(ss / (float)dim + eps);
+    const float *src = ADD ? hy : x;
+    for (int i = threadIdx.x; i < dim; i += nt) y[i] = w ? src[i] * rs * qk_ld<DT>(w, i) : src[i] * rs;
 }
 
 #define QK_FLOAT_DTS(X) X(f32, QK_F32) X(f16, QK_F16) X(bf16, QK_BF16)
 #define QK_DEF_EMBED_NORM(name, DT)                                                                     \
     extern "C" __global__ void qk_embed_##name(float *out, const void *w, const int *st, int dim,       \
                                                int vocab) {                                             \
+        QK_DEP();                                                                                        \
         embed_core<DT>(out, w, st, dim, vocab);                                                          \
     }                                                                                                   \
     extern "C" __global__ void qk_rmsnorm_##name(float *out, const float *a, const void *w, int dim,    \
                                                  float eps) {                                           \
-        rmsnorm_core<DT>(out, a, w, dim, eps);                                                           \
+        QK_DEP();                                                                                        \
+        rmsnorm_core<DT, 0>(out, NULL, a, NULL, w, dim, eps);                                            \
+    }                                                                                                   \
+    extern "C" __global__ void qk_add_rmsnorm_##name(float *out, float *h, const float *a, const float *b, \
+                                                     const void *w, int dim, float eps) {               \
+        QK_DEP();                                                                                        \
+        rmsnorm_core<DT, 1>(out, h, a, b, w, dim, eps);                                                  \
     }
 QK_FLOAT_DTS(QK_DEF_EMBED_NORM)
 
@@ -1559,6 +1638,7 @@ QK_FLOAT_DTS(QK_DEF_EMBED_NORM)
  * hd / 2 inverse frequencies computed by the runtime exactly as the CPU
  * kernel does (1 / powf(theta, 2i / hd)). */
 extern "C" __global__ void qk_rope(float *x, const int *st, const float *inv, int heads, int hd) {
+    QK_DEP();
     const int t = blockIdx.x, h = blockIdx.y, half = hd / 2;
     const float pos = (float)(st[QK_ST_POS] + t);
     float *p = x + ((size_t)t * heads + h) * hd;
@@ -1572,24 +1652,29 @@ extern "C" __global__ void qk_rope(float *x, const int *st, const float *inv, in
 }
 
 extern "C" __global__ void qk_silu_mul(float *out, const float *a, const float *b, int n) {
+    QK_DEP();
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         out[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
 
 extern "C" __global__ void qk_add(float *out, const float *a, const float *b, int n) {
+    QK_DEP();
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = a[i] + b[i];
 }
 
 extern "C" __global__ void qk_add_bias(float *y, const float *bias, int T, int N) {
+    QK_DEP();
     const size_t n = (size_t)T * N;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         y[i] += bias[i % N];
 }
 
 extern "C" __global__ void qk_to_f16(u16 *out, const float *in, int n) {
+    QK_DEP();
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = qk_f2h(in[i]);
 }
 extern "C" __global__ void qk_to_bf16(u16 *out, const float *in, int n) {
+    QK_DEP();
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = qk_f2bf(in[i]);
 }
 
@@ -1615,6 +1700,37 @@ __device__ __forceinline__ void kv_append_core(const float *k, const float *v, v
         } else {
             ((u16 *)kc)[off + i] = qk_f2h(k[i]);
             ((u16 *)vc)[off + i] = qk_f2h(v[i]);
+        }
+    }
+}
+
+/* RoPE of q and k in place (as qk_rope) and the KV append of k and v, one
+ * launch before the attention (runtime/cuda.c merges ROPE q, ROPE k,
+ * ATTENTION): grid (T, heads + kvh), block y < heads a q head, else a k head. */
+template <int KVT>
+__device__ __forceinline__ void rope_append_core(float *q, float *k, const float *v, void *kc, void *vc,
+                                                 const int *st, const float *invq, const float *invk, int heads,
+                                                 int kvh, int hd) {
+    const int t = blockIdx.x, isk = (int)blockIdx.y >= heads, h = isk ? blockIdx.y - heads : blockIdx.y;
+    const int half = hd / 2, p0 = st[QK_ST_POS] + t;
+    const float pos = (float)p0;
+    float *p = isk ? k + ((size_t)t * kvh + h) * hd : q + ((size_t)t * heads + h) * hd;
+    const float *inv = isk ? invk : invq;
+    const size_t off = (size_t)p0 * kvh * hd + (size_t)h * hd, vo = ((size_t)t * kvh + h) * hd;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float si, co;
+        sincosf(pos * inv[i], &si, &co);
+        const float x0 = p[i], x1 = p[i + half];
+        const float r0 = x0 * co - x1 * si, r1 = x1 * co + x0 * si;
+        p[i] = r0;
+        p[i + half] = r1;
+        if (!isk) continue;
+        if (KVT == 0) {
+            ((float *)kc)[off + i] = r0, ((float *)kc)[off + i + half] = r1;
+            ((float *)vc)[off + i] = v[vo + i], ((float *)vc)[off + i + half] = v[vo + i + half];
+        } else {
+            ((u16 *)kc)[off + i] = qk_f2h(r0), ((u16 *)kc)[off + i + half] = qk_f2h(r1);
+            ((u16 *)vc)[off + i] = qk_f2h(v[vo + i]), ((u16 *)vc)[off + i + half] = qk_f2h(v[vo + i + half]);
         }
     }
 }
@@ -1710,11 +1826,19 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
 #define QK_DEF_ATTN(name, KVT)                                                                           \
     extern "C" __global__ void qk_kv_append_##name(const float *k, const float *v, void *kc, void *vc,    \
                                                    const int *st, int kvd, int T) {                       \
+        QK_DEP();                                                                                        \
         kv_append_core<KVT>(k, v, kc, vc, st, kvd, T);                                                   \
+    }                                                                                                    \
+    extern "C" __global__ void qk_rope_append_##name(float *q, float *k, const float *v, void *kc,        \
+                                                     void *vc, const int *st, const float *invq,         \
+                                                     const float *invk, int heads, int kvh, int hd) {    \
+        QK_DEP();                                                                                        \
+        rope_append_core<KVT>(q, k, v, kc, vc, st, invq, invk, heads, kvh, hd);                          \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
         qk_attn_##name(const float *q, const void *kc, const void *vc, float *out, float *part,           \
                        const int *st, int heads, int kvh, int hd, int chunk, int nsplit) {               \
+        QK_DEP();                                                                                        \
         attn_core<KVT>(q, kc, vc, out, part, st, heads, kvh, hd, chunk, nsplit);                         \
     }
 QK_DEF_ATTN(f32, 0)
@@ -1722,6 +1846,7 @@ QK_DEF_ATTN(f16, 1)
 
 /* Merges the splits of qk_attn_*: grid (heads, T), hd threads or fewer. */
 extern "C" __global__ void qk_attn_combine(const float *part, float *out, int heads, int hd, int nsplit) {
+    QK_DEP();
     const int h = blockIdx.x, t = blockIdx.y, stride = hd + 4;
     const float *P = part + ((size_t)t * heads + h) * nsplit * stride;
     float M = QK_NEG_INF;
@@ -1792,6 +1917,7 @@ extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
     __shared__ float cv[QK_TOPK_MAX];
     __shared__ int ci[QK_TOPK_MAX];
     __shared__ unsigned long long best;
+    QK_DEP();
     if (k == 1) { /* greedy: one pass, max of (key, ~index) */
         if (threadIdx.x == 0) best = 0;
         __syncthreads();
@@ -1847,7 +1973,8 @@ template <int DT, int B, bool MMA>
 struct qk_gemv_sel {
     static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
                                                int K, int N, int g, int sym) {
-        gemv_mma<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym);
+        const int m = ((N + 15) / 16 + gridDim.x - 1) / gridDim.x; /* tiles per block */
+        gemv_mma<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym, blockIdx.x * m, m);
     }
 };
 template <int DT, int B>
@@ -1873,11 +2000,13 @@ struct qk_gemv_sel<DT, B, false> {
     extern "C" __global__ void __launch_bounds__(256)                                                    \
         qk_gemm_##name(const u8 *w, const float *bias, const float *x, float *y, int T, int K, int N,    \
                        int g, int sym) {                                                                 \
+        QK_DEP();                                                                                        \
         gemm_core<DT>(w, bias, x, y, T, K, N, g, sym);                                                   \
     }
 #define QK_DEF_DEQUANT(name, DT)                                                                         \
     extern "C" __global__ void qk_dequant_##name(u16 *out, const u8 *w, int n0, int nn, int K, int N,    \
                                                  int g, int sym) {                                       \
+        QK_DEP();                                                                                        \
         dequant_core<DT>(out, w, n0, nn, K, N, g, sym);                                                  \
     }
 
@@ -1906,6 +2035,33 @@ QK_DEF_DEQUANT(q4, QK_Q4)
 QK_DEF_LINEAR(q8, QK_Q8)
 QK_DEF_DEQUANT(q8, QK_Q8)
 #endif
+
+/* Two or three linears that read the same x (q / k / v, gate / up), one
+ * launch, batch 1: the first ceil(T0 / m) blocks do linear 0's tiles of 16
+ * rows (T0 = ceil(N0 / 16)), m per block, the next ones linear 1's, then
+ * linear 2's (N2 = 0: two linears). runtime/cuda.c merges consecutive
+ * linears into this when qcc emitted the matching qk_gemvm_* kernel. */
+template <int DT>
+__device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1,
+                                           const float *b2, const float *x, float *y0, float *y1, float *y2, int rows,
+                                           int sv, int m, int K, int N0, int N1, int N2, int g, int sym) {
+    const int nb0 = ((N0 + 15) / 16 + m - 1) / m, nb1 = ((N1 + 15) / 16 + m - 1) / m;
+    int b = blockIdx.x, N = N0;
+    const u8 *w = w0;
+    const float *bias = b0;
+    float *y = y0;
+    if (b >= nb0) { /* one body for all three (N becomes a run-time value) */
+        b -= nb0, w = w1, bias = b1, y = y1, N = N1;
+        if (b >= nb1) b -= nb1, w = w2, bias = b2, y = y2, N = N2;
+    }
+    gemv_mma<DT, 1>(w, bias, x, y, rows, sv, K, N, g, sym, b * m, m);
+}
+#define QK_GEMV_MULTI(name, DT, K, G, SYM, N0, N1, N2)                                                    \
+    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
+        name(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1, const float *b2, \
+             const float *x, float *y0, float *y1, float *y2, int rows, int sv, int m) {                 \
+        gemv_multi<DT>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, N2, G, SYM);       \
+    }
 
 /* Shape-specialized GEMV: qcc appends QK_GEMV_SPEC(...) lines below. */
 #define QK_GEMV_SPEC(name, DT, B, K, N, G, SYM)                                                          \

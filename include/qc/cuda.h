@@ -91,6 +91,15 @@ void qc_cuda_module_free(qc_cuda_module *m); /* accepts NULL */
 /* Kernel name of a specialized GEMV (the runtime builds the same string). */
 void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t batch);
 
+/* Two or three linears of l's dtype, K, group and sym with N[0..n) outputs
+ * that read the same input (q / k / v, gate / up): one batch-1 kernel
+ * (kernels.cu QK_GEMV_MULTI) that runtime/cuda.c launches in place of n
+ * consecutive GEMVs. Added to m once (duplicates are skipped); a no-op for
+ * dtypes the tensor-core GEMV does not take (f32, bf16) or gemv_fast 2. */
+int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err);
+/* Its name: qk_gemvm_<dt>_k<K>_n<N0>_n<N1>_n<N2 or 0>_g<group>_<a|s>. */
+void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N);
+
 /* Whether NVRTC can be loaded; if not, why (one line). */
 int qc_nvrtc_available(char *why, size_t cap);
 /* NVRTC's version as "MAJOR.MINOR", or NULL. */

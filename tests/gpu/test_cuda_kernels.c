@@ -87,6 +87,19 @@ static lin_case lins[] = {
 };
 #define NLIN ((int)(sizeof lins / sizeof lins[0]))
 
+/* Runs of linears that read the same x (q / k / v, gate / up): one qk_gemvm_* launch at one token. */
+static lin_case mlins[] = {
+    {QRT_DT_Q4, 512, 256, 128, 0, 0, 0, 0},  {QRT_DT_Q4, 512, 64, 128, 0, 0, 0, 0},
+    {QRT_DT_Q4, 512, 64, 128, 0, 0, 0, 0},   {QRT_DT_Q3, 1024, 300, 32, 1, 1, 0, 0},
+    {QRT_DT_Q3, 1024, 300, 32, 1, 1, 0, 0},  {QRT_DT_F16, 256, 96, 0, 0, 0, 0, 0},
+    {QRT_DT_F16, 256, 40, 0, 0, 1, 0, 0},    {QRT_DT_F16, 256, 130, 0, 0, 0, 0, 0},
+    {QRT_DT_Q8, 4096, 1000, 128, 0, 0, 0, 0}, {QRT_DT_Q8, 4096, 1000, 128, 0, 0, 0, 0},
+    {QRT_DT_Q2, 2048, 4000, 64, 0, 0, 0, 0}, {QRT_DT_Q2, 2048, 48, 64, 0, 0, 0, 0},
+};
+static const int mgroups[] = {3, 2, 3, 2, 2}; /* consecutive runs of mlins */
+#define NMLIN ((int)(sizeof mlins / sizeof mlins[0]))
+#define NMG ((int)(sizeof mgroups / sizeof mgroups[0]))
+
 static void fill_weight(lin_case *l) {
     uint8_t *w;
     if (qrt_qdtype_bits(l->dt)) {
@@ -253,6 +266,41 @@ static void test_linear(int cublas) {
     free(x);
 }
 
+/* Each run of mlins called as the host code calls it (one token, consecutive, same x), outputs in buffers
+ * 1, 2, 3: one merged launch per run, every output against the f64 reference. */
+static void test_merged(void) {
+    for (int gi = 0, i0 = 0; gi < NMG; i0 += mgroups[gi++]) {
+        const lin_case *l0 = &mlins[i0];
+        float *x = malloc((size_t)l0->K * 4);
+        rand_buf(x, (size_t)l0->K, 1.0f);
+        set_step(1, 0, NULL, 0);
+        put(0, x, (size_t)l0->K);
+        for (int j = 0; j < mgroups[gi]; j++) poison(1 + j, (size_t)mlins[i0 + j].N);
+        int64_t before = qrt_cuda_merged(&mg);
+        for (int j = 0; j < mgroups[gi]; j++) {
+            const lin_case *l = &mlins[i0 + j];
+            qrt_k_linear(cg, cg->bufs[1 + j], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL,
+                         l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+        }
+        for (int j = 0; j < mgroups[gi]; j++) {
+            const lin_case *l = &mlins[i0 + j];
+            float *ref = malloc((size_t)l->N * 4), *y = get(1 + j, (size_t)l->N);
+            ref_linear(l, x, 1, ref);
+            static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
+            char what[160];
+            snprintf(what, sizeof what, "MERGED %d: %s K=%d N=%d g=%d %s%s", mgroups[gi], dn[l->dt], l->K, l->N,
+                     l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "");
+            report(what, rel_err(y, ref, (size_t)l->N), 2e-6);
+            free(y);
+            free(ref);
+        }
+        int64_t launched = qrt_cuda_merged(&mg) - before;
+        printf("%-58s %lld  %s\n", "  merged launches (want 1)", (long long)launched, launched == 1 ? "ok" : "FAIL");
+        if (launched != 1) fails++;
+        free(x);
+    }
+}
+
 static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
     static const char *const dn[] = {"f32", "f16", "bf16"};
     int32_t toks[8] = {3, 0, 511, 17, 17, 250, 1, 99};
@@ -269,7 +317,8 @@ static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
         snprintf(what, sizeof what, "EMBED %s dim=%d T=%d", dn[d], dim, T);
         report(what, rel_err(y, cc->bufs[1], n), 0.0);
         free(y);
-        for (int32_t dd = dim; dd >= 172; dd = dd == dim ? 172 : 0) {
+        /* 173: not a multiple of 4, rmsnorm_core's two-pass path */
+        for (int32_t dd = dim; dd >= 172; dd = dd == dim ? 172 : dd == 172 ? 173 : 0) {
             size_t nn = (size_t)T * dd;
             rand_buf(a, nn, 3.0f);
             put(0, a, nn);
@@ -299,6 +348,29 @@ static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
     y = get(1, n);
     report("ADD T=8", rel_err(y, cc->bufs[1], n), 0.0);
     free(y);
+    /* a residual add whose output the next RMSNorm reads: one fused kernel on the GPU (runtime/cuda.c) */
+    for (int32_t dd = dim; dd >= 172; dd = dd == dim ? 172 : dd == 172 ? 173 : 0) {
+        size_t nn = (size_t)T * dd;
+        rand_buf(a, nn, 3.0f);
+        rand_buf(b, nn, 1.0f);
+        put(0, a, nn);
+        put(2, b, nn);
+        poison(1, nn);
+        poison(3, nn);
+        qrt_k_add(cg, cg->bufs[1], cg->bufs[0], cg->bufs[2], NULL, NULL, NULL, 0, dd, 0, 0, 0, 0.0f);
+        qrt_k_rmsnorm(cg, cg->bufs[3], cg->bufs[1], NULL, NULL, blob + norm_off[1], NULL, 1, dd, 0, 0, 0, 1e-5f);
+        qrt_k_add(cc, cc->bufs[1], cc->bufs[0], cc->bufs[2], NULL, NULL, NULL, 0, dd, 0, 0, 0, 0.0f);
+        qrt_k_rmsnorm(cc, cc->bufs[3], cc->bufs[1], NULL, NULL, blob + norm_off[1], NULL, 1, dd, 0, 0, 0, 1e-5f);
+        char what[64];
+        y = get(1, nn);
+        snprintf(what, sizeof what, "ADD+RMSNORM f16 dim=%d T=%d: sum", dd, T);
+        report(what, rel_err(y, cc->bufs[1], nn), 0.0);
+        free(y);
+        y = get(3, nn);
+        snprintf(what, sizeof what, "ADD+RMSNORM f16 dim=%d T=%d: norm", dd, T);
+        report(what, rel_err(y, cc->bufs[3], nn), 2e-6);
+        free(y);
+    }
     /* RoPE in place: heads x hd at positions pos .. pos + T - 1 */
     static const struct { int heads, hd, pos; float theta; } rc[] = {{8, 64, 7, 10000.0f}, {4, 8, 500, 10000.0f},
                                                                      {2, 128, 900, 500000.0f}};
@@ -324,9 +396,13 @@ static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
 static void test_attention(const char *kv, double tol) {
     static const struct { int layer, heads, kvh, hd; } ac[] = {{1, 8, 2, 64}, {0, 8, 4, 8}};
     static const int chunks[] = {37, 200, 63, 1, 1, 1, 5, 1, 1};
-    for (size_t i = 0; i < sizeof ac / sizeof ac[0]; i++) {
+    /* rope: q's and k's RoPE right before, as the host code calls them (one qk_rope_append_* on the GPU);
+     * q and k after it compared too */
+    for (size_t i = 0; i < 2 * sizeof ac / sizeof ac[0]; i++) {
+        const int rope = i >= sizeof ac / sizeof ac[0];
         int pos = 0;
         double worst = 0;
+        if (rope) i -= sizeof ac / sizeof ac[0];
         for (size_t s = 0; s < sizeof chunks / sizeof chunks[0]; s++) {
             int T = chunks[s];
             size_t nq = (size_t)T * ac[i].heads * ac[i].hd, nk = (size_t)T * ac[i].kvh * ac[i].hd;
@@ -339,6 +415,11 @@ static void test_attention(const char *kv, double tol) {
             put(2, k, nk);
             put(3, v, nk);
             poison(1, nq);
+            qrt_ctx *cs[2] = {cg, cc};
+            for (int d = 0; d < 2 && rope; d++) {
+                qrt_k_rope(cs[d], cs[d]->bufs[0], NULL, NULL, NULL, NULL, NULL, 0, ac[i].heads, ac[i].hd, 0, 0, 1e4f);
+                qrt_k_rope(cs[d], cs[d]->bufs[2], NULL, NULL, NULL, NULL, NULL, 0, ac[i].kvh, ac[i].hd, 0, 0, 1e4f);
+            }
             qrt_k_attention(cg, cg->bufs[1], cg->bufs[0], cg->bufs[2], cg->bufs[3], NULL, NULL, 0, ac[i].layer,
                             ac[i].heads, ac[i].kvh, ac[i].hd, 0.0f);
             qrt_k_attention(cc, cc->bufs[1], cc->bufs[0], cc->bufs[2], cc->bufs[3], NULL, NULL, 0, ac[i].layer,
@@ -348,15 +429,23 @@ static void test_attention(const char *kv, double tol) {
             double e = rel_err(y, cc->bufs[1], nq);
             if (e > worst) worst = e;
             free(y);
+            for (int b = 0; b < 2 && rope; b++) { /* the roped q and k */
+                size_t n = b ? nk : nq;
+                y = get(b ? 2 : 0, n);
+                e = rel_err(y, cc->bufs[b ? 2 : 0], n);
+                if (e > worst) worst = e;
+                free(y);
+            }
             free(q);
             free(k);
             free(v);
             pos += T;
         }
         char what[120];
-        snprintf(what, sizeof what, "ATTENTION %s KV heads=%d kv=%d hd=%d, prefill+decode to pos %d", kv, ac[i].heads,
-                 ac[i].kvh, ac[i].hd, pos);
+        snprintf(what, sizeof what, "ATTENTION%s %s KV heads=%d kv=%d hd=%d, prefill+decode to pos %d",
+                 rope ? "+ROPE" : "", kv, ac[i].heads, ac[i].kvh, ac[i].hd, pos);
         report(what, worst, tol);
+        if (rope) i += sizeof ac / sizeof ac[0];
     }
 }
 
@@ -406,6 +495,7 @@ int main(void) {
     blob_cap = (size_t)96 << 20;
     blob = aligned_alloc(64, blob_cap);
     for (int i = 0; i < NLIN; i++) fill_weight(&lins[i]);
+    for (int i = 0; i < NMLIN; i++) fill_weight(&mlins[i]);
     int32_t dim = 4096, vocab = 512;
     size_t emb_off[3], norm_off[3];
     for (int d = 0; d < 3; d++) {
@@ -447,7 +537,16 @@ int main(void) {
     qc_cuda_build b;
     uint8_t *sec = NULL, *sec_ptx = NULL;
     size_t sec_size = 0, sec_ptx_size = 0;
-    if (qc_cuda_module_init(&mod, spec, ns, 0x7f, &o, &err) || qc_cuda_compile(&mod, &o, NULL, &b, &err) ||
+    int merr = qc_cuda_module_init(&mod, spec, ns, 0x7f, &o, &err);
+    for (int gi = 0, i0 = 0; gi < NMG && !merr; i0 += mgroups[gi++]) {
+        const lin_case *l = &mlins[i0];
+        int32_t bits = qrt_qdtype_bits(l->dt), N[3];
+        for (int j = 0; j < mgroups[gi]; j++) N[j] = mlins[i0 + j].N;
+        qc_cuda_linear ml = {l->dt, l->K, 0, bits ? (l->group <= 0 || l->group >= l->K ? l->K : l->group) : 0,
+                             bits ? l->sym : 0};
+        merr = qc_cuda_module_add_multi(&mod, &ml, mgroups[gi], N, &err);
+    }
+    if (merr || qc_cuda_compile(&mod, &o, NULL, &b, &err) ||
         qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
         fprintf(stderr, "device code: %s\n", err.msg);
         return 1;
@@ -469,6 +568,7 @@ int main(void) {
         if (kv == 0) {
             test_small_ops(emb_off, norm_off, dim);
             test_linear(0);
+            test_merged();
             if (qrt_cuda_use_cublas(&mg, 1)) test_linear(1);
             else printf("cuBLAS not found: prefill through qk_gemm only\n");
             test_attention("f32", 2e-5);

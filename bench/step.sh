@@ -9,7 +9,8 @@
 #                                 profiled runs (default 8, 24); their
 #                                 difference is NB - NA decode steps
 # Needs a GPU and ncu (PATH or /opt/nvidia/nsight-compute/*/ncu). Prints
-# markdown tables.
+# markdown tables. CTX (default 1024): the context size (-c) of every run,
+# as bench/e2e.sh uses.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 exe=$1
@@ -22,7 +23,7 @@ echo "| launch mode | decode tok/s | us per token |"
 echo "|---|---|---|"
 for mode in "" "--no-pdl" "--no-cuda-graph" "--no-cuda-graph --no-pdl"; do
   # shellcheck disable=SC2086
-  "$exe" --device cuda --bench --prompt-len 128 --gen 128 $mode > "$tmp/b.out" 2> "$tmp/b.err" ||
+  "$exe" --device cuda --bench --prompt-len 128 --gen 128 -c "${CTX:-1024}" $mode > "$tmp/b.out" 2> "$tmp/b.err" ||
     { cat "$tmp/b.err" >&2; exit 1; }
   grep -q '| cpu |' "$tmp/b.out" && { echo "step.sh: ran on the CPU: $(cat "$tmp/b.err")" >&2; exit 1; }
   tg=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$tmp/b.out")
@@ -31,7 +32,8 @@ done
 [ -n "$ncu" ] || { echo "step.sh: no ncu: kernel sum skipped" >&2; exit 0; }
 for n in "$na" "$nb"; do
   "$ncu" --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum \
-    "$exe" --device cuda -p "Once upon a time" -n "$n" --temp 0 --no-cuda-graph --no-pdl > "$tmp/k$n.csv" 2> "$tmp/k$n.err" ||
+    "$exe" --device cuda -p "Once upon a time" -n "$n" --temp 0 -c "${CTX:-1024}" --no-cuda-graph --no-pdl \
+    > "$tmp/k$n.csv" 2> "$tmp/k$n.err" ||
     { tail -5 "$tmp/k$n.err" >&2; exit 1; }
 done
 echo

@@ -297,10 +297,11 @@ struct qrt_gpu {
     size_t weights_size;
     fn_slot fns[NFN];
     int32_t capturing, capture_failed;
-    /* a residual add not yet launched (qrt_cuda_k_add): fused with the RMSNorm that reads its output
-     * right after it (qk_add_rmsnorm_*), else launched on its own before the next launch or sync */
+    /* an element-wise op not yet launched: a residual add (qrt_cuda_k_add), fused with the RMSNorm that
+     * reads its output right after it (qk_add_rmsnorm_*), or a SILU_MUL, fused with the one-token GEMV
+     * that reads it (qk_gemvs_*); else launched on its own before the next launch or sync */
     struct {
-        int32_t on, width, rows;
+        int32_t on, width, rows; /* on: PEND_ADD or PEND_SILU */
         qrt_cu_ptr out, a, b;
     } pend;
     /* one-token linears not yet launched (qrt_cuda_k_linear), all reading x with one format: launched
@@ -427,6 +428,7 @@ static unsigned grid_for(size_t n, unsigned threads) {
 
 /* Launches the pending residual add, if any. Every entry point that launches, copies or synchronizes
  * calls this first, so the stream sees the kernels in the order the host code asked for them. */
+enum { PEND_ADD = 1, PEND_SILU = 2 };
 static void flush_linears(struct qrt_gpu *G);
 static void flush(struct qrt_gpu *G) {
     if (G->plin.n) flush_linears(G);
@@ -436,10 +438,11 @@ static void flush(struct qrt_gpu *G) {
     }
     G->prope.n = 0;
     if (!G->pend.on) return;
+    const char *kernel = G->pend.on == PEND_ADD ? "qk_add" : "qk_silu_mul";
     G->pend.on = 0;
     int32_t n = G->pend.rows * G->pend.width;
     void *args[] = {&G->pend.out, &G->pend.a, &G->pend.b, &n};
-    launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+    launch(G, fn_need(G, kernel), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
 }
 
 /* cuMemAlloc that, when the device lacks the memory, leaves one line saying
@@ -570,7 +573,8 @@ struct qrt_gpu_ctx {
     qrt_cu_ptr step;        /* int32 [4 + max_batch] */
     int32_t *h_step;        /* pinned twin */
     float *h_logits;        /* pinned [max_batch, vocab] */
-    qrt_cu_ptr part;        /* attention splits [heads, nsplit, head_dim + 4] */
+    qrt_cu_ptr part;        /* attention splits [heads, nsplit, head_dim + 4], then heads counters */
+    qrt_cu_ptr cnt;         /* inside part: splits done per head (qk_attn_* resets them) */
     int32_t nsplit, chunk;
     qrt_cu_ptr x16, w16;    /* cuBLAS prefill: activations and a weight tile in f16 */
     size_t x16_elems, w16_elems;
@@ -638,7 +642,11 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     if (want < 1) want = 1;
     X->chunk = ((c->n_ctx + want - 1) / want + 63) / 64 * 64;
     X->nsplit = (c->n_ctx + X->chunk - 1) / X->chunk;
-    X->part = dalloc(G, (size_t)heads * X->nsplit * (hd + 4) * sizeof(float), &ok);
+    size_t pbytes = (size_t)heads * X->nsplit * (hd + 4) * sizeof(float);
+    X->part = dalloc(G, pbytes + (size_t)heads * sizeof(uint32_t), &ok);
+    X->cnt = X->part + pbytes;
+    if (ok && (CK(G->cu->MemsetD8(X->cnt, 0, (size_t)heads * sizeof(uint32_t))) || CK(G->cu->CtxSynchronize())))
+        ok = 0;
     if (G->use_cublas) { /* scratch for cuBLAS prefill (not yet loaded: -1) */
         int32_t kmax = cfg[QRT_CFG_DIM];
         if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
@@ -814,7 +822,7 @@ void qrt_cuda_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, 
     /* x stays in registers: up to 4 float4 per thread (kernels.cu rmsnorm_core) */
     unsigned threads = (unsigned)((dim + 16 * 32 - 1) / (16 * 32) * 32);
     threads = threads < 128 ? 128 : threads > 1024 ? 1024 : threads;
-    if (G->pend.on && G->pend.out == x && G->pend.width == dim && G->pend.rows == c->n_tokens) {
+    if (G->pend.on == PEND_ADD && G->pend.out == x && G->pend.width == dim && G->pend.rows == c->n_tokens) {
         G->pend.on = 0; /* the residual add that made x: one kernel writes both */
         snprintf(name, sizeof name, "qk_add_rmsnorm_%s", dt_name(wdtype));
         void *args[] = {&o, &G->pend.out, &G->pend.a, &G->pend.b, &wp, &dim, &eps};
@@ -959,6 +967,27 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
     launch(G, fn_need(G, name), (unsigned)((N + 63) / 64), (unsigned)((rows + 63) / 64), 1, 256, 0, args);
 }
 
+/* The pending SILU_MUL and the one-token GEMV that reads its output as one kernel (qk_gemvs_*), when the
+ * module has it and x fits the GEMV's one-piece staging; 0: not done, nothing launched. */
+static int silu_linear(qrt_ctx *c, qrt_cu_ptr out, const void *w, const void *bias, int32_t dt, int32_t K, int32_t N,
+                       int32_t g, int32_t s) {
+    struct qrt_gpu *G = c->m->gpu;
+    char name[128];
+    snprintf(name, sizeof name, "qk_gemvs_%s_k%d_n%d_g%d_%c", dt_name(dt), (int)K, (int)N, (int)g, s ? 's' : 'a');
+    qrt_cu_function f = fn_get(G, name);
+    qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, dt, K, 1);
+    if (!f || sh.sv < K || sh.sv > 32 * sh.threads) return 0; /* kernels.cu gemv_mma: `fused` */
+    if (fn_smem(G, f, name, sh.smem)) return 1;
+    unsigned grid = qrt_gemv_grid(&sh, K, N, fn_max_blocks(G, f, name, sh.threads, sh.smem));
+    qrt_cu_ptr wp = wdev(G, w), bp = wdev(G, bias);
+    int32_t rows = 1, sv = sh.sv;
+    G->pend.on = 0;
+    void *args[] = {&wp, &bp, &G->pend.a, &G->pend.b, &G->pend.out, &out, &rows, &sv};
+    launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+    G->merged++;
+    return 1;
+}
+
 void qrt_cuda_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
                        const void *bias, int32_t wdtype, int32_t K, int32_t N, int32_t group, int32_t sym,
                        float f0) {
@@ -969,8 +998,11 @@ void qrt_cuda_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, c
         linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
         return;
     }
-    /* one token: held back, merged with the linears after it that read the same x (flush_linears) */
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
+    if (G->pend.on == PEND_SILU && G->pend.out == DEV(a) && G->pend.width == K && G->pend.rows == 1 &&
+        silu_linear(c, DEV(out), w, bias, wdtype, K, N, g, s))
+        return;
+    /* one token: held back, merged with the linears after it that read the same x (flush_linears) */
     if (G->plin.n && (G->plin.n == 3 || G->plin.c != c || G->plin.x != DEV(a) || G->plin.dt != wdtype ||
                       G->plin.K != K || G->plin.g != g || G->plin.s != s))
         flush(G);
@@ -1051,42 +1083,33 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     /* one token: split the positions over blocks; more: one block per (head, token) */
     int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->chunk : c->n_ctx;
     snprintf(name, sizeof name, "qk_attn_%s", kv);
-    void *args[] = {&qp, &kc, &vc, &o, &part, &st, &heads, &kv_heads, &hd, &chunk, &nsplit};
+    void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &chunk, &nsplit};
     launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);
-    if (nsplit > 1) {
-        void *cargs[] = {&part, &o, &heads, &hd, &nsplit};
-        launch(G, fn_need(G, "qk_attn_combine"), (unsigned)heads, (unsigned)T, 1, hd < 128 ? (unsigned)hd : 128, 0,
-               cargs);
-    }
 }
 
-/* out[t][i] = f(a[t][i], b[t][i]) over the step's tokens: qk_silu_mul, qk_add. */
-static void elementwise(qrt_ctx *c, const char *kernel, float *out, const float *a, const float *b, int32_t width) {
+/* out = a (+ or silu *) b over the step's tokens, held back: launched by the next entry point, fused into
+ * it where it can take it. */
+static void hold(qrt_ctx *c, int32_t kind, float *out, const float *a, const float *b, int32_t width) {
     struct qrt_gpu *G = c->m->gpu;
-    qrt_cu_ptr o = DEV(out), x = DEV(a), y = DEV(b);
-    int32_t n = c->n_tokens * width;
     flush(G);
-    void *args[] = {&o, &x, &y, &n};
-    launch(G, fn_need(G, kernel), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+    if (G->failed[0]) return;
+    G->pend.on = kind;
+    G->pend.out = DEV(out), G->pend.a = DEV(a), G->pend.b = DEV(b);
+    G->pend.width = width, G->pend.rows = c->n_tokens;
 }
 
 void qrt_cuda_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
                          const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
                          float f0) {
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
-    elementwise(c, "qk_silu_mul", out, a, b, width);
+    hold(c, PEND_SILU, out, a, b, width); /* fused into the GEMV that reads it (silu_linear) */
 }
 
 void qrt_cuda_k_add(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
                     const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
                     float f0) {
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
-    struct qrt_gpu *G = c->m->gpu;
-    flush(G);
-    if (G->failed[0]) return;
-    G->pend.on = 1; /* launched by the next entry point: fused into qrt_cuda_k_rmsnorm when that comes next */
-    G->pend.out = DEV(out), G->pend.a = DEV(a), G->pend.b = DEV(b);
-    G->pend.width = width, G->pend.rows = c->n_tokens;
+    hold(c, PEND_ADD, out, a, b, width); /* fused into qrt_cuda_k_rmsnorm when that comes next */
 }
 
 /* ---- for tests and benches ---- */

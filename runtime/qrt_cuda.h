@@ -220,7 +220,8 @@ int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes)
 int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes); /* syncs the stream first */
 /* Turns cuBLAS prefill on / off (when loaded); returns whether it is on. */
 int qrt_cuda_use_cublas(qrt_model *m, int on);
-/* How many merged-linear kernels (qk_gemvm_*: q / k / v or gate / up in one launch) were launched. */
+/* How many merged kernels were launched: qk_gemvm_* (q / k / v or gate / up in one launch) and qk_gemvs_*
+ * (SILU_MUL + the GEMV after it). */
 int64_t qrt_cuda_merged(const qrt_model *m);
 
 #endif

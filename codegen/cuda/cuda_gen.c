@@ -44,7 +44,7 @@ static const char *const base_kernels[] = {
     "qk_add_rmsnorm_f16", "qk_embed_bf16",  "qk_rmsnorm_bf16",  "qk_add_rmsnorm_bf16", "qk_rope",
     "qk_silu_mul",      "qk_add",           "qk_add_bias",      "qk_to_f16",        "qk_to_bf16",
     "qk_kv_append_f32", "qk_attn_f32",      "qk_rope_append_f32", "qk_kv_append_f16", "qk_attn_f16",
-    "qk_rope_append_f16", "qk_attn_combine",
+    "qk_rope_append_f16",
     "qk_topk",
 };
 
@@ -96,6 +96,37 @@ void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t 
              n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a');
 }
 
+/* Appends one kernel definition line and its name to m unless the name is there already. */
+static void module_append(qc_cuda_module *m, const char *name, const char *line) {
+    const char *k = m->names;
+    for (int32_t i = 0; i < m->n_names; i++, k += strlen(k) + 1)
+        if (!strcmp(k, name)) return;
+    strbuf s = {m->source, m->source_len, m->source_len + 1}, names = {m->names, m->names_size, m->names_size};
+    sb_put(&s, line, strlen(line));
+    add_name(m, &names, name);
+    m->source = s.p, m->source_len = s.n;
+    m->names = names.p, m->names_size = names.n;
+}
+
+void qc_cuda_gemvs_name(char *out, size_t cap, const qc_cuda_linear *l) {
+    snprintf(out, cap, "qk_gemvs_%s_k%d_n%d_g%d_%c", dt_names[l->dtype], (int)l->K, (int)l->N, (int)l->group,
+             l->sym ? 's' : 'a');
+}
+
+int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *err) {
+    if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 ||
+        (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+        return qc_err_set(err, "cuda: SILU_MUL + linear: unsupported shape (dtype %d, K %d, N %d, group %d)",
+                          (int)l->dtype, (int)l->K, (int)l->N, (int)l->group);
+    if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
+    char name[128], line[256];
+    qc_cuda_gemvs_name(name, sizeof name, l);
+    snprintf(line, sizeof line, "QK_GEMV_SILU(%s, %s, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
+             (int)l->N, (int)l->group, l->sym ? 1 : 0);
+    module_append(m, name, line);
+    return 0;
+}
+
 int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err) {
     if (n < 2 || n > 3 || l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || N[0] <= 0 || N[1] <= 0 ||
         (n > 2 && N[2] <= 0) ||
@@ -103,17 +134,11 @@ int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t
         return qc_err_set(err, "cuda: merged linears: unsupported shape (%d linears, dtype %d, K %d, group %d)", (int)n,
                           (int)l->dtype, (int)l->K, (int)l->group);
     if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
-    char name[160];
+    char name[160], line[320];
     qc_cuda_gemvm_name(name, sizeof name, l, n, N);
-    const char *k = m->names;
-    for (int32_t i = 0; i < m->n_names; i++, k += strlen(k) + 1)
-        if (!strcmp(k, name)) return 0;
-    strbuf s = {m->source, m->source_len, m->source_len + 1}, names = {m->names, m->names_size, m->names_size};
-    sb_printf(&s, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
-              (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0);
-    add_name(m, &names, name);
-    m->source = s.p, m->source_len = s.n;
-    m->names = names.p, m->names_size = names.n;
+    snprintf(line, sizeof line, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype],
+             (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0);
+    module_append(m, name, line);
     return 0;
 }
 
@@ -228,6 +253,11 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
         const qc_op *a = &g->ops[i];
         if (a->kind != QRT_K_LINEAR || a->w < 0) continue;
         qc_cuda_linear l = linear_of(g, a);
+        /* a LINEAR reading the SILU_MUL right before it: that product done in its prologue */
+        if (i > 0 && g->ops[i - 1].kind == QRT_K_SILU_MUL && g->ops[i - 1].out == a->in[0]) {
+            rc = qc_cuda_module_add_silu(m, &l, err);
+            continue;
+        }
         int32_t N[3] = {a->p[1], 0, 0}, k = 1;
         while (k < 3 && i + k < g->n_ops) {
             const qc_op *b = &g->ops[i + k];

@@ -15,10 +15,12 @@
  * the decode step (T = 1) once as a CUDA graph and replays it unchanged.
  *
  * Names are extern "C" so the runtime finds them with cuModuleGetFunction:
- *   qk_embed_<dt> qk_rmsnorm_<dt> qk_rope qk_kv_append_<kv> qk_attn_<kv>
- *   qk_attn_combine qk_silu_mul qk_add qk_add_bias qk_to_f16 qk_to_bf16 qk_topk
+ *   qk_embed_<dt> qk_rmsnorm_<dt> qk_add_rmsnorm_<dt> qk_rope qk_kv_append_<kv>
+ *   qk_rope_append_<kv> qk_attn_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
+ *   qk_to_bf16 qk_topk
  *   qk_gemv_<dt>_b1, _b4       GEMV for 1 / up to 4 rows, shape in the arguments
  *   qk_gemv_<dt>_k<K>_n<N>_g<G>_<s|a>_b1   batch 1 with the shape baked in
+ *   qk_gemvm_<dt>_k<K>_n<N0>_n<N1>_n<N2>_g<G>_<s|a>   2-3 linears on one x, batch 1
  *   qk_gemm_<dt>               tiled GEMM for rows > 8 (no cuBLAS)
  *   qk_dequant_<dt>            packed weight rows -> f16 (cuBLAS prefill)
  * <dt> is f32 f16 bf16 q2 q3 q4 q8 (qrt_dtype), <kv> f32 or f16.
@@ -1257,11 +1259,16 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
     } while (0)
 #endif
 
-/* Row tiles [tile0, tile0 + m) of 16 rows (fewer at the end) of one block. */
-template <int DT, int B>
+__device__ __forceinline__ float qk_silu(float a) { return a / (1.0f + expf(-a)); } /* as qk_silu_mul */
+
+/* Row tiles [tile0, tile0 + m) of 16 rows (fewer at the end) of one block.
+ * SILU (batch 1, x read in one piece): the input is silu(x) * x2, as
+ * qk_silu_mul computes it, and block 0 also writes it to xo. */
+template <int DT, int B, int SILU = 0>
 __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *__restrict__ bias,
                                          const float *__restrict__ x, float *__restrict__ y, int rows, int sv, int K,
-                                         int N, int g, int sym, int tile0, int m) {
+                                         int N, int g, int sym, int tile0, int m, const float *__restrict__ x2 = NULL,
+                                         float *__restrict__ xo = NULL) {
     typedef qk_mf<DT> F;
     const int W = QK_GEMV_WARPS, NT = F::bits ? B : 1, D = F::D, CK = F::CK;
     char *sm = (char *)qk_smem4;
@@ -1311,6 +1318,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
      * one pass, one round trip); else a max pass, then staging per piece */
     const int S = F::SPAN, NR = 32 / F::SPAN;
     const bool fused = B == 1 && npiece == 1 && sv / S <= NR * (int)blockDim.x;
+    if (SILU && !fused) __trap(); /* runtime/cuda.c launches the SILU form only when x fits in one piece */
 
     for (int pc = 0; pc < npiece; pc++) {
         const int s0 = pc * sv, kcp = min(sv, Kp - s0) / CK; /* columns, chunks of this piece */
@@ -1337,12 +1345,22 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                 if ((K & 3) == 0 && k + S <= K && rows > 0) {
 #pragma unroll
                     for (int i = 0; i < S; i += 4) {
-                        const float4 q = *(const float4 *)(x + k + i);
+                        float4 q = *(const float4 *)(x + k + i);
+                        if (SILU) {
+                            const float4 q2 = *(const float4 *)(x2 + k + i);
+                            q.x = qk_silu(q.x) * q2.x, q.y = qk_silu(q.y) * q2.y;
+                            q.z = qk_silu(q.z) * q2.z, q.w = qk_silu(q.w) * q2.w;
+                            if (blockIdx.x == 0) *(float4 *)(xo + k + i) = q;
+                        }
                         v[r][i] = q.x, v[r][i + 1] = q.y, v[r][i + 2] = q.z, v[r][i + 3] = q.w;
                     }
                 } else {
 #pragma unroll
-                    for (int i = 0; i < S; i++) v[r][i] = k + i < K && rows > 0 ? x[k + i] : 0.0f;
+                    for (int i = 0; i < S; i++) {
+                        const bool in = k + i < K && rows > 0;
+                        v[r][i] = !in ? 0.0f : SILU ? qk_silu(x[k + i]) * x2[k + i] : x[k + i];
+                        if (SILU && in && blockIdx.x == 0) xo[k + i] = v[r][i];
+                    }
                 }
 #pragma unroll
                 for (int i = 0; i < S; i++) mx = fmaxf(mx, fabsf(v[r][i]));
@@ -1571,11 +1589,20 @@ __device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *
     float *y = out + (size_t)t * dim, *hy = ADD ? h + (size_t)t * dim : NULL;
     float ss = 0.0f;
     if ((dim & 3) == 0 && dim <= 16 * nt) {
-        float4 v[4];
+        float4 v[4], wv[4];
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             const int i = (threadIdx.x + r * nt) * 4;
-            if (i < dim) {
+            if (i < dim) { /* w requested with x, not after the reduction (tensors are 64-byte aligned) */
+                if (!w) wv[r] = make_float4(1.0f, 1.0f, 1.0f, 1.0f);
+                else if (DT == QK_F32) wv[r] = __ldg((const float4 *)w + i / 4);
+                else {
+                    const uint2 h = qk_ld8((const u16 *)w + i);
+                    wv[r].x = DT == QK_F16 ? qk_h2f((u16)h.x) : qk_bf2f((u16)h.x);
+                    wv[r].y = DT == QK_F16 ? qk_h2f((u16)(h.x >> 16)) : qk_bf2f((u16)(h.x >> 16));
+                    wv[r].z = DT == QK_F16 ? qk_h2f((u16)h.y) : qk_bf2f((u16)h.y);
+                    wv[r].w = DT == QK_F16 ? qk_h2f((u16)(h.y >> 16)) : qk_bf2f((u16)(h.y >> 16));
+                }
                 v[r] = *(const float4 *)(x + i);
                 if (ADD) {
                     const float4 q = *(const float4 *)(xb + i);
@@ -1595,10 +1622,10 @@ __device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *
             if (i < dim) {
                 if (ADD) *(float4 *)(hy + i) = v[r];
                 float4 o;
-                o.x = w ? v[r].x * rs * qk_ld<DT>(w, i) : v[r].x * rs;
-                o.y = w ? v[r].y * rs * qk_ld<DT>(w, i + 1) : v[r].y * rs;
-                o.z = w ? v[r].z * rs * qk_ld<DT>(w, i + 2) : v[r].z * rs;
-                o.w = w ? v[r].w * rs * qk_ld<DT>(w, i + 3) : v[r].w * rs;
+                o.x = w ? v[r].x * rs * wv[r].x : v[r].x * rs;
+                o.y = w ? v[r].y * rs * wv[r].y : v[r].y * rs;
+                o.z = w ? v[r].z * rs * wv[r].z : v[r].z * rs;
+                o.w = w ? v[r].w * rs * wv[r].w : v[r].w * rs;
                 *(float4 *)(y + i) = o;
             }
         }
@@ -1736,15 +1763,21 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 }
 
 /* Causal attention of query token t (grid z), head h (grid x) over the
- * positions of split s (grid y): [s * chunk, min((s + 1) * chunk, pos + t + 1)).
+ * positions of split s (grid y): [s * ch, min((s + 1) * ch, pos + t + 1)),
+ * ch = chunk with one split, else ceil((pos + 1) / nsplit).
  * Online softmax over tiles of QK_ATT_TILE positions. With one split the
- * block writes the output; else (m, l, unnormalized o) go to part[T, heads,
- * nsplit, hd + 4] for qk_attn_combine. hd % 4 == 0, hd <= 4 * QK_ATT_THREADS. */
+ * block writes the output; else (m, l, unnormalized o) go to part[heads,
+ * nsplit, hd + 4] (one token), and the head's last split to finish (counted
+ * in cnt[heads], which it resets) merges them in split order: the result
+ * does not depend on which block is last. hd % 4 == 0, hd <= 4 * QK_ATT_THREADS. */
 #define QK_ATT_THREADS 128
 #define QK_ATT_TILE 64
+#define QK_ATT_U 4 /* positions per lane group whose K rows are loaded together */
 template <int KVT>
 __device__ __forceinline__ void attn_core(const float *q, const void *kc, const void *vc, float *out, float *part,
-                                          const int *st, int heads, int kvh, int hd, int chunk, int nsplit) {
+                                          unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk,
+                                          int nsplit) {
+    __shared__ int is_last;
     __shared__ float4 qs[QK_ATT_THREADS];
     __shared__ float4 red4[QK_ATT_THREADS];
     __shared__ float ps[QK_ATT_TILE];
@@ -1752,7 +1785,10 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
     const int last = st[QK_ST_POS] + t;
-    const int j0 = s * chunk, j1 = min(j0 + chunk, last + 1);
+    /* one token: the nsplit splits share the current length evenly (the grid is fixed by the graph; the
+     * positions are not), so every split has work at any position */
+    const int ch = nsplit == 1 ? chunk : (last + nsplit) / nsplit;
+    const int j0 = s * ch, j1 = min(j0 + ch, last + 1);
     const float scale = 1.0f / sqrtf((float)hd);
     const float4 *qh = (const float4 *)(q + ((size_t)t * heads + h) * hd);
     for (int i = tid; i < nq; i += QK_ATT_THREADS) qs[i] = qh[i];
@@ -1766,18 +1802,27 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     const size_t hoff = (size_t)kh * hd;
     for (int jt = j0; jt < j1; jt += QK_ATT_TILE) {
         const int n = min(QK_ATT_TILE, j1 - jt);
-        for (int p0 = 0; p0 < n; p0 += ngroups) { /* uniform trip count: shuffles below */
-            const int p = p0 + grp;
-            float d = 0.0f;
-            if (p < n) {
-                const size_t base = (size_t)(jt + p) * kvd + hoff;
-                for (int i = gl; i < nq; i += lg) {
-                    const float4 kk = qk_ld4kv<KVT>(kc, base + 4 * i), qq = qs[i];
-                    d += qq.x * kk.x + qq.y * kk.y + qq.z * kk.z + qq.w * kk.w;
+        /* QK_ATT_U positions per lane group at once: their K rows are requested together */
+        for (int p0 = 0; p0 < n; p0 += ngroups * QK_ATT_U) { /* uniform trip count: shuffles below */
+            float d[QK_ATT_U];
+#pragma unroll
+            for (int u = 0; u < QK_ATT_U; u++) {
+                const int p = p0 + u * ngroups + grp;
+                d[u] = 0.0f;
+                if (p < n) {
+                    const size_t base = (size_t)(jt + p) * kvd + hoff;
+                    for (int i = gl; i < nq; i += lg) {
+                        const float4 kk = qk_ld4kv<KVT>(kc, base + 4 * i), qq = qs[i];
+                        d[u] += qq.x * kk.x + qq.y * kk.y + qq.z * kk.z + qq.w * kk.w;
+                    }
                 }
             }
-            for (int o = lg >> 1; o; o >>= 1) d += __shfl_xor_sync(QK_FULL, d, o);
-            if (p < n && gl == 0) ps[p] = d * scale;
+#pragma unroll
+            for (int u = 0; u < QK_ATT_U; u++) {
+                const int p = p0 + u * ngroups + grp;
+                for (int o = lg >> 1; o; o >>= 1) d[u] += __shfl_xor_sync(QK_FULL, d[u], o);
+                if (p < n && gl == 0) ps[p] = d[u] * scale;
+            }
         }
         __syncthreads();
         float tm = QK_NEG_INF;
@@ -1795,6 +1840,7 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
         m = mn;
         acc.x *= corr, acc.y *= corr, acc.z *= corr, acc.w *= corr;
         if (pg < npg)
+#pragma unroll 4
             for (int p = pg; p < n; p += npg) {
                 const float4 vv = qk_ld4kv<KVT>(vc, (size_t)(jt + p) * kvd + hoff + 4 * dq);
                 const float e = ps[p];
@@ -1816,11 +1862,30 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
             o.x *= inv, o.y *= inv, o.z *= inv, o.w *= inv;
             ((float4 *)(out + ((size_t)t * heads + h) * hd))[tid] = o;
         } else {
-            float *P = part + (((size_t)t * heads + h) * nsplit + s) * (hd + 4);
+            float *P = part + ((size_t)h * nsplit + s) * (hd + 4);
             if (tid == 0) P[0] = m, P[1] = l;
             ((float4 *)(P + 4))[tid] = o;
         }
     }
+    if (nsplit == 1) return;
+    __threadfence(); /* this split's partials visible device-wide before it is counted */
+    __syncthreads();
+    if (tid == 0) is_last = atomicAdd(cnt + h, 1u) == (unsigned)nsplit - 1;
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    const int stride = hd + 4;
+    const float *P = part + (size_t)h * nsplit * stride;
+    float M = QK_NEG_INF;
+    for (int i = 0; i < nsplit; i++) M = fmaxf(M, __ldcg(P + i * stride));
+    float L = 0.0f;
+    for (int i = 0; i < nsplit; i++) L += __ldcg(P + i * stride + 1) * expf(__ldcg(P + i * stride) - M);
+    for (int d = tid; d < hd; d += QK_ATT_THREADS) {
+        float o = 0.0f;
+        for (int i = 0; i < nsplit; i++) o += expf(__ldcg(P + i * stride) - M) * __ldcg(P + i * stride + 4 + d);
+        out[(size_t)h * hd + d] = o / L;
+    }
+    if (tid == 0) cnt[h] = 0; /* ready for the next step (graph replay) */
 }
 
 #define QK_DEF_ATTN(name, KVT)                                                                           \
@@ -1837,28 +1902,12 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
         qk_attn_##name(const float *q, const void *kc, const void *vc, float *out, float *part,           \
-                       const int *st, int heads, int kvh, int hd, int chunk, int nsplit) {               \
+                       unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk, int nsplit) {  \
         QK_DEP();                                                                                        \
-        attn_core<KVT>(q, kc, vc, out, part, st, heads, kvh, hd, chunk, nsplit);                         \
+        attn_core<KVT>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, chunk, nsplit);                    \
     }
 QK_DEF_ATTN(f32, 0)
 QK_DEF_ATTN(f16, 1)
-
-/* Merges the splits of qk_attn_*: grid (heads, T), hd threads or fewer. */
-extern "C" __global__ void qk_attn_combine(const float *part, float *out, int heads, int hd, int nsplit) {
-    QK_DEP();
-    const int h = blockIdx.x, t = blockIdx.y, stride = hd + 4;
-    const float *P = part + ((size_t)t * heads + h) * nsplit * stride;
-    float M = QK_NEG_INF;
-    for (int s = 0; s < nsplit; s++) M = fmaxf(M, P[s * stride]);
-    float L = 0.0f;
-    for (int s = 0; s < nsplit; s++) L += P[s * stride + 1] * expf(P[s * stride] - M);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float o = 0.0f;
-        for (int s = 0; s < nsplit; s++) o += expf(P[s * stride] - M) * P[s * stride + 4 + d];
-        out[((size_t)t * heads + h) * hd + d] = o / L;
-    }
-}
 
 /* ---- sampling candidates (runtime/sampler.c's rule) ----
  * qk_topk: the k largest of x[0..n) by (value desc, index asc), sorted, into
@@ -2061,6 +2110,16 @@ __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 
         name(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1, const float *b2, \
              const float *x, float *y0, float *y1, float *y2, int rows, int sv, int m) {                 \
         gemv_multi<DT>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, N2, G, SYM);       \
+    }
+
+/* A batch-1 GEMV whose input is silu(x) * x2 (the SILU_MUL before it, fused
+ * by runtime/cuda.c), also written to xo by block 0. */
+#define QK_GEMV_SILU(name, DT, K, N, G, SYM)                                                             \
+    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
+        name(const u8 *w, const float *bias, const float *x, const float *x2, float *xo, float *y, int rows, \
+             int sv) {                                                                                   \
+        const int m = ((N + 15) / 16 + gridDim.x - 1) / gridDim.x;                                       \
+        gemv_mma<DT, 1, 1>(w, bias, x, y, rows, sv, K, N, G, SYM, blockIdx.x * m, m, x2, xo);            \
     }
 
 /* Shape-specialized GEMV: qcc appends QK_GEMV_SPEC(...) lines below. */

@@ -99,6 +99,12 @@ void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t b
 int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err);
 /* Its name: qk_gemvm_<dt>_k<K>_n<N0>_n<N1>_n<N2 or 0>_g<group>_<a|s>. */
 void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N);
+/* A batch-1 GEMV of shape l whose input is the SILU_MUL before it, done in
+ * its prologue (kernels.cu QK_GEMV_SILU; runtime/cuda.c launches it in
+ * place of SILU_MUL + GEMV). Same rules as qc_cuda_module_add_multi. */
+int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *err);
+/* Its name: qk_gemvs_<dt>_k<K>_n<N>_g<group>_<a|s>. */
+void qc_cuda_gemvs_name(char *out, size_t cap, const qc_cuda_linear *l);
 
 /* Whether NVRTC can be loaded; if not, why (one line). */
 int qc_nvrtc_available(char *why, size_t cap);

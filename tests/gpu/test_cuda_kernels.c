@@ -98,6 +98,12 @@ static lin_case mlins[] = {
 };
 static const int mgroups[] = {3, 2, 3, 2, 2}; /* consecutive runs of mlins */
 #define NMLIN ((int)(sizeof mlins / sizeof mlins[0]))
+/* Linears that read a SILU_MUL's output: one qk_gemvs_* launch at one token. */
+static lin_case slins[] = {
+    {QRT_DT_Q4, 1024, 200, 128, 0, 0, 0, 0}, {QRT_DT_F16, 512, 64, 0, 0, 1, 0, 0},
+    {QRT_DT_Q3, 4096, 256, 128, 1, 0, 0, 0}, {QRT_DT_Q2, 11008, 96, 64, 0, 0, 0, 0},
+};
+#define NSLIN ((int)(sizeof slins / sizeof slins[0]))
 #define NMG ((int)(sizeof mgroups / sizeof mgroups[0]))
 
 static void fill_weight(lin_case *l) {
@@ -301,6 +307,59 @@ static void test_merged(void) {
     }
 }
 
+/* SILU_MUL (buffers 2, 3 -> 4) then a linear of buffer 4 (-> 1) at one token: one qk_gemvs_* launch; the
+ * product and the linear's output against the CPU. */
+static void test_silu_linear(void) {
+    for (int i = 0; i < NSLIN; i++) {
+        const lin_case *l = &slins[i];
+        float *a = malloc((size_t)l->K * 4), *b = malloc((size_t)l->K * 4);
+        rand_buf(a, (size_t)l->K, 4.0f);
+        rand_buf(b, (size_t)l->K, 1.0f);
+        set_step(1, 0, NULL, 0);
+        put(2, a, (size_t)l->K);
+        put(3, b, (size_t)l->K);
+        poison(4, (size_t)l->K);
+        poison(1, (size_t)l->N);
+        int64_t before = qrt_cuda_merged(&mg);
+        qrt_ctx *cs[2] = {cg, cc};
+        for (int d = 0; d < 2; d++) {
+            qrt_k_silu_mul(cs[d], cs[d]->bufs[4], cs[d]->bufs[2], cs[d]->bufs[3], NULL, NULL, NULL, 0, l->K, 0, 0, 0,
+                           0.0f);
+            qrt_k_linear(cs[d], cs[d]->bufs[1], cs[d]->bufs[4], NULL, NULL, blob + l->off,
+                         l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+        }
+        /* the GEMV against the f64 reference on the GPU's own product (expf differs from the CPU's by an ulp
+         * here and there, which the sum can amplify); the product against the CPU's */
+        float *ref = malloc((size_t)l->N * 4), *y = get(4, (size_t)l->K);
+        ref_linear(l, y, 1, ref);
+        static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
+        char what[160];
+        snprintf(what, sizeof what, "SILU_MUL+LINEAR %s K=%d N=%d: product", dn[l->dt], l->K, l->N);
+        report(what, rel_err(y, cc->bufs[4], (size_t)l->K), 2e-6);
+        free(y);
+        y = get(1, (size_t)l->N);
+        /* The GEMV keeps x to 22 bits of max |x| (hi + lo f16 parts), so its error grows with max |x| / rms(x):
+         * the 2e-6 of the other GEMV checks is for uniform x (max / rms = sqrt(3)); silu(a) * b is peakier. */
+        double mx = 0, ss = 0;
+        for (int32_t k = 0; k < l->K; k++) {
+            double v = fabs((double)cc->bufs[4][k]);
+            mx = v > mx ? v : mx;
+            ss += v * v;
+        }
+        double peak = mx / sqrt(ss / l->K) / sqrt(3.0), tol = 2e-6 * (peak > 1 ? peak : 1);
+        snprintf(what, sizeof what, "SILU_MUL+LINEAR %s K=%d N=%d g=%d %s%s: linear (max/rms %.1f)", dn[l->dt], l->K,
+                 l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", peak * sqrt(3.0));
+        report(what, rel_err(y, ref, (size_t)l->N), tol);
+        free(y);
+        int64_t launched = qrt_cuda_merged(&mg) - before;
+        printf("%-58s %lld  %s\n", "  fused launches (want 1)", (long long)launched, launched == 1 ? "ok" : "FAIL");
+        if (launched != 1) fails++;
+        free(ref);
+        free(a);
+        free(b);
+    }
+}
+
 static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
     static const char *const dn[] = {"f32", "f16", "bf16"};
     int32_t toks[8] = {3, 0, 511, 17, 17, 250, 1, 99};
@@ -496,6 +555,7 @@ int main(void) {
     blob = aligned_alloc(64, blob_cap);
     for (int i = 0; i < NLIN; i++) fill_weight(&lins[i]);
     for (int i = 0; i < NMLIN; i++) fill_weight(&mlins[i]);
+    for (int i = 0; i < NSLIN; i++) fill_weight(&slins[i]);
     int32_t dim = 4096, vocab = 512;
     size_t emb_off[3], norm_off[3];
     for (int d = 0; d < 3; d++) {
@@ -546,6 +606,13 @@ int main(void) {
                              bits ? l->sym : 0};
         merr = qc_cuda_module_add_multi(&mod, &ml, mgroups[gi], N, &err);
     }
+    for (int i = 0; i < NSLIN && !merr; i++) {
+        const lin_case *l = &slins[i];
+        int32_t bits = qrt_qdtype_bits(l->dt);
+        qc_cuda_linear sl = {l->dt, l->K, l->N, bits ? (l->group <= 0 || l->group >= l->K ? l->K : l->group) : 0,
+                             bits ? l->sym : 0};
+        merr = qc_cuda_module_add_silu(&mod, &sl, &err);
+    }
     if (merr || qc_cuda_compile(&mod, &o, NULL, &b, &err) ||
         qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
         fprintf(stderr, "device code: %s\n", err.msg);
@@ -569,6 +636,7 @@ int main(void) {
             test_small_ops(emb_off, norm_off, dim);
             test_linear(0);
             test_merged();
+            test_silu_linear();
             if (qrt_cuda_use_cublas(&mg, 1)) test_linear(1);
             else printf("cuBLAS not found: prefill through qk_gemm only\n");
             test_attention("f32", 2e-5);

@@ -1765,23 +1765,25 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 /* Causal attention of query token t (grid z), head h (grid x) over the
  * positions of split s (grid y): [s * ch, min((s + 1) * ch, pos + t + 1)),
  * ch = chunk with one split, else ceil((pos + 1) / nsplit).
- * Online softmax over tiles of QK_ATT_TILE positions. With one split the
- * block writes the output; else (m, l, unnormalized o) go to part[heads,
- * nsplit, hd + 4] (one token), and the head's last split to finish (counted
- * in cnt[heads], which it resets) merges them in split order: the result
- * does not depend on which block is last. hd % 4 == 0, hd <= 4 * QK_ATT_THREADS. */
+ * The block's lanes form groups of lg lanes (a power of two covering hd / 4
+ * float4s, at most 32); group g takes positions g, g + G, g + 2G, ... (G
+ * groups) and keeps its own online softmax (max m, sum l, output in the
+ * lanes' registers) without block-wide barriers, QK_ATT_U positions at a
+ * time with their K and V rows requested together. The groups are merged in
+ * group order at the end. With one split the block writes the output; else
+ * (m, l, unnormalized o) go to part[heads, nsplit, hd + 4] (one token), and
+ * the head's last split to finish (counted in cnt[heads], which it resets)
+ * merges them in split order: the result does not depend on which block is
+ * last. hd % 4 == 0, hd <= 512. */
 #define QK_ATT_THREADS 128
-#define QK_ATT_TILE 64
-#define QK_ATT_U 4 /* positions per lane group whose K rows are loaded together */
+#define QK_ATT_U 4 /* positions per group whose K and V rows are loaded together */
 template <int KVT>
 __device__ __forceinline__ void attn_core(const float *q, const void *kc, const void *vc, float *out, float *part,
                                           unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk,
                                           int nsplit) {
     __shared__ int is_last;
-    __shared__ float4 qs[QK_ATT_THREADS];
-    __shared__ float4 red4[QK_ATT_THREADS];
-    __shared__ float ps[QK_ATT_TILE];
-    __shared__ float red[32];
+    __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS];
+    __shared__ float4 gacc[4 * QK_ATT_THREADS];
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
     const int last = st[QK_ST_POS] + t;
@@ -1790,81 +1792,86 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     const int ch = nsplit == 1 ? chunk : (last + nsplit) / nsplit;
     const int j0 = s * ch, j1 = min(j0 + ch, last + 1);
     const float scale = 1.0f / sqrtf((float)hd);
-    const float4 *qh = (const float4 *)(q + ((size_t)t * heads + h) * hd);
-    for (int i = tid; i < nq; i += QK_ATT_THREADS) qs[i] = qh[i];
-    __syncthreads();
-    int lg = 1; /* lanes per position for the scores: a power of two covering nq, at most 32 */
+    int lg = 1;
     while (lg < nq && lg < 32) lg <<= 1;
-    const int ngroups = QK_ATT_THREADS / lg, grp = tid / lg, gl = tid % lg;
-    const int npg = QK_ATT_THREADS / nq, pg = tid / nq, dq = tid % nq; /* output: dim quad, position group */
-    float m = QK_NEG_INF, l = 0.0f;
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    const size_t hoff = (size_t)kh * hd;
-    for (int jt = j0; jt < j1; jt += QK_ATT_TILE) {
-        const int n = min(QK_ATT_TILE, j1 - jt);
-        /* QK_ATT_U positions per lane group at once: their K rows are requested together */
-        for (int p0 = 0; p0 < n; p0 += ngroups * QK_ATT_U) { /* uniform trip count: shuffles below */
-            float d[QK_ATT_U];
+    const int G = QK_ATT_THREADS / lg, grp = tid / lg, gl = tid % lg;
+    const float4 *qh = (const float4 *)(q + ((size_t)t * heads + h) * hd);
+    float4 qv[4], acc[4];
 #pragma unroll
-            for (int u = 0; u < QK_ATT_U; u++) {
-                const int p = p0 + u * ngroups + grp;
-                d[u] = 0.0f;
-                if (p < n) {
-                    const size_t base = (size_t)(jt + p) * kvd + hoff;
-                    for (int i = gl; i < nq; i += lg) {
-                        const float4 kk = qk_ld4kv<KVT>(kc, base + 4 * i), qq = qs[i];
-                        d[u] += qq.x * kk.x + qq.y * kk.y + qq.z * kk.z + qq.w * kk.w;
-                    }
+    for (int c = 0; c < 4; c++) {
+        const int i = gl + c * lg;
+        qv[c] = i < nq ? qh[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        acc[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    float m = QK_NEG_INF, l = 0.0f;
+    const size_t hoff = (size_t)kh * hd;
+    for (int pb = j0; pb < j1; pb += G * QK_ATT_U) { /* the same trip count in every lane: shuffles below */
+        const int p0 = pb + grp;
+        float sc[QK_ATT_U];
+        float4 vv[QK_ATT_U][4];
+#pragma unroll
+        for (int u = 0; u < QK_ATT_U; u++) {
+            const int p = p0 + u * G;
+            float d = 0.0f;
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int i = gl + c * lg;
+                vv[u][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                if (p < j1 && i < nq) {
+                    const size_t base = (size_t)p * kvd + hoff + 4 * i;
+                    const float4 kk = qk_ld4kv<KVT>(kc, base);
+                    vv[u][c] = qk_ld4kv<KVT>(vc, base);
+                    d += qv[c].x * kk.x + qv[c].y * kk.y + qv[c].z * kk.z + qv[c].w * kk.w;
                 }
             }
+            for (int o = lg >> 1; o; o >>= 1) d += __shfl_xor_sync(QK_FULL, d, o);
+            sc[u] = p < j1 ? d * scale : QK_NEG_INF;
+        }
+        float mt = sc[0];
 #pragma unroll
-            for (int u = 0; u < QK_ATT_U; u++) {
-                const int p = p0 + u * ngroups + grp;
-                for (int o = lg >> 1; o; o >>= 1) d[u] += __shfl_xor_sync(QK_FULL, d[u], o);
-                if (p < n && gl == 0) ps[p] = d[u] * scale;
+        for (int u = 1; u < QK_ATT_U; u++) mt = fmaxf(mt, sc[u]);
+        if (mt == QK_NEG_INF) continue; /* no position of this group here (the last round) */
+        const float mn = fmaxf(m, mt), corr = expf(m - mn);
+        l *= corr;
+#pragma unroll
+        for (int c = 0; c < 4; c++) acc[c].x *= corr, acc[c].y *= corr, acc[c].z *= corr, acc[c].w *= corr;
+#pragma unroll
+        for (int u = 0; u < QK_ATT_U; u++) {
+            const float e = expf(sc[u] - mn); /* 0 past j1 */
+            l += e;
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                acc[c].x = fmaf(e, vv[u][c].x, acc[c].x), acc[c].y = fmaf(e, vv[u][c].y, acc[c].y);
+                acc[c].z = fmaf(e, vv[u][c].z, acc[c].z), acc[c].w = fmaf(e, vv[u][c].w, acc[c].w);
             }
         }
-        __syncthreads();
-        float tm = QK_NEG_INF;
-        for (int i = tid; i < n; i += QK_ATT_THREADS) tm = fmaxf(tm, ps[i]);
-        tm = qk_block_max(tm, red);
-        const float mn = fmaxf(m, tm), corr = expf(m - mn);
-        float ls = 0.0f;
-        for (int i = tid; i < n; i += QK_ATT_THREADS) {
-            const float e = expf(ps[i] - mn);
-            ps[i] = e;
-            ls += e;
-        }
-        ls = qk_block_sum(ls, red); /* its barriers publish ps */
-        l = l * corr + ls;
         m = mn;
-        acc.x *= corr, acc.y *= corr, acc.z *= corr, acc.w *= corr;
-        if (pg < npg)
-#pragma unroll 4
-            for (int p = pg; p < n; p += npg) {
-                const float4 vv = qk_ld4kv<KVT>(vc, (size_t)(jt + p) * kvd + hoff + 4 * dq);
-                const float e = ps[p];
-                acc.x = fmaf(e, vv.x, acc.x), acc.y = fmaf(e, vv.y, acc.y);
-                acc.z = fmaf(e, vv.z, acc.z), acc.w = fmaf(e, vv.w, acc.w);
-            }
-        __syncthreads(); /* ps is rewritten by the next tile */
     }
-    red4[tid] = acc;
+    if (gl == 0) gm[grp] = m, gsum[grp] = l;
+#pragma unroll
+    for (int c = 0; c < 4; c++)
+        if (gl + c * lg < nq) gacc[grp * nq + gl + c * lg] = acc[c];
     __syncthreads();
-    if (tid < nq) {
+    for (int i = tid; i < nq; i += QK_ATT_THREADS) { /* merge the groups in order */
+        float M = QK_NEG_INF;
+        for (int g = 0; g < G; g++) M = fmaxf(M, gm[g]);
+        float L = 0.0f;
         float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        for (int i = 0; i < npg; i++) {
-            const float4 a = red4[i * nq + tid];
-            o.x += a.x, o.y += a.y, o.z += a.z, o.w += a.w;
-        }
+        if (M != QK_NEG_INF) /* else an empty split: m = -inf, l = 0, o = 0 */
+            for (int g = 0; g < G; g++) {
+                const float f = expf(gm[g] - M);
+                const float4 a = gacc[g * nq + i];
+                L += gsum[g] * f;
+                o.x += a.x * f, o.y += a.y * f, o.z += a.z * f, o.w += a.w * f;
+            }
         if (nsplit == 1) {
-            const float inv = 1.0f / l;
+            const float inv = 1.0f / L;
             o.x *= inv, o.y *= inv, o.z *= inv, o.w *= inv;
-            ((float4 *)(out + ((size_t)t * heads + h) * hd))[tid] = o;
+            ((float4 *)(out + ((size_t)t * heads + h) * hd))[i] = o;
         } else {
             float *P = part + ((size_t)h * nsplit + s) * (hd + 4);
-            if (tid == 0) P[0] = m, P[1] = l;
-            ((float4 *)(P + 4))[tid] = o;
+            if (i == 0) P[0] = M, P[1] = L;
+            ((float4 *)(P + 4))[i] = o;
         }
     }
     if (nsplit == 1) return;

@@ -453,7 +453,9 @@ static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
 
 /* Prefill chunks, then decode steps; outputs compared after every call. */
 static void test_attention(const char *kv, double tol) {
-    static const struct { int layer, heads, kvh, hd; } ac[] = {{1, 8, 2, 64}, {0, 8, 4, 8}};
+    /* head_dim 64, 8, 128 and 256: 16, 2, 32 and 32 lanes per position (two float4 each at 256) in
+     * kernels.cu attn_core; the cache and split buffers are sized for 2 layers x 2 KV heads x 64 */
+    static const struct { int layer, heads, kvh, hd; } ac[] = {{1, 8, 2, 64}, {0, 8, 4, 8}, {1, 4, 1, 128}, {0, 2, 1, 256}};
     static const int chunks[] = {37, 200, 63, 1, 1, 1, 5, 1, 1};
     /* rope: q's and k's RoPE right before, as the host code calls them (one qk_rope_append_* on the GPU);
      * q and k after it compared too */

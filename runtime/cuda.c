@@ -994,24 +994,28 @@ void qrt_cuda_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, c
     (void)b, (void)cc, (void)f0;
     struct qrt_gpu *G = c->m->gpu;
     int32_t bits = qrt_qdtype_bits(wdtype);
-    if (c->n_tokens != 1 || !(bits || wdtype == QRT_DT_F16)) {
+    /* in place (out == a) or several rows: one kernel of its own */
+    if (c->n_tokens != 1 || !(bits || wdtype == QRT_DT_F16) || DEV(out) == DEV(a)) {
         linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
         return;
     }
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
+    /* (every block reads all of x and x2 while block 0 writes the product: not when it overwrites either) */
     if (G->pend.on == PEND_SILU && G->pend.out == DEV(a) && G->pend.width == K && G->pend.rows == 1 &&
+        G->pend.out != G->pend.a && G->pend.out != G->pend.b && DEV(out) != G->pend.a && DEV(out) != G->pend.b &&
         silu_linear(c, DEV(out), w, bias, wdtype, K, N, g, s))
         return;
     /* one token: held back, merged with the linears after it that read the same x (flush_linears) */
+    int same_out = 0; /* a pending linear writes the same buffer: keep their order */
+    for (int32_t j = 0; j < G->plin.n; j++) same_out |= G->plin.y[j] == DEV(out);
     if (G->plin.n && (G->plin.n == 3 || G->plin.c != c || G->plin.x != DEV(a) || G->plin.dt != wdtype ||
-                      G->plin.K != K || G->plin.g != g || G->plin.s != s))
+                      G->plin.K != K || G->plin.g != g || G->plin.s != s || same_out))
         flush(G);
     if (G->pend.on || G->prope.n) flush(G);
     if (G->failed[0]) return;
     int32_t i = G->plin.n++;
     G->plin.c = c, G->plin.x = DEV(a), G->plin.dt = wdtype, G->plin.K = K, G->plin.g = g, G->plin.s = s;
     G->plin.y[i] = DEV(out), G->plin.w[i] = w, G->plin.bias[i] = bias, G->plin.N[i] = N;
-    if (DEV(out) == DEV(a)) flush(G); /* in place: nothing after it may read the old x */
 }
 
 void qrt_cuda_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,

@@ -354,6 +354,28 @@ static void test_silu_linear(void) {
         int64_t launched = qrt_cuda_merged(&mg) - before;
         printf("%-58s %lld  %s\n", "  fused launches (want 1)", (long long)launched, launched == 1 ? "ok" : "FAIL");
         if (launched != 1) fails++;
+        /* in place (the product over a): not fused (block 0 would overwrite what the others read), still right */
+        put(2, a, (size_t)l->K);
+        poison(1, (size_t)l->N);
+        before = qrt_cuda_merged(&mg);
+        for (int d = 0; d < 2; d++) {
+            qrt_k_silu_mul(cs[d], cs[d]->bufs[2], cs[d]->bufs[2], cs[d]->bufs[3], NULL, NULL, NULL, 0, l->K, 0, 0, 0,
+                           0.0f);
+            qrt_k_linear(cs[d], cs[d]->bufs[1], cs[d]->bufs[2], NULL, NULL, blob + l->off,
+                         l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+        }
+        y = get(2, (size_t)l->K);
+        ref_linear(l, y, 1, ref);
+        snprintf(what, sizeof what, "SILU_MUL in place + LINEAR %s K=%d N=%d: product", dn[l->dt], l->K, l->N);
+        report(what, rel_err(y, cc->bufs[2], (size_t)l->K), 2e-6);
+        free(y);
+        y = get(1, (size_t)l->N);
+        snprintf(what, sizeof what, "SILU_MUL in place + LINEAR %s K=%d N=%d: linear", dn[l->dt], l->K, l->N);
+        report(what, rel_err(y, ref, (size_t)l->N), tol);
+        free(y);
+        launched = qrt_cuda_merged(&mg) - before;
+        printf("%-58s %lld  %s\n", "  fused launches (want 0)", (long long)launched, launched == 0 ? "ok" : "FAIL");
+        if (launched != 0) fails++;
         free(ref);
         free(a);
         free(b);

@@ -1622,10 +1622,10 @@ __device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *
             if (i < dim) {
                 if (ADD) *(float4 *)(hy + i) = v[r];
                 float4 o;
-                o.x = w ? v[r].x * rs * wv[r].x : v[r].x * rs;
-                o.y = w ? v[r].y * rs * wv[r].y : v[r].y * rs;
-                o.z = w ? v[r].z * rs * wv[r].z : v[r].z * rs;
-                o.w = w ? v[r].w * rs * wv[r].w : v[r].w * rs;
+                o.x = v[r].x * rs * wv[r].x; /* wv is 1 without a weight: x * r * 1 is exact */
+                o.y = v[r].y * rs * wv[r].y;
+                o.z = v[r].z * rs * wv[r].z;
+                o.w = v[r].w * rs * wv[r].w;
                 *(float4 *)(y + i) = o;
             }
         }

@@ -86,6 +86,7 @@ static lin_case lins[] = {
     {QRT_DT_Q8, 8192, 72, 128, 0, 0, 0, 0},   {QRT_DT_F32, 8192, 40, 0, 0, 1, 0, 0},
 };
 #define NLIN ((int)(sizeof lins / sizeof lins[0]))
+static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"}; /* qrt_dtype names */
 
 /* Runs of linears that read the same x (q / k / v, gate / up): one qk_gemvm_* launch at one token. */
 static lin_case mlins[] = {
@@ -241,7 +242,6 @@ static void test_linear(int cublas) {
             float *y = get(1, (size_t)rows * l->N);
             check_gpu_alive("linear");
             char what[160];
-            static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
             snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N, l->group,
                      l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
                      rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") : use ? "cuBLAS" : "qk_gemm");
@@ -292,7 +292,6 @@ static void test_merged(void) {
             const lin_case *l = &mlins[i0 + j];
             float *ref = malloc((size_t)l->N * 4), *y = get(1 + j, (size_t)l->N);
             ref_linear(l, x, 1, ref);
-            static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
             char what[160];
             snprintf(what, sizeof what, "MERGED %d: %s K=%d N=%d g=%d %s%s", mgroups[gi], dn[l->dt], l->K, l->N,
                      l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "");
@@ -332,7 +331,6 @@ static void test_silu_linear(void) {
          * here and there, which the sum can amplify); the product against the CPU's */
         float *ref = malloc((size_t)l->N * 4), *y = get(4, (size_t)l->K);
         ref_linear(l, y, 1, ref);
-        static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
         char what[160];
         snprintf(what, sizeof what, "SILU_MUL+LINEAR %s K=%d N=%d: product", dn[l->dt], l->K, l->N);
         report(what, rel_err(y, cc->bufs[4], (size_t)l->K), 2e-6);
@@ -383,7 +381,6 @@ static void test_silu_linear(void) {
 }
 
 static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
-    static const char *const dn[] = {"f32", "f16", "bf16"};
     int32_t toks[8] = {3, 0, 511, 17, 17, 250, 1, 99};
     int T = 8;
     size_t n = (size_t)T * dim;

@@ -4,21 +4,10 @@
  * representable value (ties to even), checked against a double-precision
  * search over neighbours rather than against the same bit tricks.
  */
-#include <math.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "qc/quant.h"
-
-static int fails;
-#define CHECK(c, ...)                      \
-    do {                                   \
-        if (!(c)) {                        \
-            fprintf(stderr, __VA_ARGS__);  \
-            fputc('\n', stderr);           \
-            if (++fails > 10) return 1;    \
-        }                                  \
-    } while (0)
 
 static uint64_t rng = 42;
 static uint32_t next32(void) {

@@ -944,7 +944,7 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
                     int32_t nn = N - n0 < tile ? N - n0 : tile;
                     qrt_cu_ptr w16 = X->w16, y = out + (size_t)n0 * 4;
                     void *dargs[] = {&w16, &wp, &n0, &nn, &K, &N, &g, &s};
-                    launch(G, fd, grid_for((size_t)nn * K, 256), 1, 1, 256, 0, dargs);
+                    launch(G, fd, grid_for((size_t)nn * ((K + 7) / 8), 256), 1, 1, 256, 0, dargs); /* 8 values a thread */
                     rc = cb->GemmEx(G->blas, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, nn, rows, K, &one, (const void *)w16,
                                     QRT_CUDA_R_16F, K, (const void *)x16, QRT_CUDA_R_16F, K, &zero, (void *)y,
                                     QRT_CUDA_R_32F, N, QRT_CUBLAS_COMPUTE_32F, QRT_CUBLAS_GEMM_DEFAULT);
@@ -1084,7 +1084,16 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
         void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
         launch(G, fn_need(G, name), grid_for((size_t)T * kvd, 256), 1, 1, 256, 0, aargs);
     }
-    /* one token: split the positions over blocks; more: one block per (head, token) */
+    if (T > 1 && hd <= 256) { /* prefill: a block per (head, 16 tokens), K and V through shared memory */
+        snprintf(name, sizeof name, "qk_attn_tile_%s", kv);
+        size_t smem = (size_t)(16 * (hd + 4) + 32 * (hd + 4) + 32 * hd + 16 * 33) * sizeof(float); /* kernels.cu */
+        qrt_cu_function f = fn_need(G, name);
+        if (!f || fn_smem(G, f, name, smem)) return;
+        void *targs[] = {&qp, &kc, &vc, &o, &st, &heads, &kv_heads, &hd, &T};
+        launch(G, f, (unsigned)heads, (unsigned)((T + 15) / 16), 1, 128, (unsigned)smem, targs);
+        return;
+    }
+    /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */
     int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->chunk : c->n_ctx;
     snprintf(name, sizeof name, "qk_attn_%s", kv);
     void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &chunk, &nsplit};

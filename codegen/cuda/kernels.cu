@@ -16,7 +16,7 @@
  *
  * Names are extern "C" so the runtime finds them with cuModuleGetFunction:
  *   qk_embed_<dt> qk_rmsnorm_<dt> qk_add_rmsnorm_<dt> qk_rope qk_kv_append_<kv>
- *   qk_rope_append_<kv> qk_attn_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
+ *   qk_rope_append_<kv> qk_attn_<kv> qk_attn_tile_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
  *   qk_to_bf16 qk_topk
  *   qk_gemv_<dt>_b1, _b4       GEMV for 1 / up to 4 rows, shape in the arguments
  *   qk_gemv_<dt>_k<K>_n<N>_g<G>_<s|a>_b1   batch 1 with the shape baked in
@@ -1555,13 +1555,64 @@ __device__ __forceinline__ void gemm_core(const u8 *__restrict__ w, const float 
 }
 
 /* Rows [n0, n0 + nn) of a packed weight to f16 [nn, K] (cuBLAS prefill). */
+/* Packed rows n0 .. n0 + nn - 1 as f16 [nn, K] (cuBLAS prefill). A thread
+ * per 8 consecutive values of a row: one code word (or part of one) read,
+ * the scale and zero point read once, one 16-byte store, so a warp writes
+ * 512 contiguous bytes. Same values as qk_wval: f16(s * (q - z)). */
 template <int DT>
 __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int nn, int K, int N, int g,
                                              int sym) {
-    const size_t total = (size_t)nn * K;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        const int r = (int)(i / K), k = (int)(i - (size_t)r * K);
-        out[i] = qk_f2h(qk_wval<DT>(w, n0 + r, k, K, N, g, sym));
+    typedef qk_fmt<DT> F;
+    const qk_qlayout l = qk_qlayout_make(F::bits, K, N, g);
+    const unsigned K8 = (K + 7) >> 3, total = (unsigned)nn * K8; /* the runtime's tile: well under 2^32 */
+    const u16 *scales = (const u16 *)(w + l.scales_off);
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        const int r = (int)(i / K8), k0 = (int)(i - r * K8) << 3, n = n0 + r, j0 = k0 & 31;
+        const u32 *bw = (const u32 *)(w + (size_t)n * l.row_bytes + (size_t)4 * F::bits * (k0 >> 5));
+        u32 q[8];
+        if (F::bits == 4) {
+            const u32 v = __ldg(bw + (j0 >> 3));
+#pragma unroll
+            for (int e = 0; e < 8; e++) q[e] = (v >> (4 * e)) & 15u;
+        } else if (F::bits == 8) {
+            const u32 v0 = __ldg(bw + (j0 >> 2)), v1 = __ldg(bw + (j0 >> 2) + 1);
+#pragma unroll
+            for (int e = 0; e < 4; e++) q[e] = (v0 >> (8 * e)) & 255u, q[4 + e] = (v1 >> (8 * e)) & 255u;
+        } else if (F::bits == 2) {
+            const u32 v = __ldg(bw + (j0 >> 4)) >> (2 * (j0 & 15));
+#pragma unroll
+            for (int e = 0; e < 8; e++) q[e] = (v >> (2 * e)) & 3u;
+        } else { /* 3 bits: low pairs in words 0-1 (value j at word j / 16, bits 2 (j % 16)), high bits in word 2 */
+            const u32 lo = __ldg(bw + (j0 >> 4)) >> (2 * (j0 & 15)), hi = __ldg(bw + 2) >> j0;
+#pragma unroll
+            for (int e = 0; e < 8; e++) q[e] = ((lo >> (2 * e)) & 3u) | ((hi >> e) & 1u) << 2;
+        }
+        u16 h[8];
+        if (g % 8 == 0) { /* the 8 values share one group */
+            const size_t t = (size_t)n * l.G + k0 / g;
+            const float sc = qk_h2f(__ldg(scales + t));
+            const float z = sym ? (float)F::half : (float)__ldg(w + l.zeros_off + t);
+#pragma unroll
+            for (int e = 0; e < 8; e++) h[e] = qk_f2h(sc * ((float)q[e] - z));
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                const size_t t = (size_t)n * l.G + (k0 + e < K ? k0 + e : k0) / g;
+                const float z = sym ? (float)F::half : (float)__ldg(w + l.zeros_off + t);
+                h[e] = qk_f2h(qk_h2f(__ldg(scales + t)) * ((float)q[e] - z));
+            }
+        }
+        u16 *o = out + (size_t)r * K + k0;
+        if ((K & 7) == 0) {
+            uint4 v;
+            v.x = h[0] | (u32)h[1] << 16, v.y = h[2] | (u32)h[3] << 16;
+            v.z = h[4] | (u32)h[5] << 16, v.w = h[6] | (u32)h[7] << 16;
+            *(uint4 *)o = v;
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                if (k0 + e < K) o[e] = h[e];
+        }
     }
 }
 
@@ -1895,6 +1946,112 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     if (tid == 0) cnt[h] = 0; /* ready for the next step (graph replay) */
 }
 
+/* Causal attention of a tile of QK_AT_QT query tokens (grid y) of head h
+ * (grid x), for prefill (T > 1): every K and V row is read once per tile
+ * instead of once per token. K and V come through shared memory QK_AT_KT
+ * positions at a time; thread (r, cl) (r = tid / 8) computes scores of
+ * query r with positions cl, cl + 8, ..., keeps query r's online softmax
+ * (replicated over its 8 lanes) and output dims 4 cl + 32 j. Dynamic shared
+ * memory (floats): Q QT x (hd + 4) | K KT x (hd + 4) | V KT x hd | P QT x
+ * (KT + 1), qk_attn_tile_smem(). hd % 4 == 0, hd <= 256. */
+#define QK_AT_QT 16
+#define QK_AT_KT 32
+#define QK_AT_J 8 /* output float4s per thread: hd <= 32 QK_AT_J */
+template <int KVT>
+__device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, const void *vc, float *out,
+                                               const int *st, int heads, int kvh, int hd, int T) {
+    const int QT = QK_AT_QT, KT = QK_AT_KT, hp = hd + 4, nq4 = hd / 4;
+    float *sq = (float *)qk_smem4, *sk = sq + QT * hp, *sv = sk + KT * hp, *sp = sv + KT * hd;
+    const int h = blockIdx.x, t0 = blockIdx.y * QT, tid = threadIdx.x, nth = blockDim.x;
+    const int kh = h / (heads / kvh), kvd = kvh * hd, nt = min(QT, T - t0);
+    const int r = tid >> 3, cl = tid & 7;
+    const int pos0 = st[QK_ST_POS], qpos = pos0 + t0 + r, kend = pos0 + t0 + nt; /* keys [0, kend) */
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int i = tid; i < QT * nq4; i += nth) {
+        const int rr = i / nq4, c = i - rr * nq4;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (rr < nt) v = ((const float4 *)(q + ((size_t)(t0 + rr) * heads + h) * hd))[c];
+        v.x *= scale, v.y *= scale, v.z *= scale, v.w *= scale;
+        *(float4 *)(sq + rr * hp + 4 * c) = v;
+    }
+    float m = QK_NEG_INF, l = 0.0f;
+    float4 acc[QK_AT_J];
+#pragma unroll
+    for (int j = 0; j < QK_AT_J; j++) acc[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    const size_t hoff = (size_t)kh * hd;
+    for (int k0 = 0; k0 < kend; k0 += KT) {
+        __syncthreads(); /* Q stored (first tile); every thread done with the last K, V, P */
+        for (int i = tid; i < KT * nq4; i += nth) {
+            const int j = i / nq4, c = i - j * nq4, p = k0 + j;
+            float4 kk = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kk;
+            if (p < kend) {
+                const size_t base = (size_t)p * kvd + hoff + 4 * c;
+                kk = qk_ld4kv<KVT>(kc, base), vv = qk_ld4kv<KVT>(vc, base);
+            }
+            *(float4 *)(sk + j * hp + 4 * c) = kk;
+            *(float4 *)(sv + j * hd + 4 * c) = vv;
+        }
+        __syncthreads();
+        float sc[KT / 8];
+#pragma unroll
+        for (int u = 0; u < KT / 8; u++) sc[u] = 0.0f;
+        for (int c = 0; c < nq4; c++) {
+            const float4 qv = *(const float4 *)(sq + r * hp + 4 * c);
+#pragma unroll
+            for (int u = 0; u < KT / 8; u++) {
+                const float4 kv = *(const float4 *)(sk + (cl + 8 * u) * hp + 4 * c);
+                sc[u] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+            }
+        }
+        float mt = QK_NEG_INF;
+#pragma unroll
+        for (int u = 0; u < KT / 8; u++) {
+            if (r >= nt || k0 + cl + 8 * u > qpos) sc[u] = QK_NEG_INF; /* causal (and rows past T) */
+            mt = fmaxf(mt, sc[u]);
+        }
+        mt = fmaxf(mt, __shfl_xor_sync(QK_FULL, mt, 1));
+        mt = fmaxf(mt, __shfl_xor_sync(QK_FULL, mt, 2));
+        mt = fmaxf(mt, __shfl_xor_sync(QK_FULL, mt, 4));
+        const float mn = fmaxf(m, mt);
+        const float corr = mn == QK_NEG_INF ? 1.0f : expf(m - mn);
+        float rs = 0.0f;
+#pragma unroll
+        for (int u = 0; u < KT / 8; u++) {
+            const float e = mn == QK_NEG_INF ? 0.0f : expf(sc[u] - mn);
+            rs += e;
+            sp[r * (KT + 1) + cl + 8 * u] = e;
+        }
+        rs += __shfl_xor_sync(QK_FULL, rs, 1);
+        rs += __shfl_xor_sync(QK_FULL, rs, 2);
+        rs += __shfl_xor_sync(QK_FULL, rs, 4);
+        l = l * corr + rs, m = mn;
+        __syncwarp(); /* query r's P row: written by its 8 lanes, all in this warp */
+#pragma unroll
+        for (int j = 0; j < QK_AT_J; j++) acc[j].x *= corr, acc[j].y *= corr, acc[j].z *= corr, acc[j].w *= corr;
+        const int jn = min(KT, kend - k0);
+        for (int p = 0; p < jn; p++) {
+            const float e = sp[r * (KT + 1) + p];
+#pragma unroll
+            for (int j = 0; j < QK_AT_J; j++) {
+                const int d = 4 * cl + 32 * j;
+                if (d < hd) {
+                    const float4 v = *(const float4 *)(sv + p * hd + d);
+                    acc[j].x = fmaf(e, v.x, acc[j].x), acc[j].y = fmaf(e, v.y, acc[j].y);
+                    acc[j].z = fmaf(e, v.z, acc[j].z), acc[j].w = fmaf(e, v.w, acc[j].w);
+                }
+            }
+        }
+    }
+    if (r >= nt) return;
+    const float inv = 1.0f / l;
+    float *o = out + ((size_t)(t0 + r) * heads + h) * hd;
+#pragma unroll
+    for (int j = 0; j < QK_AT_J; j++) {
+        const int d = 4 * cl + 32 * j;
+        if (d < hd) *(float4 *)(o + d) = make_float4(acc[j].x * inv, acc[j].y * inv, acc[j].z * inv, acc[j].w * inv);
+    }
+}
+
 #define QK_DEF_ATTN(name, KVT)                                                                           \
     extern "C" __global__ void qk_kv_append_##name(const float *k, const float *v, void *kc, void *vc,    \
                                                    const int *st, int kvd, int T) {                       \
@@ -1912,6 +2069,12 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
                        unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk, int nsplit) {  \
         QK_DEP();                                                                                        \
         attn_core<KVT>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, chunk, nsplit);                    \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(128)                                                    \
+        qk_attn_tile_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \
+                            int heads, int kvh, int hd, int T) {                                         \
+        QK_DEP();                                                                                        \
+        attn_tile_core<KVT>(q, kc, vc, out, st, heads, kvh, hd, T);                                      \
     }
 QK_DEF_ATTN(f32, 0)
 QK_DEF_ATTN(f16, 1)

@@ -1084,13 +1084,14 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
         void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
         launch(G, fn_need(G, name), grid_for((size_t)T * kvd, 256), 1, 1, 256, 0, aargs);
     }
-    if (T > 1 && hd <= 256) { /* prefill: a block per (head, 16 tokens), K and V through shared memory */
+    if (T > 1 && hd <= 256) { /* prefill: a block per (head, ATT_QT tokens), K and V through shared memory */
+        enum { ATT_QT = 16, ATT_KT = 32 }; /* kernels.cu QK_AT_QT, QK_AT_KT */
         snprintf(name, sizeof name, "qk_attn_tile_%s", kv);
-        size_t smem = (size_t)(16 * (hd + 4) + 32 * (hd + 4) + 32 * hd + 16 * 33) * sizeof(float); /* kernels.cu */
+        size_t smem = (size_t)(ATT_QT * (hd + 4) + ATT_KT * (hd + 4) + ATT_KT * hd + ATT_QT * (ATT_KT + 1)) * sizeof(float);
         qrt_cu_function f = fn_need(G, name);
         if (!f || fn_smem(G, f, name, smem)) return;
         void *targs[] = {&qp, &kc, &vc, &o, &st, &heads, &kv_heads, &hd, &T};
-        launch(G, f, (unsigned)heads, (unsigned)((T + 15) / 16), 1, 128, (unsigned)smem, targs);
+        launch(G, f, (unsigned)heads, (unsigned)((T + ATT_QT - 1) / ATT_QT), 1, 8 * ATT_QT, smem, targs);
         return;
     }
     /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */

@@ -1953,8 +1953,8 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
  * query r with positions cl, cl + 8, ..., keeps query r's online softmax
  * (replicated over its 8 lanes) and output dims 4 cl + 32 j. Dynamic shared
  * memory (floats): Q QT x (hd + 4) | K KT x (hd + 4) | V KT x hd | P QT x
- * (KT + 1), qk_attn_tile_smem(). hd % 4 == 0, hd <= 256. */
-#define QK_AT_QT 16
+ * (KT + 1) (runtime/cuda.c computes the same). hd % 4 == 0, hd <= 256. */
+#define QK_AT_QT 16 /* query tokens per block (8 QK_AT_QT threads); runtime/cuda.c ATT_QT */
 #define QK_AT_KT 32
 #define QK_AT_J 8 /* output float4s per thread: hd <= 32 QK_AT_J */
 template <int KVT>
@@ -2070,7 +2070,7 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
         QK_DEP();                                                                                        \
         attn_core<KVT>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, chunk, nsplit);                    \
     }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(128)                                                    \
+    extern "C" __global__ void __launch_bounds__(8 * QK_AT_QT)                                           \
         qk_attn_tile_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \
                             int heads, int kvh, int hd, int T) {                                         \
         QK_DEP();                                                                                        \

@@ -13,7 +13,8 @@
 #                              with $OUT set, also writes $OUT/e2e.md
 #   bench/e2e.sh               both
 # Env: QCC (default build/qcc), ARCH (--cuda-arch, default sm_90: H100/H200),
-# PROMPT (128), GEN (128), CTX (-c, 1024), MODELS, BITS (to run a subset), TORCH=0 (no PyTorch rows).
+# PROMPT (128), GEN (128), CTX (-c, 1024), MODELS, BITS (to run a subset), TORCH=0 (no PyTorch rows),
+# ARGS (more options for every qcc executable, e.g. "--cache-type f16").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-all}
@@ -66,7 +67,7 @@ PY
   tab=$(mktemp)
   {
     echo "$devname, $(date -u +%Y-%m-%d), copy bandwidth $bw GB/s (device-to-device, read + write);"
-    echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX (median of 5); bound = copy bandwidth / bytes per token."
+    echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX ${ARGS:-} (median of 5); bound = copy bandwidth / bytes per token."
     echo
     echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -77,14 +78,16 @@ PY
       [ -x "$exe" ] || { echo "e2e.sh: no $exe (run 'bench/e2e.sh build' where qcc is)" >&2; exit 1; }
       local bpt
       bpt=$("$exe" --info | $py -c 'import json,sys; print(json.load(sys.stdin)["weight_bytes_per_token"])')
-      "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" > "$dir/$m-$b.out" 2> "$dir/$m-$b.err" ||
+      # shellcheck disable=SC2086
+      "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} > "$dir/$m-$b.out" 2> "$dir/$m-$b.err" ||
         { cat "$dir/$m-$b.err" >&2; exit 1; }
       grep -q '| cpu |' "$dir/$m-$b.out" && { echo "e2e.sh: $m-$b ran on the CPU: $(cat "$dir/$m-$b.err")" >&2; exit 1; }
       local pp tg tn
       pp=$(awk -F'|' '/prefill/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.out")
       tg=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.out")
       # the same without programmatic dependent launch (each kernel waits for the previous one to end)
-      "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
+      # shellcheck disable=SC2086
+      "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
         { cat "$dir/$m-$b.nopdl" >&2; exit 1; }
       tn=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.nopdl")
       local w=$b-bit

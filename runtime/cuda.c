@@ -635,9 +635,15 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     X->kc = dalloc(G, kv, &ok);
     X->vc = dalloc(G, kv, &ok);
     X->step = dalloc(G, (4 + (size_t)c->max_batch) * sizeof(int32_t), &ok);
-    /* Decode attention splits: enough blocks to fill the device twice over. */
+    /* Decode attention splits (the graph fixes their number; they share the current length): about
+     * 128 positions each at the full context, but at least 2 and at most 8 blocks per SM, and at
+     * least 64 positions each (bench/NOTES-gemv.md, session 4: 8 per SM at -c 4096 decodes +17% at
+     * position 3072 against 2 per SM). */
     int32_t heads = cfg[QRT_CFG_N_HEADS], hd = cfg[QRT_CFG_HEAD_DIM];
-    int32_t want = (2 * G->sms + heads - 1) / heads, maxs = (c->n_ctx + 63) / 64;
+    int32_t lo = (2 * G->sms + heads - 1) / heads, hi = (8 * G->sms + heads - 1) / heads;
+    int32_t want = c->n_ctx / 128, maxs = (c->n_ctx + 63) / 64;
+    if (want < lo) want = lo;
+    if (want > hi) want = hi;
     if (want > maxs) want = maxs;
     if (want < 1) want = 1;
     X->chunk = ((c->n_ctx + want - 1) / want + 63) / 64 * 64;

@@ -575,7 +575,7 @@ struct qrt_gpu_ctx {
     float *h_logits;        /* pinned [max_batch, vocab] */
     qrt_cu_ptr part;        /* attention splits [heads, nsplit, head_dim + 4], then heads counters */
     qrt_cu_ptr cnt;         /* inside part: splits done per head (qk_attn_* resets them) */
-    int32_t nsplit, chunk;
+    int32_t nsplit, minsplit; /* decode attention blocks per head: launched, used at least */
     qrt_cu_ptr x16, w16;    /* cuBLAS prefill: activations and a weight tile in f16 */
     size_t x16_elems, w16_elems;
     struct {
@@ -635,10 +635,10 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     X->kc = dalloc(G, kv, &ok);
     X->vc = dalloc(G, kv, &ok);
     X->step = dalloc(G, (4 + (size_t)c->max_batch) * sizeof(int32_t), &ok);
-    /* Decode attention splits (the graph fixes their number; they share the current length): about
-     * 128 positions each at the full context, but at least 2 and at most 8 blocks per SM, and at
-     * least 64 positions each (bench/NOTES-gemv.md, session 4: 8 per SM at -c 4096 decodes +17% at
-     * position 3072 against 2 per SM). */
+    /* Decode attention splits: the graph fixes the number of blocks per head, enough for about 128
+     * positions each at the full context (at most 8 blocks per SM, at least 64 positions each); the
+     * kernel uses as many as the current length needs (kernels.cu QK_ATT_SPOS), at least `minsplit`
+     * (2 blocks per SM) (bench/NOTES-gemv.md, session 4). */
     int32_t heads = cfg[QRT_CFG_N_HEADS], hd = cfg[QRT_CFG_HEAD_DIM];
     int32_t lo = (2 * G->sms + heads - 1) / heads, hi = (8 * G->sms + heads - 1) / heads;
     int32_t want = c->n_ctx / 128, maxs = (c->n_ctx + 63) / 64;
@@ -646,8 +646,9 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     if (want > hi) want = hi;
     if (want > maxs) want = maxs;
     if (want < 1) want = 1;
-    X->chunk = ((c->n_ctx + want - 1) / want + 63) / 64 * 64;
-    X->nsplit = (c->n_ctx + X->chunk - 1) / X->chunk;
+    int32_t chunk = ((c->n_ctx + want - 1) / want + 63) / 64 * 64;
+    X->nsplit = (c->n_ctx + chunk - 1) / chunk;
+    X->minsplit = lo < X->nsplit ? lo : X->nsplit;
     size_t pbytes = (size_t)heads * X->nsplit * (hd + 4) * sizeof(float);
     X->part = dalloc(G, pbytes + (size_t)heads * sizeof(uint32_t), &ok);
     X->cnt = X->part + pbytes;
@@ -1101,7 +1102,7 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
         return;
     }
     /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */
-    int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->chunk : c->n_ctx;
+    int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->minsplit : c->n_ctx; /* kernels.cu attn_core */
     snprintf(name, sizeof name, "qk_attn_%s", kv);
     void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &chunk, &nsplit};
     launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);

@@ -1815,7 +1815,11 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 
 /* Causal attention of query token t (grid z), head h (grid x) over the
  * positions of split s (grid y): [s * ch, min((s + 1) * ch, pos + t + 1)),
- * ch = chunk with one split, else ceil((pos + 1) / nsplit).
+ * ch = chunk with one split (nsplit 1). One token with nsplit > 1 blocks
+ * per head (fixed by the graph): the first ns = min(nsplit, max(chunk,
+ * ceil((pos + 1) / QK_ATT_SPOS))) of them share the current length, ch =
+ * ceil((pos + 1) / ns), and the others return at once, so short positions
+ * pay for few splits and long ones get up to nsplit.
  * The block's lanes form groups of lg lanes (a power of two covering hd / 4
  * float4s, at most 32); group g takes positions g, g + G, g + 2G, ... (G
  * groups) and keeps its own online softmax (max m, sum l, output in the
@@ -1828,6 +1832,7 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * last. hd % 4 == 0, hd <= 512. */
 #define QK_ATT_THREADS 128
 #define QK_ATT_U 4 /* positions per group whose K and V rows are loaded together */
+#define QK_ATT_SPOS 128 /* one token: positions per active split (at least `chunk` splits) */
 template <int KVT>
 __device__ __forceinline__ void attn_core(const float *q, const void *kc, const void *vc, float *out, float *part,
                                           unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk,
@@ -1838,9 +1843,10 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
     const int last = st[QK_ST_POS] + t;
-    /* one token: the nsplit splits share the current length evenly (the grid is fixed by the graph; the
-     * positions are not), so every split has work at any position */
-    const int ch = nsplit == 1 ? chunk : (last + nsplit) / nsplit;
+    /* one token: the ns active splits share the current length evenly */
+    const int ns = nsplit == 1 ? 1 : min(nsplit, max(chunk, (last + QK_ATT_SPOS) / QK_ATT_SPOS));
+    if (s >= ns) return; /* not needed at this length (reads and writes nothing) */
+    const int ch = nsplit == 1 ? chunk : (last + ns) / ns;
     const int j0 = s * ch, j1 = min(j0 + ch, last + 1);
     const float scale = 1.0f / sqrtf((float)hd);
     int lg = 1;
@@ -1928,19 +1934,19 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     if (nsplit == 1) return;
     __threadfence(); /* this split's partials visible device-wide before it is counted */
     __syncthreads();
-    if (tid == 0) is_last = atomicAdd(cnt + h, 1u) == (unsigned)nsplit - 1;
+    if (tid == 0) is_last = atomicAdd(cnt + h, 1u) == (unsigned)ns - 1;
     __syncthreads();
     if (!is_last) return;
     __threadfence();
     const int stride = hd + 4;
     const float *P = part + (size_t)h * nsplit * stride;
     float M = QK_NEG_INF;
-    for (int i = 0; i < nsplit; i++) M = fmaxf(M, __ldcg(P + i * stride));
+    for (int i = 0; i < ns; i++) M = fmaxf(M, __ldcg(P + i * stride));
     float L = 0.0f;
-    for (int i = 0; i < nsplit; i++) L += __ldcg(P + i * stride + 1) * expf(__ldcg(P + i * stride) - M);
+    for (int i = 0; i < ns; i++) L += __ldcg(P + i * stride + 1) * expf(__ldcg(P + i * stride) - M);
     for (int d = tid; d < hd; d += QK_ATT_THREADS) {
         float o = 0.0f;
-        for (int i = 0; i < nsplit; i++) o += expf(__ldcg(P + i * stride) - M) * __ldcg(P + i * stride + 4 + d);
+        for (int i = 0; i < ns; i++) o += expf(__ldcg(P + i * stride) - M) * __ldcg(P + i * stride + 4 + d);
         out[(size_t)h * hd + d] = o / L;
     }
     if (tid == 0) cnt[h] = 0; /* ready for the next step (graph replay) */

@@ -1102,9 +1102,9 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
         return;
     }
     /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */
-    int32_t nsplit = T == 1 ? X->nsplit : 1, chunk = T == 1 ? X->minsplit : c->n_ctx; /* kernels.cu attn_core */
+    int32_t nsplit = T == 1 ? X->nsplit : 1, minsplit = T == 1 ? X->minsplit : 1; /* kernels.cu attn_core */
     snprintf(name, sizeof name, "qk_attn_%s", kv);
-    void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &chunk, &nsplit};
+    void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &minsplit, &nsplit};
     launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);
 }
 

@@ -1554,7 +1554,6 @@ __device__ __forceinline__ void gemm_core(const u8 *__restrict__ w, const float 
     }
 }
 
-/* Rows [n0, n0 + nn) of a packed weight to f16 [nn, K] (cuBLAS prefill). */
 /* Packed rows n0 .. n0 + nn - 1 as f16 [nn, K] (cuBLAS prefill). A thread
  * per 8 consecutive values of a row: one code word (or part of one) read,
  * the scale and zero point read once, one 16-byte store, so a warp writes
@@ -1815,11 +1814,11 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 
 /* Causal attention of query token t (grid z), head h (grid x) over the
  * positions of split s (grid y): [s * ch, min((s + 1) * ch, pos + t + 1)),
- * ch = chunk with one split (nsplit 1). One token with nsplit > 1 blocks
- * per head (fixed by the graph): the first ns = min(nsplit, max(chunk,
- * ceil((pos + 1) / QK_ATT_SPOS))) of them share the current length, ch =
- * ceil((pos + 1) / ns), and the others return at once, so short positions
- * pay for few splits and long ones get up to nsplit.
+ * ch = ceil((pos + t + 1) / ns). With nsplit > 1 blocks per head (one
+ * token; the graph fixes nsplit) the first ns = min(nsplit, max(minsplit,
+ * ceil((pos + 1) / QK_ATT_SPOS))) of them share the current length and the
+ * others return at once, so short positions pay for few splits and long
+ * ones get up to nsplit; with nsplit 1, ns = 1.
  * The block's lanes form groups of lg lanes (a power of two covering hd / 4
  * float4s, at most 32); group g takes positions g, g + G, g + 2G, ... (G
  * groups) and keeps its own online softmax (max m, sum l, output in the
@@ -1832,10 +1831,10 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * last. hd % 4 == 0, hd <= 512. */
 #define QK_ATT_THREADS 128
 #define QK_ATT_U 4 /* positions per group whose K and V rows are loaded together */
-#define QK_ATT_SPOS 128 /* one token: positions per active split (at least `chunk` splits) */
+#define QK_ATT_SPOS 128 /* one token: positions per active split (at least minsplit splits) */
 template <int KVT>
 __device__ __forceinline__ void attn_core(const float *q, const void *kc, const void *vc, float *out, float *part,
-                                          unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk,
+                                          unsigned *cnt, const int *st, int heads, int kvh, int hd, int minsplit,
                                           int nsplit) {
     __shared__ int is_last;
     __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS];
@@ -1844,9 +1843,9 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
     const int last = st[QK_ST_POS] + t;
     /* one token: the ns active splits share the current length evenly */
-    const int ns = nsplit == 1 ? 1 : min(nsplit, max(chunk, (last + QK_ATT_SPOS) / QK_ATT_SPOS));
+    const int ns = nsplit == 1 ? 1 : min(nsplit, max(minsplit, (last + QK_ATT_SPOS) / QK_ATT_SPOS));
     if (s >= ns) return; /* not needed at this length (reads and writes nothing) */
-    const int ch = nsplit == 1 ? chunk : (last + ns) / ns;
+    const int ch = (last + ns) / ns;
     const int j0 = s * ch, j1 = min(j0 + ch, last + 1);
     const float scale = 1.0f / sqrtf((float)hd);
     int lg = 1;
@@ -2072,9 +2071,9 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
         qk_attn_##name(const float *q, const void *kc, const void *vc, float *out, float *part,           \
-                       unsigned *cnt, const int *st, int heads, int kvh, int hd, int chunk, int nsplit) {  \
+                       unsigned *cnt, const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) { \
         QK_DEP();                                                                                        \
-        attn_core<KVT>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, chunk, nsplit);                    \
+        attn_core<KVT>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit);                 \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(8 * QK_AT_QT)                                           \
         qk_attn_tile_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \

@@ -2,8 +2,9 @@
 # stories260K on the GPU: greedy text identical to the CPU's and to the
 # reference (256 tokens after BOS), with the decode step replayed as a CUDA
 # graph and without; a prompt (prefill through the GEMM path) continues the
-# same on both devices; f16 weights agree too; sampled text (temperature,
-# top-k, top-p: the GPU picks the candidates, qk_topk) is the CPU's too.
+# same on both devices; f16 weights agree too, and so does a 64-token
+# context (one decode attention split); sampled text (temperature, top-k,
+# top-p: the GPU picks the candidates, qk_topk) is the CPU's too.
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
@@ -27,6 +28,10 @@ cmp "$T/pg.txt" "$T/pc.txt" || fail "prompted text differs: $(head -c 300 "$T/pg
 greedy s16 --device cuda > "$T/g16.txt"
 greedy s16 --device cpu > "$T/c16.txt"
 cmp "$T/g16.txt" "$T/c16.txt" || fail "f16 build: GPU and CPU greedy text differ"
+# a context of 64 tokens: one decode attention split per head
+"$T/s32.bin" --device cuda -c 64 -n 48 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"
+"$T/s32.bin" --device cpu -c 64 -n 48 --temp 0 > "$T/c64.txt" || fail "-c 64 on the CPU exited $?"
+cmp "$T/g64.txt" "$T/c64.txt" || fail "-c 64: GPU and CPU greedy text differ: $(head -c 200 "$T/g64.txt") / $(head -c 200 "$T/c64.txt")"
 for opt in "--temp 0.8 --seed 5" "--temp 1 --top-k 0 --seed 6" "--temp 0.7 --top-k 5 --top-p 0.5 --seed 7" \
            "--temp 1.2 --top-k 512 --seed 8"; do
   # shellcheck disable=SC2086

@@ -277,6 +277,16 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     CHECK(cu->MemAlloc(&X, (size_t)K * 4 * MAXB));
     CHECK(cu->MemAlloc(&Y, (size_t)N * 4 * MAXB));
     for (int c = 0; c < copies; c++) CHECK(cu->MemcpyHtoD(W + stride * c, host_w, wbytes));
+    if (dt == QRT_DT_Q3) { /* the device layout, as runtime/cuda.c makes it before a 3-bit weight's first use */
+        qrt_cu_function fr;
+        CHECK(cu->ModuleGetFunction(&fr, v->mod, "qk_repack_q3"));
+        for (int c = 0; c < copies; c++) {
+            qrt_cu_ptr wc = W + stride * c;
+            void *rargs[] = {&wc, &K, &N};
+            CHECK(cu->LaunchKernel(fr, 1024, 1, 1, 256, 1, 1, 0, stream, rargs, NULL));
+        }
+        CHECK(cu->StreamSynchronize(stream));
+    }
     CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4 * MAXB));
     int occ = 0;
     CHECK(cu->OccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, sh.threads, sh.smem));

@@ -222,7 +222,7 @@ qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t 
         /* qk_mf: an item is 4 lanes x LPI lane blocks of LV columns */
         int32_t LV = bits == 3 || bits == 2 ? 64 : bits == 4 ? 32 : bits == 8 ? 16 : 8;
         int32_t CK = 4 * LV * (bits == 3 ? 1 : bits ? 2 : 4);
-        int32_t rp32 = bits == 3 ? 2 : 1, xsv = bits == 8 ? 16 : 32;
+        int32_t rp32 = 1, xsv = bits == 8 ? 16 : 32;
         int64_t kr = ((int64_t)K + CK - 1) / CK * CK;
         /* records + x sums per column and batch row, in 1/32 bytes */
         int64_t per32 = 128 * rp32 + 4 * (32 / xsv) + 1;
@@ -293,6 +293,8 @@ struct qrt_gpu {
     qrt_cu_ptr step_dev; /* the step block of the context whose RoPEs are held back */
     qrt_cuda_blob blob;
     qrt_cu_ptr weights;          /* device copy of the weight blob */
+    qrt_cu_ptr *q3set;           /* 3-bit weights already in the device layout (open addressing, q3_ready) */
+    size_t q3cap, q3n;
     const uint8_t *host_weights; /* qm_weights_start */
     size_t weights_size;
     fn_slot fns[NFN];
@@ -539,6 +541,7 @@ void qrt_cuda_free(qrt_model *m) {
     if (!G) return;
     if (G->blas) G->cublas->Destroy(G->blas);
     if (G->weights) G->cu->MemFree(G->weights);
+    free(G->q3set);
     if (G->mod) G->cu->ModuleUnload(G->mod);
     if (G->stream) G->cu->StreamDestroy(G->stream);
     if (G->ctx) G->cu->DevicePrimaryCtxRelease(G->dev);
@@ -805,6 +808,51 @@ static const char *dt_name(int32_t dt) {
     return dt >= 0 && dt < 7 ? n[dt] : "?";
 }
 
+/* 3-bit weights are read on the device in a layout of their own (kernels.cu qk_q3w3): each one is
+ * repacked in place the first time a kernel is about to read it, which is never inside a capture (the
+ * first step of every context runs eagerly), and the host waits for that so no later kernel, started
+ * early by programmatic dependent launch, can see the old bytes. */
+static size_t q3_slot(const struct qrt_gpu *G, qrt_cu_ptr p) {
+    size_t i = (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (G->q3cap - 1);
+    while (G->q3set[i] && G->q3set[i] != p) i = (i + 1) & (G->q3cap - 1);
+    return i;
+}
+static void q3_ready(struct qrt_gpu *G, qrt_cu_ptr wp, int32_t K, int32_t N) {
+    if (G->failed[0] || (G->q3cap && G->q3set[q3_slot(G, wp)] == wp)) return;
+    if (G->capturing) {
+        snprintf(G->failed, sizeof G->failed, "a 3-bit weight was first used inside a CUDA graph capture");
+        return;
+    }
+    if (2 * (G->q3n + 1) > G->q3cap) { /* grow: at most half full */
+        size_t oc = G->q3cap, nc = oc ? 2 * oc : 256;
+        qrt_cu_ptr *old = G->q3set, *nw = calloc(nc, sizeof *nw);
+        if (!nw) {
+            snprintf(G->failed, sizeof G->failed, "out of memory");
+            return;
+        }
+        G->q3set = nw, G->q3cap = nc;
+        for (size_t i = 0; i < oc; i++)
+            if (old[i]) G->q3set[q3_slot(G, old[i])] = old[i];
+        free(old);
+    }
+    qrt_cu_function f = fn_need(G, "qk_repack_q3");
+    if (!f) return;
+    size_t blocks = (size_t)N * (size_t)((K + 31) / 32);
+    void *args[] = {&wp, &K, &N};
+    if (CK(G->cu->LaunchKernel(f, grid_for(blocks, 256), 1, 1, 256, 1, 1, 0, G->stream, args, NULL)) ||
+        CK(G->cu->StreamSynchronize(G->stream)))
+        return;
+    G->q3set[q3_slot(G, wp)] = wp;
+    G->q3n++;
+}
+
+/* The device address of a linear's weight, 3-bit ones in the device layout. */
+static qrt_cu_ptr wlin(struct qrt_gpu *G, const void *w, int32_t dt, int32_t K, int32_t N) {
+    qrt_cu_ptr wp = wdev(G, w);
+    if (dt == QRT_DT_Q3 && wp) q3_ready(G, wp, K, N);
+    return wp;
+}
+
 void qrt_cuda_k_embed(qrt_ctx *c, float *out, const float *a, const float *b, const float *cc, const void *w,
                       const void *bias, int32_t wdtype, int32_t dim, int32_t p1, int32_t p2, int32_t p3,
                       float f0) {
@@ -868,7 +916,8 @@ static void flush_linears(struct qrt_gpu *G) {
             qrt_cu_ptr wp[3] = {0, 0, 0}, bp[3] = {0, 0, 0}, yp[3] = {0, 0, 0};
             for (int32_t j = 0; j < k; j++) {
                 grid += (unsigned)(((G->plin.N[i + j] + 15) / 16 + m - 1) / m);
-                wp[j] = wdev(G, G->plin.w[i + j]), bp[j] = wdev(G, G->plin.bias[i + j]), yp[j] = G->plin.y[i + j];
+                wp[j] = wlin(G, G->plin.w[i + j], G->plin.dt, G->plin.K, G->plin.N[i + j]);
+                bp[j] = wdev(G, G->plin.bias[i + j]), yp[j] = G->plin.y[i + j];
             }
             int32_t rows = 1, sv = sh.sv;
             void *args[] = {&wp[0], &wp[1], &wp[2], &bp[0], &bp[1], &bp[2], &G->plin.x, &yp[0], &yp[1], &yp[2],
@@ -900,7 +949,7 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t bits = qrt_qdtype_bits(dt);
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
-    qrt_cu_ptr wp = wdev(G, w), bp = wdev(G, bias);
+    qrt_cu_ptr wp = wlin(G, w, dt, K, N), bp = wdev(G, bias);
     char name[96];
     if (rows <= 8) {
         int32_t B = rows == 1 ? 1 : 4;
@@ -986,7 +1035,7 @@ static int silu_linear(qrt_ctx *c, qrt_cu_ptr out, const void *w, const void *bi
     if (!f || sh.sv < K || sh.sv > 32 * sh.threads) return 0; /* kernels.cu gemv_mma: `fused` */
     if (fn_smem(G, f, name, sh.smem)) return 1;
     unsigned grid = qrt_gemv_grid(&sh, K, N, fn_max_blocks(G, f, name, sh.threads, sh.smem));
-    qrt_cu_ptr wp = wdev(G, w), bp = wdev(G, bias);
+    qrt_cu_ptr wp = wlin(G, w, dt, K, N), bp = wdev(G, bias);
     int32_t rows = 1, sv = sh.sv;
     G->pend.on = 0;
     void *args[] = {&wp, &bp, &G->pend.a, &G->pend.b, &G->pend.out, &out, &rows, &sv};

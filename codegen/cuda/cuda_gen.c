@@ -184,6 +184,7 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             snprintf(name, sizeof name, kinds[k], dt_names[d]);
             add_name(m, &names, name);
         }
+        if (d == QRT_DT_Q3) add_name(m, &names, "qk_repack_q3"); /* the device layout (kernels.cu qk_q3w3) */
     }
     if (o->opt_level > 0) {
         for (int32_t i = 0; i < n_lin; i++) {

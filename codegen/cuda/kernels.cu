@@ -241,8 +241,54 @@ __device__ __forceinline__ qk_qlayout qk_qlayout_make(int bits, int K, int N, in
     return l;
 }
 
+/* 3 bits on the device. The embedded layout (docs/formats.md: words 0-1
+ * the low bit pairs, word 2 the high bits) costs the tensor-core GEMV two
+ * mma steps per code pair, so the runtime repacks every 3-bit weight in
+ * place once, before its first use (qk_repack_q3), and every kernel here
+ * reads this layout instead. A 32-value block is still 3 words (12 bytes):
+ *   value v < 24:       word v / 8, bits [4 (v % 8), +3)   (nibble v % 8)
+ *   value v = 24 + n:   bit i of its code at bit 4 n + 3 of word i
+ * So words 0-2 unpack like 4-bit words masked to 3 bits, and their nibble
+ * bits 3 gathered give a fourth such word (qk_q3w3: codes at nibble bits
+ * 1-3). Scales and zero points do not move. */
+__device__ __forceinline__ u32 qk_q3w3(u32 w0, u32 w1, u32 w2) {
+    return ((w0 >> 2) & 0x22222222u) | ((w1 >> 1) & 0x44444444u) | (w2 & 0x88888888u);
+}
+/* Code of value v (0..31) of a block in the device layout. */
+__device__ __forceinline__ u32 qk_q3code(u32 w0, u32 w1, u32 w2, int v) {
+    if (v < 24) return ((v < 8 ? w0 : v < 16 ? w1 : w2) >> (4 * (v & 7))) & 7u;
+    return (qk_q3w3(w0, w1, w2) >> (4 * (v - 24) + 1)) & 7u;
+}
+/* One block from the embedded layout to the device layout. */
+__device__ __forceinline__ void qk_q3_repack(u32 &w0, u32 &w1, u32 &w2) {
+    u32 o[3] = {0u, 0u, 0u};
+#pragma unroll
+    for (int v = 0; v < 32; v++) {
+        const u32 q = (((v < 16 ? w0 : w1) >> (2 * (v & 15))) & 3u) | ((w2 >> v) & 1u) << 2;
+        if (v < 24) {
+            o[v >> 3] |= q << (4 * (v & 7));
+        } else {
+            const int b = 4 * (v - 24) + 3;
+            o[0] |= (q & 1u) << b, o[1] |= ((q >> 1) & 1u) << b, o[2] |= (q >> 2) << b;
+        }
+    }
+    w0 = o[0], w1 = o[1], w2 = o[2];
+}
+/* One block from the device layout back to the embedded one (the float GEMV's bit-plane unpacking). */
+__device__ __forceinline__ void qk_q3_planes(u32 &w0, u32 &w1, u32 &w2) {
+    u32 o[3] = {0u, 0u, 0u};
+#pragma unroll
+    for (int v = 0; v < 32; v++) {
+        const u32 q = qk_q3code(w0, w1, w2, v);
+        o[v >> 4] |= (q & 3u) << (2 * (v & 15));
+        o[2] |= (q >> 2) << v;
+    }
+    w0 = o[0], w1 = o[1], w2 = o[2];
+}
+
 /* Weight (n, k) as f32: scale * (code - zero), exactly as the CPU reference
- * (qrt_qdequant_row_ref); for float formats the stored value. */
+ * (qrt_qdequant_row_ref); for float formats the stored value (3 bits: in
+ * the device layout above). */
 template <int DT>
 __device__ __forceinline__ float qk_wval(const u8 *w, int n, int k, int K, int N, int g, int sym) {
     typedef qk_fmt<DT> F;
@@ -252,7 +298,7 @@ __device__ __forceinline__ float qk_wval(const u8 *w, int n, int k, int K, int N
     const int j = k & 31;
     u32 q;
     if (F::bits == 3)
-        q = ((__ldg(bw + (j >> 4)) >> (2 * (j & 15))) & 3) | ((__ldg(bw + 2) >> j) & 1) << 2;
+        q = qk_q3code(__ldg(bw), __ldg(bw + 1), __ldg(bw + 2), j);
     else
         q = (__ldg(bw + j / F::per) >> (F::bits * (j % F::per))) & ((1u << F::bits) - 1);
     const size_t t = (size_t)n * l.G + k / g;
@@ -470,6 +516,12 @@ __device__ __forceinline__ void qk_block_dot(float (&ba)[R][B], float (&xsum)[B]
             }
         }
     } else { /* 2 and 3 bits: two halves of 16 values */
+        u32 pl[R][3]; /* 3 bits: the block back in bit planes (qk_q3_planes) */
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            pl[r][0] = word(r, 0), pl[r][1] = word(r, 1), pl[r][2] = BITS == 3 ? word(r, 2) : 0u;
+            if (BITS == 3) qk_q3_planes(pl[r][0], pl[r][1], pl[r][2]);
+        }
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             float4 xv[4][B];
@@ -482,10 +534,10 @@ __device__ __forceinline__ void qk_block_dot(float (&ba)[R][B], float (&xsum)[B]
                 }
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                const u32 v = word(r, h);
+                const u32 v = pl[r][h];
                 /* 3 bits: bit 2 of value j is bit j of word 2; spread the half's
                  * 16 bits so that byte m, bit s + 2 holds value 4m + s's. */
-                const u32 hb = BITS == 3 ? qk_spread4(word(r, 2) >> (16 * h)) << 2 : 0u;
+                const u32 hb = BITS == 3 ? qk_spread4(pl[r][2] >> (16 * h)) << 2 : 0u;
 #pragma unroll
                 for (int s = 0; s < 4; s++) {
                     u32 c = (v >> (2 * s)) & 0x03030303u;
@@ -763,9 +815,9 @@ struct qk_mf {
     static const int NW = DT == QK_Q3 ? 6 : 4 * LPI;                /* code words per row, lane and item */
     static const int NSB = DT == QK_Q3 || DT == QK_Q2 ? 2 : 1;      /* 32-value scale blocks per lane block (q8: 16) */
     static const int NS = bits ? NSB * LPI : 1;
-    static const int RP32 = DT == QK_Q3 ? 2 : 1;                    /* x records per 32 columns */
+    static const int RP32 = 1;                                       /* x records per 32 columns */
     static const int XSV = DT == QK_Q8 ? 16 : 32;                   /* columns per staged x sum */
-    static const int SPAN = DT == QK_Q8 ? 4 : (DT == QK_Q2 || DT == QK_Q3) ? 16 : 8; /* staging: columns per thread */
+    static const int SPAN = DT == QK_Q8 ? 4 : DT == QK_Q2 ? 16 : 8; /* staging: columns per thread */
     static const int IB = 8 * NW;                                    /* bytes per lane and item (both rows) */
     static const int D0 = QK_GEMV_LOADS * 16 / IB;
     static const int D = !QK_GEMV_PIPE ? 1 : D0 < 2 ? 2 : D0 > 4 ? 4 : D0; /* items in flight per warp */
@@ -875,11 +927,12 @@ __device__ __forceinline__ void qk_mspan(char *sm, int nrec, int b, int kr, cons
         qk_x2(v[4], v[5], h.z, l.z);
         qk_x2(v[6], v[7], h.w, l.w);
         *(uint4 *)(rec + 4 * slot) = h, *(uint4 *)(rec + 64 + 4 * slot) = l;
-    } else if (DT == QK_Q4) { /* word w: pairs (0,4) (2,6) at slots 2w; (1,5) (3,7) / 16 at 8 + 2w */
+    } else if (DT == QK_Q4 || DT == QK_Q3) { /* word w: pairs (0,4) (2,6) at slots 2w; (1,5) (3,7) / 16 at 8 + 2w */
         char *rec = rb + (kr / 32) * 128;
         const int w = (kr / 8) & 3;
-        qk_xput(rec, 2 * w, 1.0f, v[0], v[4], v[2], v[6]);
-        qk_xput(rec, 8 + 2 * w, 0.0625f, v[1], v[5], v[3], v[7]);
+        const float sc = DT == QK_Q3 && w == 3 ? 0.5f : 1.0f; /* q3: word 3's codes sit at nibble bit 1 */
+        qk_xput(rec, 2 * w, sc, v[0], v[4], v[2], v[6]);
+        qk_xput(rec, 8 + 2 * w, sc * 0.0625f, v[1], v[5], v[3], v[7]);
     } else if (DT == QK_Q8) { /* word w of half hb: (0,2) (1,3) at 8 hb + 2w */
         char *rec = rb + (kr / 32) * 128;
         qk_xput(rec, 8 * ((kr / 16) & 1) + 2 * ((kr / 4) & 3), 1.0f, v[0], v[2], v[1], v[3]);
@@ -890,15 +943,6 @@ __device__ __forceinline__ void qk_mspan(char *sm, int nrec, int b, int kr, cons
         for (int p = 0; p < 4; p++)
             qk_xput(rec + (p >> 1) * 128, 2 * (4 * (p & 1) + w), 1.0f / (float)(1 << (2 * p)), v[p], v[8 + p], v[4 + p],
                     v[12 + p]);
-    } else { /* q3, half h of block j: low bits (record 2j), high bit (record 2j + 1) */
-        char *rec = rb + (kr / 32) * 256;
-        const int h = (kr / 16) & 1;
-#pragma unroll
-        for (int p = 0; p < 4; p++) {
-            const float sc = 1.0f / (float)(1 << (2 * p));
-            qk_xput(rec, 2 * (4 * h + p), sc, v[p], v[8 + p], v[4 + p], v[12 + p]);
-            qk_xput(rec + 128, 2 * (4 * h + p), sc, v[2 * p], v[8 + 2 * p], v[1 + 2 * p], v[9 + 2 * p]);
-        }
     }
 }
 /* The x sums: s is this lane's span sum; the spans of one sum are on
@@ -1202,32 +1246,21 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
             qk_mepi<NT>(acc, C1, it.sa[e + 1], it.sb[e + 1], it.za[e + 1], it.zb[e + 1], xv, sym, zs);
         }
     } else if (DT == QK_Q3) {
-        /* block jb = words 3jb (low bits of values 0-15), 3jb+1 (16-31), 3jb+2 (high bits).
-         * Steps 4h + p: low bits, a0 = values (p, 8 + p) + 16h, a2 = (4 + p, 12 + p) + 16h.
-         * Steps 8 + 4h + p: high bit of (2p, 8 + 2p) + 16h at bit 2 + 2p (so 4x the weight
-         * of bit 2p: same accumulator), a2 = (1 + 2p, 9 + 2p) + 16h. */
+        /* block jb = words 3jb .. 3jb + 2 in the device layout (qk_q3w3): words 0-2 and the
+         * gathered word 3 unpack as q4's words 0-3 (steps 4p + w), masked to 3 bits; word 3's
+         * codes sit at nibble bit 1 (staged x times 1/2) */
 #pragma unroll
         for (int jb = 0; jb < 2; jb++) {
+            const u32 *A = wa + 3 * jb, *Bw = wb + 3 * jb;
+            const u32 a3 = qk_q3w3(A[0], A[1], A[2]), b3 = qk_q3w3(Bw[0], Bw[1], Bw[2]);
 #pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const u32 la = wa[3 * jb + h], lb = wb[3 * jb + h];
+            for (int p = 0; p < 2; p++) {
 #pragma unroll
-                for (int p = 0; p < 4; p++) {
-                    const u32 M = 0x00030003u << (2 * p);
-                    if (!(p & 1)) qk_mldb<NT>(bq, sm, bo, 8 * jb + 2 * h + p / 2, rows);
-                    qk_mstep<NT>(C, bq, p & 1, qk_ha(la, M), qk_ha(lb, M), qk_ha(la >> 8, M), qk_ha(lb >> 8, M), rows);
-                }
-            }
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const u32 xa = __byte_perm(wa[3 * jb + 2], 0, h ? 0x4342 : 0x4140);
-                const u32 xb = __byte_perm(wb[3 * jb + 2], 0, h ? 0x4342 : 0x4140);
-#pragma unroll
-                for (int p = 0; p < 4; p++) {
-                    const u32 M = 0x00040004u << (2 * p);
-                    if (!(p & 1)) qk_mldb<NT>(bq, sm, bo, 8 * jb + 4 + 2 * h + p / 2, rows);
-                    qk_mstep<NT>(C, bq, p & 1, qk_ha(xa << 2, M), qk_ha(xb << 2, M), qk_ha(xa << 1, M),
-                                 qk_ha(xb << 1, M), rows);
+                for (int w = 0; w < 4; w++) {
+                    const u32 M = w < 3 ? (p ? 0x00700070u : 0x00070007u) : (p ? 0x00e000e0u : 0x000e000eu);
+                    const u32 ua = w < 3 ? A[w] : a3, ub = w < 3 ? Bw[w] : b3;
+                    if (!(w & 1)) qk_mldb<NT>(bq, sm, bo, 4 * jb + 2 * p + w / 2, rows);
+                    qk_mstep<NT>(C, bq, w & 1, qk_ha(ua, M), qk_ha(ub, M), qk_ha(ua >> 8, M), qk_ha(ub >> 8, M), rows);
                 }
             }
             if (!one) {
@@ -1581,10 +1614,10 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
             const u32 v = __ldg(bw + (j0 >> 4)) >> (2 * (j0 & 15));
 #pragma unroll
             for (int e = 0; e < 8; e++) q[e] = (v >> (2 * e)) & 3u;
-        } else { /* 3 bits: low pairs in words 0-1 (value j at word j / 16, bits 2 (j % 16)), high bits in word 2 */
-            const u32 lo = __ldg(bw + (j0 >> 4)) >> (2 * (j0 & 15)), hi = __ldg(bw + 2) >> j0;
+        } else { /* 3 bits (device layout, qk_q3w3): values 0-23 nibbles of words 0-2, 24-31 their bits 3 */
+            const u32 v = j0 < 24 ? __ldg(bw + (j0 >> 3)) : qk_q3w3(__ldg(bw), __ldg(bw + 1), __ldg(bw + 2)) >> 1;
 #pragma unroll
-            for (int e = 0; e < 8; e++) q[e] = ((lo >> (2 * e)) & 3u) | ((hi >> e) & 1u) << 2;
+            for (int e = 0; e < 8; e++) q[e] = (v >> (4 * e)) & 7u;
         }
         u16 h[8];
         if (g % 8 == 0) { /* the 8 values share one group */
@@ -2250,6 +2283,21 @@ QK_DEF_DEQUANT(q2, QK_Q2)
 #if QK_NEED_Q3
 QK_DEF_LINEAR(q3, QK_Q3)
 QK_DEF_DEQUANT(q3, QK_Q3)
+/* Every 32-value block of a 3-bit [N, K] weight to the device layout
+ * (qk_q3w3), in place: runtime/cuda.c runs it once per weight before the
+ * weight's first use and waits for it. */
+extern "C" __global__ void qk_repack_q3(u8 *w, int K, int N) {
+    QK_DEP();
+    const qk_qlayout l = qk_qlayout_make(3, K, N, K);
+    const size_t nb = (size_t)(K + 31) / 32, total = (size_t)N * nb;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t n = i / nb, b = i - n * nb;
+        u32 *p = (u32 *)(w + n * l.row_bytes + 12 * b);
+        u32 w0 = p[0], w1 = p[1], w2 = p[2];
+        qk_q3_repack(w0, w1, w2);
+        p[0] = w0, p[1] = w1, p[2] = w2;
+    }
+}
 #endif
 #if QK_NEED_Q4
 QK_DEF_LINEAR(q4, QK_Q4)

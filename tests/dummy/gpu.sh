@@ -2,7 +2,8 @@
 # --dummy-weights on a GPU, and running out of GPU memory (label gpu):
 #  - the fill kernels generate on the device exactly the bytes the host
 #    generator does (QRT_DUMMY_DUMP of both, and dummy_ref.py's reference),
-#    for f16 and 4-bit weights; GPU logits agree with the CPU's; --bench runs;
+#    for f16, 4-bit and 3-bit weights; GPU logits agree with the CPU's (3 bits:
+#    after the runtime repacks the weights into the device layout); --bench runs;
 #  - out of GPU memory, the executable says in one line what it needed and
 #    what was free, and falls back to the CPU (gpu_hog takes the device's
 #    memory but 1.5 GB; TinyLlama-1.1B f16 needs 2.2 GB) or, when the host
@@ -16,12 +17,13 @@ CFG=$HERE/tiny.json REF=$HERE/dummy_ref.py CONFIGS=$HERE/../../bench/configs
 : "${HOG:?gpu_hog (built with the tests)}"
 IDS=1,5,300,7,511,2,64,3
 bin dq4 --dummy-weights "$CFG" --bits 4 --group-size 32
+bin dq3 --dummy-weights "$CFG" --bits 3 --group-size 32
 bin dq16 --dummy-weights "$CFG" --bits 16
 bin tinyllama-1.1b-16 --dummy-weights "$CONFIGS/tinyllama-1.1b.json" --bits 16
 bin llama-2-70b-32 --dummy-weights "$CONFIGS/llama-2-70b.json" --bits 32
 need_gpu "$T/dq4.bin"
 
-for m in "dq4 --bits 4 --group 32" "dq16 --bits 16"; do
+for m in "dq4 --bits 4 --group 32" "dq3 --bits 3 --group 32" "dq16 --bits 16"; do
   set -- $m
   name=$1; shift
   for dev in cuda cpu; do

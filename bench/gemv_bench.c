@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "qc/cuda.h"
+#include "int8.h"
 #include "qrt_cuda.h"
 
 static const qrt_cu_api *cu;
@@ -120,6 +121,7 @@ typedef struct fmt {
 static const fmt fmts[] = {
     {QRT_DT_Q4, 128, "q4 g128"}, {QRT_DT_Q3, 128, "q3 g128"}, {QRT_DT_Q2, 128, "q2 g128"},
     {QRT_DT_Q2, 64, "q2 g64"},   {QRT_DT_Q8, 128, "q8 g128"}, {QRT_DT_F16, 0, "f16"},
+    {QRT_DT_I8, 0, "i8 w8a8"}, /* SmoothQuant: int8 weights, x quantized per token in the kernel */
 };
 enum { NF = sizeof fmts / sizeof fmts[0] };
 static const int shapes[][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {14336, 4096}, {4096, 32000}, {8192, 28672}};
@@ -216,6 +218,12 @@ static void *ref_f16(void *arg) { /* rows n0..n1 of every batch row, f64 */
     return NULL;
 }
 static void reference(int dt, const uint8_t *w, const qrt_qlayout *l, const float *x, float *ref, int K, int N) {
+    if (dt == QRT_DT_I8) { /* the CPU's kernel (runtime/int8.c), which the GPU matches bit for bit */
+        void *scratch = malloc(qrt_i8_scratch(K, N, MAXB));
+        qrt_i8_linear_isa(ref, x, MAXB, w, K, N, scratch, 0);
+        free(scratch);
+        return;
+    }
     enum { NT = 16 };
     pthread_t th[NT];
     refjob jobs[NT];
@@ -258,7 +266,9 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     int B = rows == 1 ? 1 : 4, bits = qrt_qdtype_bits(dt);
     int g = bits ? group : 0, sym = 0;
     char name[128];
-    if (B == 1) {
+    if (dt == QRT_DT_I8) {
+        snprintf(name, sizeof name, "qk_gemv_i8_b%d", B);
+    } else if (B == 1) {
         qc_cuda_linear l = {dt, K, N, g, 0};
         qc_cuda_gemv_name(name, sizeof name, &l, 1);
     } else {
@@ -268,6 +278,10 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     qrt_cu_function f;
     CHECK(cu->ModuleGetFunction(&f, v->mod, name));
     qrt_gemv_shape sh = qrt_gemv_shape_of(&v->shape, dt, K, B);
+    if (dt == QRT_DT_I8) { /* runtime/cuda.c i8_linear: 8 warps x 2 rows, x as int8 in shared memory */
+        memset(&sh, 0, sizeof sh);
+        sh.threads = 256, sh.smem = (size_t)B * ((K + 31) / 32 * 32);
+    }
     if (sh.smem > 48 * 1024) CHECK(cu->FuncSetAttribute(f, QRT_CU_FUNC_ATTR_MAX_DYN_SMEM, (int)sh.smem));
     size_t stride = (wbytes + 255) / 256 * 256;
     int copies = (int)((quick ? (64u << 20) : (320u << 20)) / stride) + 1;
@@ -290,7 +304,8 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4 * MAXB));
     int occ = 0;
     CHECK(cu->OccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, sh.threads, sh.smem));
-    unsigned grid = qrt_gemv_grid(&sh, K, N, occ * sms);
+    unsigned grid = dt == QRT_DT_I8 ? (unsigned)((N + 15) / 16 < occ * sms ? (N + 15) / 16 : occ * sms)
+                                    : qrt_gemv_grid(&sh, K, N, occ * sms);
     res.grid = (int)grid;
     res.occ = occ;
     qrt_cu_ptr bias = 0;
@@ -310,6 +325,7 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     qrt_cu_ptr w0 = W;
     for (int i = 0; i < nl; i++) {
         void *args[] = {&w0, &bias, &xs[i], &ys[i], &nr[i], &sv, &K, &N, &g, &sym};
+        if (dt == QRT_DT_I8) args[5] = &K, args[6] = &N; /* (w, bias, x, y, rows, K, N) */
         CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, args, NULL));
     }
     CHECK(cu->StreamSynchronize(stream));
@@ -357,6 +373,7 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
             void **a = kargs[i][j];
             a[0] = &wp[i], a[1] = &bias, a[2] = &xs[j], a[3] = &ys[j], a[4] = &nr[j], a[5] = &sv;
             a[6] = &K, a[7] = &N, a[8] = &g, a[9] = &sym;
+            if (dt == QRT_DT_I8) a[5] = &K, a[6] = &N;
         }
     }
     for (int p = 0; p <= pdl; p++) { /* plain launches, then (sm_90+) as the runtime launches */
@@ -598,7 +615,16 @@ int main(int argc, char **argv) {
             size_t wbytes;
             qrt_qlayout l;
             memset(&l, 0, sizeof l);
-            if (qrt_qdtype_bits(dt)) {
+            if (dt == QRT_DT_I8) { /* docs/formats.md: int8 [N, Kp] in [-127, 127], f32 scales [N] */
+                size_t Kp = ((size_t)K + 31) / 32 * 32;
+                wbytes = (size_t)N * Kp + ((size_t)4 * N + 15) / 16 * 16;
+                w = calloc(1, wbytes);
+                for (size_t i = 0; i < (size_t)N * Kp; i++) w[i] = (uint8_t)(int8_t)(rnd() % 255 - 127);
+                for (int n = 0; n < N; n++) {
+                    float sw = 0.05f / 127.0f * (0.5f + 0.5f * (float)(rnd() & 1023) / 1024.0f);
+                    memcpy(w + (size_t)N * Kp + 4 * (size_t)n, &sw, 4);
+                }
+            } else if (qrt_qdtype_bits(dt)) {
                 qrt_qlayout_init(&l, dt, N, K, fmts[f].group, 0);
                 wbytes = l.size;
                 w = calloc(1, wbytes);

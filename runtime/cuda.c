@@ -664,7 +664,7 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
         X->x16_elems = (size_t)c->max_batch * kmax;
         X->w16_elems = (size_t)16 << 20; /* 32 MB tile of dequantized rows */
         if (X->w16_elems < (size_t)kmax * 64) X->w16_elems = (size_t)kmax * 64;
-        X->x16 = dalloc(G, X->x16_elems * 2, &ok);
+        X->x16 = dalloc(G, X->x16_elems * 2 + (size_t)c->max_batch * 36 + 64, &ok); /* W8A8: int8 rows + scales */
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
     }
     size_t lsize = (size_t)c->max_batch * cfg[QRT_CFG_VOCAB] * sizeof(float);
@@ -804,8 +804,8 @@ static qrt_cu_ptr wdev(struct qrt_gpu *G, const void *w) {
 }
 
 static const char *dt_name(int32_t dt) {
-    static const char *const n[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
-    return dt >= 0 && dt < 7 ? n[dt] : "?";
+    static const char *const n[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8", "i8"};
+    return dt >= 0 && dt < 8 ? n[dt] : "?";
 }
 
 /* 3-bit weights are read on the device in a layout of their own (kernels.cu qk_q3w3): each one is
@@ -943,10 +943,60 @@ static void linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const
     linear_now(c, out, a, rows, w, bias, dt, K, N, group, sym);
 }
 
+/* W8A8 (kernels.cu gemv_i8): up to 8 tokens through the GEMV (4 at a time), more through qk_i8_quant +
+ * cuBLAS's int8 GEMM (int32 sums in the dequantization tile, as many tokens at a time as it holds) +
+ * qk_i8_scale; without cuBLAS, or where it refuses the shape, the GEMV 4 tokens at a time. */
+static void i8_linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_ptr wp, qrt_cu_ptr bp,
+                      int32_t K, int32_t N) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    const int32_t Kp = (K + 31) / 32 * 32;
+    if (rows > 8 && cublas_on(G) && X->x16) {
+        const qrt_cublas_api *cb = G->cublas;
+        const int32_t one = 1, zero = 0;
+        qrt_cu_ptr xq = X->x16, sa = X->x16 + ((size_t)rows * Kp + 15) / 16 * 16, acc = X->w16;
+        int32_t chunk = (int32_t)(X->w16_elems * 2 / 4 / (size_t)N);
+        qrt_cu_function fq = fn_need(G, "qk_i8_quant"), fs = fn_need(G, "qk_i8_scale");
+        void *qargs[] = {&a, &xq, &sa, &K};
+        launch(G, fq, (unsigned)rows, 1, 1, 256, 0, qargs);
+        int rc = 0;
+        for (int32_t t0 = 0; t0 < rows && !rc && !G->failed[0]; t0 += chunk) {
+            int32_t nt = rows - t0 < chunk ? rows - t0 : chunk;
+            qrt_cu_ptr xt = xq + (size_t)t0 * Kp, st = sa + (size_t)t0 * 4, yt = out + (size_t)t0 * N * 4;
+            rc = cb->GemmEx(G->blas, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, nt, Kp, &one, (const void *)wp, QRT_CUDA_R_8I,
+                            Kp, (const void *)xt, QRT_CUDA_R_8I, Kp, &zero, (void *)acc, QRT_CUDA_R_32I, N,
+                            QRT_CUBLAS_COMPUTE_32I, QRT_CUBLAS_GEMM_DEFAULT);
+            void *sargs[] = {&acc, &st, &wp, &bp, &yt, &nt, &K, &N};
+            if (!rc) launch(G, fs, grid_for((size_t)nt * N, 256), 1, 1, 256, 0, sargs);
+        }
+        if (!rc || G->failed[0]) return;
+        /* cuBLAS refused the shape (it launched nothing): the GEMV below */
+    }
+    int32_t B = rows == 1 ? 1 : 4;
+    char name[32];
+    snprintf(name, sizeof name, "qk_gemv_i8_b%d", (int)B);
+    qrt_cu_function f = fn_need(G, name);
+    size_t smem = (size_t)B * Kp;
+    if (!f || fn_smem(G, f, name, smem)) return;
+    unsigned grid = (unsigned)((N + 15) / 16); /* 8 warps x 2 rows */
+    int32_t mb = fn_max_blocks(G, f, name, 256, smem);
+    if (mb > 0 && grid > (unsigned)mb) grid = (unsigned)mb;
+    for (int32_t r0 = 0; r0 < rows; r0 += B) {
+        qrt_cu_ptr x = a + (size_t)r0 * K * 4, y = out + (size_t)r0 * N * 4;
+        int32_t nr = rows - r0 < B ? rows - r0 : B;
+        void *args[] = {&wp, &bp, &x, &y, &nr, &K, &N};
+        launch(G, f, grid, 1, 1, 256, smem, args);
+    }
+}
+
 static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
                        int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
+    if (dt == QRT_DT_I8) {
+        i8_linear(c, out, a, rows, wdev(G, w), wdev(G, bias), K, N);
+        return;
+    }
     int32_t bits = qrt_qdtype_bits(dt);
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
     qrt_cu_ptr wp = wlin(G, w, dt, K, N), bp = wdev(G, bias);

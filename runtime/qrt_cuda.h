@@ -133,6 +133,9 @@ typedef struct qrt_cublas_api {
 #define QRT_CUDA_R_16F 2
 #define QRT_CUDA_R_16BF 14
 #define QRT_CUBLAS_COMPUTE_32F 68
+#define QRT_CUDA_R_8I 3
+#define QRT_CUDA_R_32I 10
+#define QRT_CUBLAS_COMPUTE_32I 72
 #define QRT_CUBLAS_GEMM_DEFAULT (-1)
 /* Opens libcublas (once per process); NULL if absent. */
 const qrt_cublas_api *qrt_cublas_load(void);

@@ -34,9 +34,10 @@ extern const size_t qc_cuda_kernels_cu_len;
 #define GEMV_XS 40960
 
 /* Weight dtypes the GPU kernels take: qrt_dtype 0 .. NDT-1. */
-#define NDT 7
-static const char *const dt_names[NDT] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
-static const char *const dt_macros[NDT] = {"QK_F32", "QK_F16", "QK_BF16", "QK_Q2", "QK_Q3", "QK_Q4", "QK_Q8"};
+#define NDT 8
+static const char *const dt_names[NDT] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8", "i8"};
+static const char *const dt_macros[NDT] = {"QK_F32", "QK_F16", "QK_BF16", "QK_Q2", "QK_Q3",
+                                           "QK_Q4",  "QK_Q8",  "QK_I8"};
 
 /* Kernels every module defines (kernels.cu outside the #if QK_NEED_*). */
 static const char *const base_kernels[] = {
@@ -179,6 +180,11 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
     for (int d = 0; d < NDT; d++) {
         if (!(dtypes & (1u << d))) continue;
         char name[64];
+        if (d == QRT_DT_I8) { /* W8A8: generic GEMVs (K, N as arguments), cuBLAS int8 GEMM between these two */
+            static const char *const i8k[] = {"qk_gemv_i8_b1", "qk_gemv_i8_b4", "qk_i8_quant", "qk_i8_scale"};
+            for (int k = 0; k < 4; k++) add_name(m, &names, i8k[k]);
+            continue;
+        }
         static const char *const kinds[] = {"qk_gemv_%s_b1", "qk_gemv_%s_b4", "qk_gemm_%s", "qk_dequant_%s"};
         for (int k = 0; k < (is_packed(d) ? 4 : 3); k++) {
             snprintf(name, sizeof name, kinds[k], dt_names[d]);
@@ -192,7 +198,7 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             int dup = 0;
             for (int32_t j = 0; j < i && !dup; j++)
                 dup = !memcmp(&lin[j], l, sizeof *l);
-            if (dup) continue;
+            if (dup || l->dtype == QRT_DT_I8) continue;
             /* batch 1 (decode) only: 2..8 rows take the generic qk_gemv_<dt>_b4 */
             char name[128];
             qc_cuda_gemv_name(name, sizeof name, l, 1);

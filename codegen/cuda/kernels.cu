@@ -37,6 +37,7 @@ typedef unsigned int u32;
 #define QK_Q3 4
 #define QK_Q4 5
 #define QK_Q8 6
+#define QK_I8 7
 
 /* Launch shape of the tensor-core GEMV (packed weights and f16; gemv_mma
  * below); the runtime reads the values a module was compiled with from the
@@ -2306,6 +2307,132 @@ QK_DEF_DEQUANT(q4, QK_Q4)
 #if QK_NEED_Q8
 QK_DEF_LINEAR(q8, QK_Q8)
 QK_DEF_DEQUANT(q8, QK_Q8)
+#endif
+
+/* ---- W8A8 (QRT_DT_I8, SmoothQuant; docs/formats.md) ----
+ * Weight: int8 codes [N, Kp] (Kp = K rounded up to 32, zero past K), then
+ * f32 scales sw[N]. A token's x is quantized as the CPU does it
+ * (qrt_i8_quantize_act): amax = max |x|, inv = 127 / amax, xq = clamp(rint(
+ * x * inv), -127, 127), sa = amax / 127; the product is exact in int32
+ * (dp4a here, cuBLAS's int8 GEMM for prefill), and y = ((float)acc * sa) *
+ * sw[n] (+ bias) is rounded as on the CPU: the same bits, given the same x. */
+
+/* max |x| of one token over the block; every thread gets it. red: 32 floats. */
+__device__ __forceinline__ float qk_i8_amax(const float *x, int K, float *red) {
+    float m = 0.0f;
+    for (int k = threadIdx.x; k < K; k += blockDim.x) m = fmaxf(m, fabsf(x[k]));
+    return qk_block_max(m, red);
+}
+__device__ __forceinline__ signed char qk_i8_q(float v, float inv) {
+    const float r = rintf(__fmul_rn(v, inv));
+    return (signed char)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+}
+__device__ __forceinline__ float qk_i8_out(int acc, float sa, float sw, const float *bias, int n) {
+    const float v = __fmul_rn(__fmul_rn((float)acc, sa), sw);
+    return bias ? __fadd_rn(v, bias[n]) : v;
+}
+
+#if QK_NEED_I8
+/* Prefill, before cuBLAS's int8 GEMM: token blockIdx.x of x [T, K] to
+ * xq [T, Kp] and sa [T]. */
+extern "C" __global__ void __launch_bounds__(256) qk_i8_quant(const float *x, signed char *xq, float *sa, int K) {
+    __shared__ float red[32];
+    QK_DEP();
+    const int Kp = (K + 31) & ~31;
+    const float *xr = x + (size_t)blockIdx.x * K;
+    const float amax = qk_i8_amax(xr, K, red), inv = amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+    signed char *q = xq + (size_t)blockIdx.x * Kp;
+    for (int k = threadIdx.x; k < Kp; k += blockDim.x) q[k] = k < K ? qk_i8_q(xr[k], inv) : (signed char)0;
+    if (threadIdx.x == 0) sa[blockIdx.x] = __fdiv_rn(amax, 127.0f);
+}
+/* After it: y [T, N] from the int32 products acc [T, N]. */
+extern "C" __global__ void qk_i8_scale(const int *acc, const float *sa, const u8 *w, const float *bias, float *y,
+                                       int T, int K, int N) {
+    QK_DEP();
+    const int Kp = (K + 31) & ~31;
+    const float *sw = (const float *)(w + (size_t)N * Kp);
+    const size_t total = (size_t)T * N;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int t = (int)(i / N), n = (int)(i - (size_t)t * N);
+        y[i] = qk_i8_out(acc[i], sa[t], sw[n], bias, n);
+    }
+}
+/* GEMV, rows <= B tokens: every block quantizes x into shared memory
+ * itself (the same bits in every block), then each warp takes R weight
+ * rows at a time (grid-stride), 16 bytes per lane and load, U loads per
+ * row in flight, 4 dp4a per load and token; warp sums in a fixed order.
+ * Shared memory: B * Kp bytes (runtime/cuda.c asks for it). */
+#define QK_I8_R 2
+#define QK_I8_U 4
+template <int B>
+__device__ __forceinline__ void gemv_i8(const u8 *__restrict__ w, const float *__restrict__ bias,
+                                        const float *__restrict__ x, float *__restrict__ y, int rows, int K, int N) {
+    __shared__ float red[32], sas[B];
+    signed char *xs = (signed char *)qk_smem4;
+    const int Kp = (K + 31) & ~31, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const float *sw = (const float *)(w + (size_t)N * Kp);
+    QK_DEP();
+#pragma unroll
+    for (int b = 0; b < B; b++) {
+        const float amax = b < rows ? qk_i8_amax(x + (size_t)b * K, K, red) : 0.0f;
+        const float inv = amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+        for (int k = threadIdx.x; k < Kp; k += blockDim.x)
+            xs[b * Kp + k] = b < rows && k < K ? qk_i8_q(x[(size_t)b * K + k], inv) : (signed char)0;
+        if (threadIdx.x == 0) sas[b] = __fdiv_rn(amax, 127.0f);
+    }
+    __syncthreads();
+    for (int n0 = (blockIdx.x * nw + warp) * QK_I8_R; n0 < N; n0 += gridDim.x * nw * QK_I8_R) {
+        int acc[QK_I8_R][B];
+#pragma unroll
+        for (int r = 0; r < QK_I8_R; r++)
+#pragma unroll
+            for (int b = 0; b < B; b++) acc[r][b] = 0;
+        for (int k0 = 16 * lane; k0 < Kp; k0 += 512 * QK_I8_U) {
+            uint4 wv[QK_I8_R][QK_I8_U];
+#pragma unroll
+            for (int r = 0; r < QK_I8_R; r++)
+#pragma unroll
+                for (int u = 0; u < QK_I8_U; u++) {
+                    const int k = k0 + 512 * u;
+                    wv[r][u] = n0 + r < N && k < Kp ? qk_ld_stream(w + (size_t)(n0 + r) * Kp + k) : make_uint4(0, 0, 0, 0);
+                }
+#pragma unroll
+            for (int u = 0; u < QK_I8_U; u++) {
+                const int k = k0 + 512 * u;
+                if (k >= Kp) break;
+#pragma unroll
+                for (int b = 0; b < B; b++) {
+                    const uint4 xv = *(const uint4 *)(xs + b * Kp + k);
+#pragma unroll
+                    for (int r = 0; r < QK_I8_R; r++) {
+                        acc[r][b] = __dp4a((int)wv[r][u].x, (int)xv.x, acc[r][b]);
+                        acc[r][b] = __dp4a((int)wv[r][u].y, (int)xv.y, acc[r][b]);
+                        acc[r][b] = __dp4a((int)wv[r][u].z, (int)xv.z, acc[r][b]);
+                        acc[r][b] = __dp4a((int)wv[r][u].w, (int)xv.w, acc[r][b]);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < QK_I8_R; r++)
+#pragma unroll
+            for (int b = 0; b < B; b++) {
+                int v = acc[r][b];
+#pragma unroll
+                for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(QK_FULL, v, o);
+                const int n = n0 + r;
+                if (lane == 0 && n < N && b < rows) y[(size_t)b * N + n] = qk_i8_out(v, sas[b], sw[n], bias, n);
+            }
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b1(const u8 *w, const float *bias, const float *x, float *y,
+                                                                int rows, int K, int N) {
+    gemv_i8<1>(w, bias, x, y, rows, K, N);
+}
+extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b4(const u8 *w, const float *bias, const float *x, float *y,
+                                                                int rows, int K, int N) {
+    gemv_i8<4>(w, bias, x, y, rows, K, N);
+}
 #endif
 
 /* Two or three linears that read the same x (q / k / v, gate / up), one

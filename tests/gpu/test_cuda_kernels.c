@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "qc/cuda.h"
+#include "int8.h"
 #include "qrt_cuda.h"
 
 /* ctx.c binds these in an executable; the test builds its qrt_model by hand. */
@@ -84,9 +85,12 @@ static lin_case lins[] = {
     {QRT_DT_F32, 172, 64, 0, 0, 1, 0, 0},     {QRT_DT_F32, 4096, 257, 0, 0, 0, 0, 0},
     /* K > 4096: 2..8 rows stage x in pieces (the GEMV's non-persistent path) */
     {QRT_DT_Q8, 8192, 72, 128, 0, 0, 0, 0},   {QRT_DT_F32, 8192, 40, 0, 0, 1, 0, 0},
+    /* W8A8: bit-exact against the CPU's kernel; N = 333 is not a multiple of 4 (cuBLAS may refuse it) */
+    {QRT_DT_I8, 172, 64, 0, 0, 1, 0, 0},      {QRT_DT_I8, 4096, 1000, 0, 0, 0, 0, 0},
+    {QRT_DT_I8, 4096, 333, 0, 0, 1, 0, 0},    {QRT_DT_I8, 11008, 256, 0, 0, 0, 0, 0},
 };
 #define NLIN ((int)(sizeof lins / sizeof lins[0]))
-static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"}; /* qrt_dtype names */
+static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8", "i8"}; /* qrt_dtype names */
 
 /* Runs of linears that read the same x (q / k / v, gate / up): one qk_gemvm_* launch at one token. */
 static lin_case mlins[] = {
@@ -109,7 +113,17 @@ static lin_case slins[] = {
 
 static void fill_weight(lin_case *l) {
     uint8_t *w;
-    if (qrt_qdtype_bits(l->dt)) {
+    if (l->dt == QRT_DT_I8) { /* docs/formats.md: int8 [N, Kp] (zero past K), f32 scales [N] */
+        size_t Kp = ((size_t)l->K + 31) / 32 * 32;
+        l->off = blob_add((size_t)l->N * Kp + ((size_t)4 * l->N + 15) / 16 * 16);
+        w = blob + l->off;
+        for (size_t n = 0; n < (size_t)l->N; n++)
+            for (size_t k = 0; k < Kp; k++) w[n * Kp + k] = (uint8_t)(k < (size_t)l->K ? (int8_t)(rnd() % 255 - 127) : 0);
+        for (int32_t n = 0; n < l->N; n++) {
+            float sw = 0.001f + 0.01f * (float)(rnd() & 1023) / 1024.0f;
+            memcpy(w + (size_t)l->N * Kp + 4 * (size_t)n, &sw, 4);
+        }
+    } else if (qrt_qdtype_bits(l->dt)) {
         qrt_qlayout q;
         if (qrt_qlayout_init(&q, l->dt, l->N, l->K, l->group, l->sym)) exit(1);
         l->off = blob_add(q.size);
@@ -140,8 +154,18 @@ static void fill_weight(lin_case *l) {
     }
 }
 
-/* f64 reference: y[r, n] = sum_k W[n, k] x[r, k] (+ bias). */
+/* f64 reference: y[r, n] = sum_k W[n, k] x[r, k] (+ bias); W8A8: the CPU's own kernel (plain C), which the
+ * GPU matches bit for bit. */
 static void ref_linear(const lin_case *l, const float *x, int rows, float *y) {
+    if (l->dt == QRT_DT_I8) {
+        void *scratch = malloc(qrt_i8_scratch(l->K, l->N, rows));
+        qrt_i8_linear_isa(y, x, rows, blob + l->off, l->K, l->N, scratch, 1);
+        free(scratch);
+        if (l->bias)
+            for (int r = 0; r < rows; r++)
+                for (int32_t n = 0; n < l->N; n++) y[(size_t)r * l->N + n] += ((const float *)(blob + l->boff))[n];
+        return;
+    }
     float *row = malloc((size_t)l->K * 4);
     qrt_qlayout q;
     int packed = qrt_qdtype_bits(l->dt) != 0;
@@ -244,8 +268,9 @@ static void test_linear(int cublas) {
             char what[160];
             snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N, l->group,
                      l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
+                     l->dt == QRT_DT_I8 ? (rows <= 8 || !use ? "gemv_i8" : "cuBLAS int8") :
                      rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") : use ? "cuBLAS" : "qk_gemm");
-            double tol = rows > 8 && use && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
+            double tol = l->dt == QRT_DT_I8 ? 0.0 : rows > 8 && use && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
             report(what, rel_err(y, ref, (size_t)rows * l->N), tol);
             free(y);
             free(ref);

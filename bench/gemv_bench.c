@@ -7,8 +7,8 @@
  * For each shape K x N (inputs x outputs) and format it launches the
  * kernels qcc builds for such a layer (codegen/cuda, NVRTC for this
  * device's SM) exactly as runtime/cuda.c does: batch 1 through the
- * shape-specialized kernel, 2..8 rows through the generic 4-row kernel,
- * once per 4 rows. Enough copies of a random weight (packed layout of
+ * shape-specialized 1-row kernel, 2..8 rows through the shape-specialized
+ * 4-row kernel, once per 4 rows. Enough copies of a random weight (packed layout of
  * docs/formats.md) are cycled to overflow the L2 cache, so every timed
  * launch reads weights the previous launches did not touch. Each result is
  * checked against the CPU (runtime/qlinear.c; f64 for f16) and timed as a
@@ -268,12 +268,9 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     char name[128];
     if (dt == QRT_DT_I8) {
         snprintf(name, sizeof name, "qk_gemv_i8_b%d", B);
-    } else if (B == 1) {
+    } else { /* shape-specialized, as qcc emits them for each linear (batch 1 and 4) */
         qc_cuda_linear l = {dt, K, N, g, 0};
-        qc_cuda_gemv_name(name, sizeof name, &l, 1);
-    } else {
-        static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8"};
-        snprintf(name, sizeof name, "qk_gemv_%s_b4", dn[dt]);
+        qc_cuda_gemv_name(name, sizeof name, &l, B);
     }
     qrt_cu_function f;
     CHECK(cu->ModuleGetFunction(&f, v->mod, name));

@@ -1006,7 +1006,7 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
         qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, dt, K, B);
         snprintf(name, sizeof name, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_name(dt), (int)K, (int)N, (int)g,
                  s ? 's' : 'a', (int)B);
-        qrt_cu_function f = B == 1 ? fn_get(G, name) : NULL; /* only batch 1 is specialized */
+        qrt_cu_function f = fn_get(G, name); /* qcc specializes batches 1 and 4 */
         int generic = f == NULL;
         if (generic) {
             snprintf(name, sizeof name, "qk_gemv_%s_b%d", dt_name(dt), (int)B);

@@ -199,12 +199,15 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             for (int32_t j = 0; j < i && !dup; j++)
                 dup = !memcmp(&lin[j], l, sizeof *l);
             if (dup || l->dtype == QRT_DT_I8) continue;
-            /* batch 1 (decode) only: 2..8 rows take the generic qk_gemv_<dt>_b4 */
-            char name[128];
-            qc_cuda_gemv_name(name, sizeof name, l, 1);
-            sb_printf(&s, "QK_GEMV_SPEC(%s, %s, 1, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
-                      (int)l->N, (int)l->group, l->sym ? 1 : 0);
-            add_name(m, &names, name);
+            /* batch 1 (decode) and 4 (2..8 rows, 4 at a time): the generic kernels keep their buffers in
+             * local memory (K, N, group unknown), which costs 2-3x at 4 rows */
+            for (int32_t b = 1; b <= 4; b += 3) {
+                char name[128];
+                qc_cuda_gemv_name(name, sizeof name, l, b);
+                sb_printf(&s, "QK_GEMV_SPEC(%s, %s, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)b,
+                          (int)l->K, (int)l->N, (int)l->group, l->sym ? 1 : 0);
+                add_name(m, &names, name);
+            }
         }
     }
     m->source = s.p;

@@ -57,6 +57,8 @@ typedef unsigned int u32;
 #ifndef QK_GEMV_FAST
 #define QK_GEMV_FAST 0 /* 0: codes as f16 subnormals; 1: 0x6400 magic + one HSUB2; 2: the float GEMV for every dtype */
 #endif
+/* 2-4 rows in one n-tile when a lane block's four lanes share a group (gemv_mma: sg) */
+#define QK_SG(DT, B) ((B) > 1 && (B) <= 4 && ((DT) == QK_Q4 || (DT) == QK_Q8))
 /* row tiles of 16 per block at most, batch 1 / more rows (runtime/cuda.c: same values) */
 #define QK_GEMV_MMAX(B) ((B) == 1 ? 16 : 8)
 /* The float GEMV (gemv_core: f32 and bf16 weights, and every dtype when
@@ -1171,7 +1173,7 @@ __device__ __forceinline__ void qk_mstep(float (&C)[NT][4], const uint4 (&bq)[NT
 /* Lane block j of an item of a packed weight: acc += the lane's share. bo:
  * the lane's x records for this block (or the zero area), xs: its x sums
  * (n-tile t at + t * xstr). */
-template <int DT, int NT>
+template <int DT, int NT, int SG = 0>
 __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> &it, int j, const char *sm,
                                           const int (&bo)[NT], const float *xs, int xstr, bool one, int smode, int sym,
                                           int rows) {
@@ -1200,7 +1202,7 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
             }
         }
 #pragma unroll
-        for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr];
+        for (int t = 0; t < NT; t++) xv[t] = SG ? (xs[0] + xs[1]) + (xs[2] + xs[3]) : xs[t * xstr];
         qk_mepi<NT>(acc, C, sa0, sb0, za0, zb0, xv, sym, zs);
     } else if (DT == QK_Q8) {
         /* step w: a0 = bytes (0, 2) of word w, a2 = bytes (1, 3) */
@@ -1210,7 +1212,7 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
             qk_mstep<NT>(C, bq, w & 1, qk_hb02(wa[w]), qk_hb02(wb[w]), qk_hb13(wa[w]), qk_hb13(wb[w]), rows);
         }
 #pragma unroll
-        for (int t = 0; t < NT; t++) xv[t] = xs[t * xstr];
+        for (int t = 0; t < NT; t++) xv[t] = SG ? (xs[0] + xs[1]) + (xs[2] + xs[3]) : xs[t * xstr];
         qk_mepi<NT>(acc, C, sa0, sb0, za0, zb0, xv, sym, zs);
     } else if (DT == QK_Q2) {
         /* step 4p + w: a0 = 2-bit values (p, 8 + p) of word w, a2 = (4 + p, 12 + p); words 0-1 and
@@ -1342,10 +1344,17 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         for (int i = 0; i < F::NS; i++) buf[d].za[i] = buf[d].zb[i] = 0; /* sym: never loaded */
     /* the lane's x records (packed: only the lanes whose mma columns carry x; f16: batch row
      * gq / 2, hi or lo), or the zero area */
-    const bool act = F::bits ? (gq >> 1) == c : gq < 2 * B;
+    /* 2 to 4 rows of q4 / q8 whose four lanes' lane blocks lie in one group (sg): one n-tile
+     * carries every batch row, column 2b + h holding row b's x in all lanes' k-slots, so lane c
+     * gets row c's sums over the four lanes' codes, which share one scale and zero point: one
+     * mma per step as for one row, where the per-lane columns need one n-tile per row */
+    const bool sg = QK_SG(DT, B) && (g >= K || g % (4 * F::LV) == 0);
+    const bool act = sg ? (gq >> 1) < rows : F::bits ? (gq >> 1) == c : gq < 2 * B;
     const int bo0 = !act ? L.zero
-                    : F::bits ? (c * F::LV / 32 * F::RP32) * 128 + (gq & 1) * 64 + (DT == QK_Q8 ? (c & 1) * 32 : 0)
+                    : F::bits ? (sg ? (gq >> 1) * L.nrec * 128 : 0) + (c * F::LV / 32 * F::RP32) * 128 + (gq & 1) * 64 +
+                                    (DT == QK_Q8 ? (c & 1) * 32 : 0)
                               : (gq >> 1) * L.nrec * 128 + (gq & 1) * 64 + 16 * c;
+    float sacc[2][1] = {{0.0f}, {0.0f}}; /* sg: batch row c's sums, rows gq and gq + 8 */
     const int bstep = act ? CK / 32 * F::RP32 * 128 : 0; /* per item */
     const int bjstep = act ? 4 * F::LV / 32 * F::RP32 * 128 : 0; /* per lane block */
     /* batch 1 with all of x in one piece: x read once into registers (max and staging in
@@ -1464,7 +1473,14 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
             for (int d = 0; d < D; d++) {
                 const int i = ib + d;
                 if (i >= i1) break;
-                if (F::bits) {
+                if (QK_SG(DT, B) && sg) {
+                    const float *xs = (const float *)(sm + L.xsum) + cic * (CK / F::XSV) + min(c, B - 1) * L.nxs;
+#pragma unroll
+                    for (int j = 0; j < F::LPI; j++) {
+                        int bj[1] = {bo0 + cic * bstep + j * bjstep};
+                        qk_mblock<DT, 1, 1>(sacc, buf[d], j, sm, bj, xs + j * (4 * F::LV / F::XSV), 0, one, smode, sym, 1);
+                    }
+                } else if (F::bits) {
                     int bo[NT];
 #pragma unroll
                     for (int t = 0; t < NT; t++) bo[t] = bo0 + cic * bstep + (act ? t * L.nrec * 128 : 0);
@@ -1496,7 +1512,13 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                 }
                 if (cic == kcp - 1 || i == i1 - 1) { /* the warp's last item of tile tlc: partial sums out */
                     float *pp = part + ((tlc * W + warp) * 16 + gq) * B;
-                    if (F::bits) {
+                    if (QK_SG(DT, B) && sg) {
+                        if (c < B) {
+                            pp[c] += sacc[0][0];
+                            pp[8 * B + c] += sacc[1][0];
+                        }
+                        sacc[0][0] = sacc[1][0] = 0.0f;
+                    } else if (F::bits) {
 #pragma unroll
                         for (int r = 0; r < 2; r++)
 #pragma unroll

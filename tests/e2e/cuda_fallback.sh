@@ -22,6 +22,16 @@ assert d["cuda_archs"] == ["sm_80", "sm_86", "sm_89", "sm_90", "compute_90"], d[
 k = d["cuda_kernels"]
 assert "qk_attn_f32" in k and "qk_gemv_f32_k172_n64_g0_a_b1" in k and len(k) == len(set(k)), k
 PY
+# W8A8 (SmoothQuant) builds carry GPU kernels too: int8 GEMVs, quantization and scaling around cuBLAS
+compile sq8 "$DATA/stories260K" --method smoothquant --calib "$DATA/text/sotu" --calib-samples 4
+"$T/sq8.bin" --info > "$T/sq8.json"
+python3 - "$T/sq8.json" <<'PY' || fail "W8A8 --info: $(cat "$T/sq8.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["targets"] == ["cuda", "cpu"] and d["dtype"] == "w8a8", (d["targets"], d["dtype"])
+k = d["cuda_kernels"]
+assert all(n in k for n in ("qk_gemv_i8_b1", "qk_gemv_i8_b4", "qk_i8_quant", "qk_i8_scale")), k
+PY
 "$QCC" "$DATA/stories260K" --bits 32 --emit ptx --quiet -o "$T/s.ptx" || fail "--emit ptx"
 grep -q '^.target sm_90' "$T/s.ptx" && grep -q '.entry qk_gemv_f32_k64_n512_g0_a_b1(' "$T/s.ptx" || fail "PTX"
 if "$T/s32.bin" -v -n 1 --temp 0 2>&1 >/dev/null | grep -q '^cuda: '; then

@@ -580,6 +580,8 @@ struct qrt_gpu_ctx {
     qrt_cu_ptr cnt;         /* inside part: splits done per head (qk_attn_* resets them) */
     int32_t nsplit, minsplit; /* decode attention blocks per head: launched, used at least */
     qrt_cu_ptr x16, w16;    /* cuBLAS prefill: activations and a weight tile in f16 */
+    qrt_cu_ptr i8x;         /* W8A8: the step's tokens as int8 [rows, Kp] and their scales */
+    size_t i8x_size;
     size_t x16_elems, w16_elems;
     struct {
         float theta;
@@ -664,8 +666,15 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
         X->x16_elems = (size_t)c->max_batch * kmax;
         X->w16_elems = (size_t)16 << 20; /* 32 MB tile of dequantized rows */
         if (X->w16_elems < (size_t)kmax * 64) X->w16_elems = (size_t)kmax * 64;
-        X->x16 = dalloc(G, X->x16_elems * 2 + (size_t)c->max_batch * 36 + 64, &ok); /* W8A8: int8 rows + scales */
+        X->x16 = dalloc(G, X->x16_elems * 2, &ok);
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
+    }
+    if (fn_get(G, "qk_i8_quant")) { /* W8A8 linears: int8 tokens and scales */
+        int32_t kmax = cfg[QRT_CFG_DIM];
+        if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
+        if (heads * hd > kmax) kmax = heads * hd;
+        X->i8x_size = (size_t)c->max_batch * ((kmax + 31) / 32 * 32 + 4) + 64;
+        X->i8x = dalloc(G, X->i8x_size, &ok);
     }
     size_t lsize = (size_t)c->max_batch * cfg[QRT_CFG_VOCAB] * sizeof(float);
     if (ok && (CK(G->cu->MemAllocHost((void **)&X->h_step, (4 + (size_t)c->max_batch) * sizeof(int32_t))) ||
@@ -695,7 +704,7 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     if (X->graph) cu->GraphDestroy(X->graph);
     for (int i = 0; i < 32; i++)
         if (X->bufs[i]) cu->MemFree(X->bufs[i]);
-    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->topk};
+    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->topk, X->i8x};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         if (ps[i]) cu->MemFree(ps[i]);
     for (int32_t i = 0; i < X->n_rope; i++) cu->MemFree(X->rope[i].inv);
@@ -943,22 +952,35 @@ static void linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const
     linear_now(c, out, a, rows, w, bias, dt, K, N, group, sym);
 }
 
-/* W8A8 (kernels.cu gemv_i8): up to 8 tokens through the GEMV (4 at a time), more through qk_i8_quant +
- * cuBLAS's int8 GEMM (int32 sums in the dequantization tile, as many tokens at a time as it holds) +
- * qk_i8_scale; without cuBLAS, or where it refuses the shape, the GEMV 4 tokens at a time. */
+/* W8A8 (kernels.cu gemv_i8): the tokens quantized by qk_i8_quant into the context's int8 scratch, then up
+ * to 8 of them through the GEMV (4 at a time), more through cuBLAS's int8 GEMM (int32 sums in the
+ * dequantization tile, as many tokens at a time as it holds) + qk_i8_scale; without cuBLAS, or where it
+ * refuses the shape, the GEMV 4 tokens at a time. */
 static void i8_linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_ptr wp, qrt_cu_ptr bp,
                       int32_t K, int32_t N) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
     const int32_t Kp = (K + 31) / 32 * 32;
-    if (rows > 8 && cublas_on(G) && X->x16) {
+    size_t need = ((size_t)rows * Kp + 15) / 16 * 16 + (size_t)rows * 4;
+    if (need > X->i8x_size) { /* a linear wider than the model's widths (tests): a larger scratch, never in a capture */
+        if (G->capturing) {
+            snprintf(G->failed, sizeof G->failed, "W8A8 scratch of %zu bytes needed inside a CUDA graph capture", need);
+            return;
+        }
+        if (X->i8x && (CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemFree(X->i8x)))) return;
+        X->i8x = 0, X->i8x_size = 0;
+        if (CK(G->cu->MemAlloc(&X->i8x, need))) return;
+        X->i8x_size = need;
+    }
+    qrt_cu_ptr xq = X->i8x, sa = X->i8x + ((size_t)rows * Kp + 15) / 16 * 16;
+    void *qargs[] = {&a, &xq, &sa, &K};
+    launch(G, fn_need(G, "qk_i8_quant"), (unsigned)rows, 1, 1, 1024, 0, qargs);
+    if (rows > 8 && cublas_on(G) && X->w16) {
         const qrt_cublas_api *cb = G->cublas;
         const int32_t one = 1, zero = 0;
-        qrt_cu_ptr xq = X->x16, sa = X->x16 + ((size_t)rows * Kp + 15) / 16 * 16, acc = X->w16;
+        qrt_cu_ptr acc = X->w16;
         int32_t chunk = (int32_t)(X->w16_elems * 2 / 4 / (size_t)N);
-        qrt_cu_function fq = fn_need(G, "qk_i8_quant"), fs = fn_need(G, "qk_i8_scale");
-        void *qargs[] = {&a, &xq, &sa, &K};
-        launch(G, fq, (unsigned)rows, 1, 1, 256, 0, qargs);
+        qrt_cu_function fs = fn_need(G, "qk_i8_scale");
         int rc = 0;
         for (int32_t t0 = 0; t0 < rows && !rc && !G->failed[0]; t0 += chunk) {
             int32_t nt = rows - t0 < chunk ? rows - t0 : chunk;
@@ -982,9 +1004,9 @@ static void i8_linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qr
     int32_t mb = fn_max_blocks(G, f, name, 256, smem);
     if (mb > 0 && grid > (unsigned)mb) grid = (unsigned)mb;
     for (int32_t r0 = 0; r0 < rows; r0 += B) {
-        qrt_cu_ptr x = a + (size_t)r0 * K * 4, y = out + (size_t)r0 * N * 4;
+        qrt_cu_ptr x = xq + (size_t)r0 * Kp, s = sa + (size_t)r0 * 4, y = out + (size_t)r0 * N * 4;
         int32_t nr = rows - r0 < B ? rows - r0 : B;
-        void *args[] = {&wp, &bp, &x, &y, &nr, &K, &N};
+        void *args[] = {&wp, &bp, &x, &s, &y, &nr, &K, &N};
         launch(G, f, grid, 1, 1, 256, smem, args);
     }
 }
@@ -1022,7 +1044,7 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
         }
         return;
     }
-    if (cublas_on(G) && X->x16) {
+    if (cublas_on(G) && X->x16 && (size_t)rows * K <= X->x16_elems) { /* (wider than the model: tests) */
         const qrt_cublas_api *cb = G->cublas;
         const float one = 1.0f, zero = 0.0f;
         int rc = 0;

@@ -2355,9 +2355,9 @@ __device__ __forceinline__ float qk_i8_out(int acc, float sa, float sw, const fl
 }
 
 #if QK_NEED_I8
-/* Prefill, before cuBLAS's int8 GEMM: token blockIdx.x of x [T, K] to
- * xq [T, Kp] and sa [T]. */
-extern "C" __global__ void __launch_bounds__(256) qk_i8_quant(const float *x, signed char *xq, float *sa, int K) {
+/* Token blockIdx.x of x [T, K] to xq [T, Kp] and sa [T]: before the GEMV
+ * (up to 8 tokens) or cuBLAS's int8 GEMM (more). */
+extern "C" __global__ void __launch_bounds__(1024) qk_i8_quant(const float *x, signed char *xq, float *sa, int K) {
     __shared__ float red[32];
     QK_DEP();
     const int Kp = (K + 31) & ~31;
@@ -2367,7 +2367,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_i8_quant(const float *x, si
     for (int k = threadIdx.x; k < Kp; k += blockDim.x) q[k] = k < K ? qk_i8_q(xr[k], inv) : (signed char)0;
     if (threadIdx.x == 0) sa[blockIdx.x] = __fdiv_rn(amax, 127.0f);
 }
-/* After it: y [T, N] from the int32 products acc [T, N]. */
+/* After cuBLAS: y [T, N] from the int32 products acc [T, N]. */
 extern "C" __global__ void qk_i8_scale(const int *acc, const float *sa, const u8 *w, const float *bias, float *y,
                                        int T, int K, int N) {
     QK_DEP();
@@ -2379,45 +2379,49 @@ extern "C" __global__ void qk_i8_scale(const int *acc, const float *sa, const u8
         y[i] = qk_i8_out(acc[i], sa[t], sw[n], bias, n);
     }
 }
-/* GEMV, rows <= B tokens: every block quantizes x into shared memory
- * itself (the same bits in every block), then each warp takes R weight
- * rows at a time (grid-stride), 16 bytes per lane and load, U loads per
- * row in flight, 4 dp4a per load and token; warp sums in a fixed order.
- * Shared memory: B * Kp bytes (runtime/cuda.c asks for it). */
+/* GEMV over rows <= B quantized tokens (xq, sa from qk_i8_quant): the
+ * block copies them to shared memory (B * Kp bytes, runtime/cuda.c asks for
+ * them), each warp takes R weight rows at a time (grid-stride), 16 bytes
+ * per lane and load, U loads per row in flight, 4 dp4a per load and token,
+ * warp sums in a fixed order. The first loads of weights (constant) are
+ * issued before the dependency wait. */
 #define QK_I8_R 2
-#define QK_I8_U 4
+#define QK_I8_U 8
+__device__ __forceinline__ void qk_i8_load(uint4 (&wv)[QK_I8_R][QK_I8_U], const u8 *__restrict__ w, int n0, int k0,
+                                           int N, int Kp) {
+#pragma unroll
+    for (int r = 0; r < QK_I8_R; r++)
+#pragma unroll
+        for (int u = 0; u < QK_I8_U; u++) {
+            const int k = k0 + 512 * u;
+            wv[r][u] = n0 + r < N && k < Kp ? qk_ld_stream(w + (size_t)(n0 + r) * Kp + k) : make_uint4(0, 0, 0, 0);
+        }
+}
 template <int B>
 __device__ __forceinline__ void gemv_i8(const u8 *__restrict__ w, const float *__restrict__ bias,
-                                        const float *__restrict__ x, float *__restrict__ y, int rows, int K, int N) {
-    __shared__ float red[32], sas[B];
+                                        const signed char *__restrict__ xq, const float *__restrict__ sa,
+                                        float *__restrict__ y, int rows, int K, int N) {
+    __shared__ float sas[B];
     signed char *xs = (signed char *)qk_smem4;
     const int Kp = (K + 31) & ~31, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int stride = gridDim.x * nw * QK_I8_R;
     const float *sw = (const float *)(w + (size_t)N * Kp);
+    int n0 = (blockIdx.x * nw + warp) * QK_I8_R;
+    uint4 wv[QK_I8_R][QK_I8_U];
+    qk_i8_load(wv, w, n0, 16 * lane, N, Kp);
     QK_DEP();
-#pragma unroll
-    for (int b = 0; b < B; b++) {
-        const float amax = b < rows ? qk_i8_amax(x + (size_t)b * K, K, red) : 0.0f;
-        const float inv = amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
-        for (int k = threadIdx.x; k < Kp; k += blockDim.x)
-            xs[b * Kp + k] = b < rows && k < K ? qk_i8_q(x[(size_t)b * K + k], inv) : (signed char)0;
-        if (threadIdx.x == 0) sas[b] = __fdiv_rn(amax, 127.0f);
-    }
+    const int nv = B * Kp / 16, live = rows * Kp / 16;
+    for (int i = threadIdx.x; i < nv; i += blockDim.x)
+        ((uint4 *)xs)[i] = i < live ? ((const uint4 *)xq)[i] : make_uint4(0, 0, 0, 0);
+    if (threadIdx.x < B) sas[threadIdx.x] = (int)threadIdx.x < rows ? sa[threadIdx.x] : 0.0f;
     __syncthreads();
-    for (int n0 = (blockIdx.x * nw + warp) * QK_I8_R; n0 < N; n0 += gridDim.x * nw * QK_I8_R) {
+    for (; n0 < N; n0 += stride) {
         int acc[QK_I8_R][B];
 #pragma unroll
         for (int r = 0; r < QK_I8_R; r++)
 #pragma unroll
             for (int b = 0; b < B; b++) acc[r][b] = 0;
-        for (int k0 = 16 * lane; k0 < Kp; k0 += 512 * QK_I8_U) {
-            uint4 wv[QK_I8_R][QK_I8_U];
-#pragma unroll
-            for (int r = 0; r < QK_I8_R; r++)
-#pragma unroll
-                for (int u = 0; u < QK_I8_U; u++) {
-                    const int k = k0 + 512 * u;
-                    wv[r][u] = n0 + r < N && k < Kp ? qk_ld_stream(w + (size_t)(n0 + r) * Kp + k) : make_uint4(0, 0, 0, 0);
-                }
+        for (int k0 = 16 * lane; k0 < Kp;) {
 #pragma unroll
             for (int u = 0; u < QK_I8_U; u++) {
                 const int k = k0 + 512 * u;
@@ -2434,7 +2438,10 @@ __device__ __forceinline__ void gemv_i8(const u8 *__restrict__ w, const float *_
                     }
                 }
             }
+            k0 += 512 * QK_I8_U;
+            if (k0 < Kp) qk_i8_load(wv, w, n0, k0, N, Kp);
         }
+        if (n0 + stride < N) qk_i8_load(wv, w, n0 + stride, 16 * lane, N, Kp); /* the next rows, before the sums */
 #pragma unroll
         for (int r = 0; r < QK_I8_R; r++)
 #pragma unroll
@@ -2447,13 +2454,13 @@ __device__ __forceinline__ void gemv_i8(const u8 *__restrict__ w, const float *_
             }
     }
 }
-extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b1(const u8 *w, const float *bias, const float *x, float *y,
-                                                                int rows, int K, int N) {
-    gemv_i8<1>(w, bias, x, y, rows, K, N);
+extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b1(const u8 *w, const float *bias, const signed char *xq,
+                                                                const float *sa, float *y, int rows, int K, int N) {
+    gemv_i8<1>(w, bias, xq, sa, y, rows, K, N);
 }
-extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b4(const u8 *w, const float *bias, const float *x, float *y,
-                                                                int rows, int K, int N) {
-    gemv_i8<4>(w, bias, x, y, rows, K, N);
+extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b4(const u8 *w, const float *bias, const signed char *xq,
+                                                                const float *sa, float *y, int rows, int K, int N) {
+    gemv_i8<4>(w, bias, xq, sa, y, rows, K, N);
 }
 #endif
 

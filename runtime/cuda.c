@@ -659,10 +659,10 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     X->cnt = X->part + pbytes;
     if (ok && (CK(G->cu->MemsetD8(X->cnt, 0, (size_t)heads * sizeof(uint32_t))) || CK(G->cu->CtxSynchronize())))
         ok = 0;
+    int32_t kmax = cfg[QRT_CFG_DIM]; /* the widest linear input of the model */
+    if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
+    if (heads * hd > kmax) kmax = heads * hd;
     if (G->use_cublas) { /* scratch for cuBLAS prefill (not yet loaded: -1) */
-        int32_t kmax = cfg[QRT_CFG_DIM];
-        if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
-        if (heads * hd > kmax) kmax = heads * hd;
         X->x16_elems = (size_t)c->max_batch * kmax;
         X->w16_elems = (size_t)16 << 20; /* 32 MB tile of dequantized rows */
         if (X->w16_elems < (size_t)kmax * 64) X->w16_elems = (size_t)kmax * 64;
@@ -670,9 +670,6 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
     }
     if (fn_get(G, "qk_i8_quant")) { /* W8A8 linears: int8 tokens and scales */
-        int32_t kmax = cfg[QRT_CFG_DIM];
-        if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
-        if (heads * hd > kmax) kmax = heads * hd;
         X->i8x_size = (size_t)c->max_batch * ((kmax + 31) / 32 * 32 + 4) + 64;
         X->i8x = dalloc(G, X->i8x_size, &ok);
     }
@@ -969,6 +966,11 @@ static void i8_linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qr
         }
         if (X->i8x && (CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemFree(X->i8x)))) return;
         X->i8x = 0, X->i8x_size = 0;
+        if (X->exec) { /* a captured decode step holds the old address: capture it again */
+            G->cu->GraphExecDestroy(X->exec);
+            G->cu->GraphDestroy(X->graph);
+            X->exec = NULL, X->graph = NULL;
+        }
         if (CK(G->cu->MemAlloc(&X->i8x, need))) return;
         X->i8x_size = need;
     }

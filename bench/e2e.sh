@@ -69,8 +69,8 @@ PY
     echo "$devname, $(date -u +%Y-%m-%d), copy bandwidth $bw GB/s (device-to-device, read + write);"
     echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX ${ARGS:-} (median of 5); bound = copy bandwidth / bytes per token."
     echo
-    echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl | decode --fuse-norm |"
+    echo "|---|---|---|---|---|---|---|---|---|"
   } > "$tab"
   for m in $MODELS; do
     for b in $BITS; do
@@ -82,7 +82,7 @@ PY
       "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} > "$dir/$m-$b.out" 2> "$dir/$m-$b.err" ||
         { cat "$dir/$m-$b.err" >&2; exit 1; }
       grep -q '| cpu |' "$dir/$m-$b.out" && { echo "e2e.sh: $m-$b ran on the CPU: $(cat "$dir/$m-$b.err")" >&2; exit 1; }
-      local pp tg tn
+      local pp tg tn tf
       pp=$(awk -F'|' '/prefill/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.out")
       tg=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.out")
       # the same without programmatic dependent launch (each kernel waits for the previous one to end)
@@ -90,12 +90,17 @@ PY
       "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
         { cat "$dir/$m-$b.nopdl" >&2; exit 1; }
       tn=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.nopdl")
+      # the same with the RMSNorms and residual adds fused into the GEMVs (docs/cuda.md)
+      # shellcheck disable=SC2086
+      "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --fuse-norm > "$dir/$m-$b.fuse" 2>&1 ||
+        { cat "$dir/$m-$b.fuse" >&2; exit 1; }
+      tf=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.fuse")
       local w=$b-bit
       [ "$b" = 16 ] && w=f16
       [ "$b" != 16 ] && w="$b-bit g128"
-      awk -v m="$m" -v w="qcc $w" -v bpt="$bpt" -v pp="$pp" -v tg="$tg" -v tn="$tn" -v bw="$bw" 'BEGIN {
+      awk -v m="$m" -v w="qcc $w" -v bpt="$bpt" -v pp="$pp" -v tg="$tg" -v tn="$tn" -v tf="$tf" -v bw="$bw" 'BEGIN {
         bound = bw * 1e9 / bpt
-        printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %.0f%% | %.1f |\n", m, w, bpt / 1e9, pp, tg, bound, 100 * tg / bound, tn }' >> "$tab"
+        printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %.0f%% | %.1f | %.1f |\n", m, w, bpt / 1e9, pp, tg, bound, 100 * tg / bound, tn, tf }' >> "$tab"
       echo "$m-$b: $(grep -o 'generated on the [A-Z]* in [0-9.]* s' "$dir/$m-$b.err")" >&2
     done
     [ "${TORCH:-1}" = 0 ] && continue
@@ -105,7 +110,7 @@ PY
 import json, sys
 d = json.loads(sys.stdin.read()); bw = float(sys.argv[2])
 bound = bw * 1e9 / d["weight_bytes_per_token"]
-print("| %s | PyTorch %s eager f16 | %.2f | %.0f | %.1f | %.1f | %.0f%% | |" % (sys.argv[1], d["torch"], d["weight_bytes_per_token"] / 1e9,
+print("| %s | PyTorch %s eager f16 | %.2f | %.0f | %.1f | %.1f | %.0f%% | | |" % (sys.argv[1], d["torch"], d["weight_bytes_per_token"] / 1e9,
       d["prefill_tok_s"], d["decode_tok_s"], bound, 100 * d["decode_tok_s"] / bound))' "$m" "$bw" >> "$tab"
   done
   cat "$tab"

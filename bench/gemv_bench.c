@@ -331,13 +331,14 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
         ys[i] = Y + (size_t)i * B * N * 4;
         nr[i] = rows - i * B < B ? rows - i * B : B;
     }
+    static qrt_cu_ptr nores = 0; /* no residual add in the epilogue */
     /* correctness: poison y, run once, compare */
     float *y = malloc((size_t)N * 4 * rows);
     CHECK(cu->MemsetD8(Y, 0xff, (size_t)N * 4 * MAXB));
     qrt_cu_ptr w0 = W;
     if (fq) CHECK(cu->LaunchKernel(fq, (unsigned)rows, 1, 1, 1024, 1, 1, 0, stream, qargs, NULL));
     for (int i = 0; i < nl; i++) {
-        void *args[] = {&w0, &bias, &xs[i], &ys[i], &nr[i], &sv, &K, &N, &g, &sym};
+        void *args[] = {&w0, &bias, &xs[i], &ys[i], &nr[i], &sv, &nores, &N, &g, &sym}; /* QK_GEMV_SPEC */
         if (dt == QRT_DT_I8) /* (w, bias, xq, sa, y, rows, K, N) */
             args[3] = &sas[i], args[4] = &ys[i], args[5] = &nr[i], args[6] = &K, args[7] = &N;
         CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh.threads, 1, 1, (unsigned)sh.smem, stream, args, NULL));
@@ -387,7 +388,7 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
         for (int j = 0; j < nl; j++) {
             void **a = kargs[i][j];
             a[0] = &wp[i], a[1] = &bias, a[2] = &xs[j], a[3] = &ys[j], a[4] = &nr[j], a[5] = &sv;
-            a[6] = &K, a[7] = &N, a[8] = &g, a[9] = &sym;
+            a[6] = &nores, a[7] = &N, a[8] = &g, a[9] = &sym; /* QK_GEMV_SPEC: (w, bias, x, y, rows, sv, res) */
             if (dt == QRT_DT_I8) a[3] = &sas[j], a[4] = &ys[j], a[5] = &nr[j], a[6] = &K, a[7] = &N;
         }
     }

@@ -117,6 +117,13 @@ done:
     return cu_loaded;
 }
 
+void qrt_cu_use(const qrt_cu_api *api) {
+    cu_loaded = api;
+    cu_tried = api != NULL;
+    cu_nodev = 0;
+    cu_why[0] = '\0';
+}
+
 void qrt_cu_describe(const qrt_cu_api *cu, qrt_cu_result r, const char *call, char *out, size_t cap) {
     const char *s = NULL;
     if (cu) cu->GetErrorString(r, &s);
@@ -290,6 +297,7 @@ struct qrt_gpu {
     qrt_cu_module mod;
     int32_t cc, sms, smem_optin, kv_f16, no_graph;
     int32_t pdl; /* launch with programmatic dependent launch (sm_90+, cuLaunchKernelEx present) */
+    int32_t fuse_norm; /* qrt_cuda_opts.fuse_norm: pnorm and the residual adds (plin.res, psilu.res) */
     qrt_cu_ptr step_dev; /* the step block of the context whose RoPEs are held back */
     qrt_cuda_blob blob;
     qrt_cu_ptr weights;          /* device copy of the weight blob */
@@ -310,18 +318,36 @@ struct qrt_gpu {
      * as one kernel (qk_gemvm_*, when qcc emitted it) before the next launch or sync */
     struct {
         int32_t n, dt, K, g, s;
+        int32_t norm; /* the pending RMSNorm (pnorm) makes x: done in the merged kernel's prologue */
         struct qrt_ctx *c;
         qrt_cu_ptr x, y[3];
+        qrt_cu_ptr res; /* one linear: the residual add after it, res += y, in its epilogue (0: none) */
         const void *w[3], *bias[3];
         int32_t N[3];
     } plin;
+    /* a one-token RMSNorm not yet launched (qrt_cuda_k_rmsnorm): done in the prologue of the merged
+     * linears that read its output (qk_gemvmn_*) when they come next, else launched on its own */
+    struct {
+        int32_t on, dim, wdt;
+        float eps;
+        qrt_cu_ptr out, x, w;
+    } pnorm;
+    /* a one-token SILU_MUL + GEMV not yet launched (qk_gemvs_*, silu_linear): held so that the residual
+     * add after it can go into its epilogue */
+    struct {
+        int32_t on, sv, smem, N;
+        unsigned grid, threads;
+        qrt_cu_function f;
+        qrt_cu_ptr w, bias, a, b, xo, y, res;
+    } psilu;
     /* RoPEs not yet launched (qrt_cuda_k_rope): done by the attention's qk_rope_append_* when they are
      * its q and k, else launched on their own */
     struct {
         int32_t n, rows, heads[2], hd[2];
         qrt_cu_ptr x[2], inv[2];
     } prope;
-    int64_t merged; /* launches of merged linears (qrt_cuda_merged) */
+    int64_t merged; /* ops fused into another op's kernel (qrt_cuda_merged): per merged-linear launch 1, its
+                     * RMSNorm 1, a SILU_MUL 1, a residual add 1 */
     char failed[512]; /* first error; non-empty = the GPU path is dead */
     char name[256];
 };
@@ -432,8 +458,12 @@ static unsigned grid_for(size_t n, unsigned threads) {
  * calls this first, so the stream sees the kernels in the order the host code asked for them. */
 enum { PEND_ADD = 1, PEND_SILU = 2 };
 static void flush_linears(struct qrt_gpu *G);
+static void norm_now(struct qrt_gpu *G);
+static void silu_now(struct qrt_gpu *G);
 static void flush(struct qrt_gpu *G) {
     if (G->plin.n) flush_linears(G);
+    if (G->pnorm.on) norm_now(G);
+    if (G->psilu.on) silu_now(G);
     for (int32_t i = 0; i < G->prope.n; i++) {
         void *args[] = {&G->prope.x[i], &G->step_dev, &G->prope.inv[i], &G->prope.heads[i], &G->prope.hd[i]};
         launch(G, fn_need(G, "qk_rope"), (unsigned)G->prope.rows, (unsigned)G->prope.heads[i], 1, 64, 0, args);
@@ -481,6 +511,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->kv_f16 = o->kv_f16;
     G->no_graph = o->no_graph;
     G->pdl = !o->no_pdl;
+    G->fuse_norm = o->fuse_norm;
     const int32_t *cfg = m->cfg;
     int major = 0, minor = 0;
     const qrt_cuda_image *im = NULL;
@@ -696,6 +727,7 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     struct qrt_gpu *G = c->m->gpu;
     const qrt_cu_api *cu = G->cu;
     G->pend.on = 0, G->plin.n = 0, G->prope.n = 0; /* the context's buffers are going away */
+    G->pnorm.on = 0, G->psilu.on = 0;
     cu->StreamSynchronize(G->stream);
     if (X->exec) cu->GraphExecDestroy(X->exec);
     if (X->graph) cu->GraphDestroy(X->graph);
@@ -891,53 +923,96 @@ void qrt_cuda_k_rmsnorm(qrt_ctx *c, float *out, const float *a, const float *b, 
         return;
     }
     flush(G);
+    if (G->fuse_norm && c->n_tokens == 1 && o != x && !G->failed[0]) { /* held: the linears after it may take it */
+        G->pnorm.on = 1, G->pnorm.out = o, G->pnorm.x = x, G->pnorm.w = wp;
+        G->pnorm.wdt = wdtype, G->pnorm.dim = dim, G->pnorm.eps = eps;
+        return;
+    }
     snprintf(name, sizeof name, "qk_rmsnorm_%s", dt_name(wdtype));
     void *args[] = {&o, &x, &wp, &dim, &eps};
     launch(G, fn_need(G, name), (unsigned)c->n_tokens, 1, 1, threads, 0, args);
 }
 
+/* Launches the held RMSNorm on its own (one token). */
+static void norm_now(struct qrt_gpu *G) {
+    char name[64];
+    int32_t dim = G->pnorm.dim;
+    float eps = G->pnorm.eps;
+    unsigned threads = (unsigned)((dim + 16 * 32 - 1) / (16 * 32) * 32);
+    threads = threads < 128 ? 128 : threads > 1024 ? 1024 : threads;
+    G->pnorm.on = 0;
+    snprintf(name, sizeof name, "qk_rmsnorm_%s", dt_name(G->pnorm.wdt));
+    void *args[] = {&G->pnorm.out, &G->pnorm.x, &G->pnorm.w, &dim, &eps};
+    launch(G, fn_need(G, name), 1, 1, 1, threads, 0, args);
+}
+
+/* Launches the held SILU_MUL + GEMV (silu_linear), with the residual add in its epilogue if one came. */
+static void silu_now(struct qrt_gpu *G) {
+    G->psilu.on = 0;
+    int32_t rows = 1, sv = G->psilu.sv;
+    void *args[] = {&G->psilu.w, &G->psilu.bias, &G->psilu.a, &G->psilu.b, &G->psilu.xo, &G->psilu.y, &rows, &sv,
+                    &G->psilu.res};
+    launch(G, G->psilu.f, G->psilu.grid, 1, 1, G->psilu.threads, (size_t)G->psilu.smem, args);
+}
+
 /* Launches the pending linears: three or two at a time through qk_gemvm_* where the module has
  * it, the rest one by one. */
 static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
-                       int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym);
+                       int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res);
+/* Pending linears i .. i + k - 1 (k 2 or 3) as one qk_gemvm_* kernel, or with norm as one qk_gemvmn_* kernel
+ * that also does the held RMSNorm; 0: the module has no such kernel (nothing launched). */
+static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
+    char name[160];
+    int n = snprintf(name, sizeof name, "qk_gemvm%s_%s_k%d_n%d_n%d_n%d_g%d_%c", norm ? "n" : "", dt_name(G->plin.dt),
+                     (int)G->plin.K, (int)G->plin.N[i], (int)G->plin.N[i + 1], k > 2 ? (int)G->plin.N[i + 2] : 0,
+                     (int)G->plin.g, G->plin.s ? 's' : 'a');
+    if (norm) snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
+    qrt_cu_function f = fn_get(G, name);
+    if (!f) return 0;
+    qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, G->plin.dt, G->plin.K, 1);
+    if (norm && (sh.sv < G->plin.K || sh.sv > 32 * sh.threads)) return 0; /* kernels.cu gemv_mma: `fused` */
+    if (fn_smem(G, f, name, sh.smem)) return 1;
+    int32_t tiles = 0, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem);
+    for (int32_t j = 0; j < k; j++) tiles += (G->plin.N[i + j] + 15) / 16;
+    int32_t m = (tiles + mb - 1) / mb;
+    m = m < 1 ? 1 : m > sh.mmax ? sh.mmax : m;
+    unsigned grid = 0;
+    qrt_cu_ptr wp[3] = {0, 0, 0}, bp[3] = {0, 0, 0}, yp[3] = {0, 0, 0};
+    for (int32_t j = 0; j < k; j++) {
+        grid += (unsigned)(((G->plin.N[i + j] + 15) / 16 + m - 1) / m);
+        wp[j] = wlin(G, G->plin.w[i + j], G->plin.dt, G->plin.K, G->plin.N[i + j]);
+        bp[j] = wdev(G, G->plin.bias[i + j]), yp[j] = G->plin.y[i + j];
+    }
+    int32_t rows = 1, sv = sh.sv;
+    qrt_cu_ptr x = norm ? G->pnorm.x : G->plin.x; /* norm: the norm's input; its output is written too */
+    void *args[] = {&wp[0], &wp[1], &wp[2], &bp[0], &bp[1], &bp[2], &x,           &yp[0],
+                    &yp[1], &yp[2], &rows,   &sv,    &m,     &G->pnorm.w, &G->pnorm.eps, &G->pnorm.out};
+    launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+    if (norm) G->pnorm.on = 0;
+    G->merged += norm ? 2 : 1;
+    return 1;
+}
+
+/* Launches the pending linears: three or two at a time through qk_gemvm_* where the module has it
+ * (all of them through qk_gemvmn_* when the held RMSNorm makes their input), the rest one by one. */
 static void flush_linears(struct qrt_gpu *G) {
-    int32_t n = G->plin.n;
-    G->plin.n = 0;
+    int32_t n = G->plin.n, norm = G->plin.norm;
+    qrt_cu_ptr res = G->plin.res;
+    G->plin.n = 0, G->plin.norm = 0, G->plin.res = 0;
+    if (norm) {
+        if (n >= 2 && multi_now(G, 0, n, 1)) return; /* (the norm too) */
+        norm_now(G);
+    }
     for (int32_t i = 0; i < n && !G->failed[0];) {
         int32_t k = n - i >= 3 ? 3 : n - i;
-        for (; k >= 2; k--) {
-            char name[128];
-            snprintf(name, sizeof name, "qk_gemvm_%s_k%d_n%d_n%d_n%d_g%d_%c", dt_name(G->plin.dt), (int)G->plin.K,
-                     (int)G->plin.N[i], (int)G->plin.N[i + 1], k > 2 ? (int)G->plin.N[i + 2] : 0, (int)G->plin.g,
-                     G->plin.s ? 's' : 'a');
-            qrt_cu_function f = fn_get(G, name);
-            if (!f) continue;
-            qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, G->plin.dt, G->plin.K, 1);
-            if (fn_smem(G, f, name, sh.smem)) return;
-            int32_t tiles = 0, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem);
-            for (int32_t j = 0; j < k; j++) tiles += (G->plin.N[i + j] + 15) / 16;
-            int32_t m = (tiles + mb - 1) / mb;
-            m = m < 1 ? 1 : m > sh.mmax ? sh.mmax : m;
-            unsigned grid = 0;
-            qrt_cu_ptr wp[3] = {0, 0, 0}, bp[3] = {0, 0, 0}, yp[3] = {0, 0, 0};
-            for (int32_t j = 0; j < k; j++) {
-                grid += (unsigned)(((G->plin.N[i + j] + 15) / 16 + m - 1) / m);
-                wp[j] = wlin(G, G->plin.w[i + j], G->plin.dt, G->plin.K, G->plin.N[i + j]);
-                bp[j] = wdev(G, G->plin.bias[i + j]), yp[j] = G->plin.y[i + j];
-            }
-            int32_t rows = 1, sv = sh.sv;
-            void *args[] = {&wp[0], &wp[1], &wp[2], &bp[0], &bp[1], &bp[2], &G->plin.x, &yp[0], &yp[1], &yp[2],
-                            &rows, &sv, &m};
-            launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
-            G->merged++;
-            break;
-        }
+        for (; k >= 2; k--)
+            if (multi_now(G, i, k, 0)) break;
         if (k >= 2) {
             i += k;
             continue;
         }
         linear_now(G->plin.c, G->plin.y[i], G->plin.x, 1, G->plin.w[i], G->plin.bias[i], G->plin.dt, G->plin.K,
-                   G->plin.N[i], G->plin.g, G->plin.s);
+                   G->plin.N[i], G->plin.g, G->plin.s, n == 1 ? res : 0);
         i++;
     }
 }
@@ -946,7 +1021,7 @@ static void flush_linears(struct qrt_gpu *G) {
 static void linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
                    int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
     flush(c->m->gpu);
-    linear_now(c, out, a, rows, w, bias, dt, K, N, group, sym);
+    linear_now(c, out, a, rows, w, bias, dt, K, N, group, sym, 0);
 }
 
 /* W8A8 (kernels.cu gemv_i8): the tokens quantized by qk_i8_quant into the context's int8 scratch, then up
@@ -1013,13 +1088,26 @@ static void i8_linear(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qr
     }
 }
 
+/* ... and res += out (res not 0): the residual add after the linear, in the specialized GEMV's epilogue where
+ * there is one, else as its own kernel after it. */
+static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
+                     int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res);
 static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
-                       int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym) {
+                       int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res) {
+    struct qrt_gpu *G = c->m->gpu;
+    if (linear_go(c, out, a, rows, w, bias, dt, K, N, group, sym, res) || !res) return;
+    int32_t n = rows * N;
+    void *args[] = {&res, &res, &out, &n};
+    launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
+}
+/* 1: res was added */
+static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
+                     int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
     if (dt == QRT_DT_I8) {
         i8_linear(c, out, a, rows, wdev(G, w), wdev(G, bias), K, N);
-        return;
+        return 0;
     }
     int32_t bits = qrt_qdtype_bits(dt);
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
@@ -1036,21 +1124,23 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
             snprintf(name, sizeof name, "qk_gemv_%s_b%d", dt_name(dt), (int)B);
             f = fn_need(G, name);
         }
-        if (!f || fn_smem(G, f, name, sh.smem)) return;
+        if (!f || fn_smem(G, f, name, sh.smem)) return 1;
         unsigned grid = qrt_gemv_grid(&sh, K, N, fn_max_blocks(G, f, name, sh.threads, sh.smem));
         for (int32_t r0 = 0; r0 < rows; r0 += B) {
-            qrt_cu_ptr x = a + (size_t)r0 * K * 4, y = out + (size_t)r0 * N * 4;
+            qrt_cu_ptr x = a + (size_t)r0 * K * 4, y = out + (size_t)r0 * N * 4, r = res ? res + (size_t)r0 * N * 4 : 0;
             int32_t nr = rows - r0 < B ? rows - r0 : B, sv = sh.sv;
-            void *args[] = {&wp, &bp, &x, &y, &nr, &sv, &K, &N, &g, &s};
-            launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+            void *gargs[] = {&wp, &bp, &x, &y, &nr, &sv, &K, &N, &g, &s}; /* qk_gemv_<dt>_b<B> */
+            void *sargs[] = {&wp, &bp, &x, &y, &nr, &sv, &r};             /* QK_GEMV_SPEC */
+            launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, generic ? gargs : sargs);
         }
-        return;
+        if (res && !generic) G->merged++;
+        return !generic;
     }
     if (cublas_on(G) && X->x16 && (size_t)rows * K <= X->x16_elems) { /* (wider than the model: tests) */
         const qrt_cublas_api *cb = G->cublas;
         const float one = 1.0f, zero = 0.0f;
         int rc = 0;
-        if (G->failed[0]) return;
+        if (G->failed[0]) return 1;
         if (dt == QRT_DT_F32) {
             rc = cb->Sgemm(G->blas, QRT_CUBLAS_OP_T, QRT_CUBLAS_OP_N, N, rows, K, &one, (const float *)wp, K,
                            (const float *)a, K, &zero, (float *)out, N);
@@ -1084,21 +1174,23 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
         if (rc) {
             snprintf(G->failed, sizeof G->failed, "cuBLAS GEMM %dx%dx%d (%s) failed: status %d", (int)rows, (int)N,
                      (int)K, dt_name(dt), rc);
-            return;
+            return 1;
         }
         if (bias) {
             void *bargs[] = {&out, &bp, &rows, &N};
             launch(G, fn_need(G, "qk_add_bias"), grid_for((size_t)rows * N, 256), 1, 1, 256, 0, bargs);
         }
-        return;
+        return 0;
     }
     snprintf(name, sizeof name, "qk_gemm_%s", dt_name(dt));
     void *args[] = {&wp, &bp, &a, &out, &rows, &K, &N, &g, &s};
     launch(G, fn_need(G, name), (unsigned)((N + 63) / 64), (unsigned)((rows + 63) / 64), 1, 256, 0, args);
+    return 0;
 }
 
 /* The pending SILU_MUL and the one-token GEMV that reads its output as one kernel (qk_gemvs_*), when the
- * module has it and x fits the GEMV's one-piece staging; 0: not done, nothing launched. */
+ * module has it and x fits the GEMV's one-piece staging: held (psilu, silu_now) for the residual add after
+ * it; 0: not done, nothing held. */
 static int silu_linear(qrt_ctx *c, qrt_cu_ptr out, const void *w, const void *bias, int32_t dt, int32_t K, int32_t N,
                        int32_t g, int32_t s) {
     struct qrt_gpu *G = c->m->gpu;
@@ -1108,13 +1200,15 @@ static int silu_linear(qrt_ctx *c, qrt_cu_ptr out, const void *w, const void *bi
     qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, dt, K, 1);
     if (!f || sh.sv < K || sh.sv > 32 * sh.threads) return 0; /* kernels.cu gemv_mma: `fused` */
     if (fn_smem(G, f, name, sh.smem)) return 1;
-    unsigned grid = qrt_gemv_grid(&sh, K, N, fn_max_blocks(G, f, name, sh.threads, sh.smem));
-    qrt_cu_ptr wp = wlin(G, w, dt, K, N), bp = wdev(G, bias);
-    int32_t rows = 1, sv = sh.sv;
+    G->psilu.grid = qrt_gemv_grid(&sh, K, N, fn_max_blocks(G, f, name, sh.threads, sh.smem));
+    G->psilu.w = wlin(G, w, dt, K, N), G->psilu.bias = wdev(G, bias);
+    G->psilu.f = f, G->psilu.threads = (unsigned)sh.threads, G->psilu.smem = (int32_t)sh.smem, G->psilu.sv = sh.sv;
+    G->psilu.a = G->pend.a, G->psilu.b = G->pend.b, G->psilu.xo = G->pend.out, G->psilu.y = out, G->psilu.res = 0;
+    G->psilu.N = N;
     G->pend.on = 0;
-    void *args[] = {&wp, &bp, &G->pend.a, &G->pend.b, &G->pend.out, &out, &rows, &sv};
-    launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+    G->psilu.on = !G->failed[0];
     G->merged++;
+    if (!G->fuse_norm) silu_now(G); /* (nothing to wait for) */
     return 1;
 }
 
@@ -1138,12 +1232,20 @@ void qrt_cuda_k_linear(qrt_ctx *c, float *out, const float *a, const float *b, c
     /* one token: held back, merged with the linears after it that read the same x (flush_linears) */
     int same_out = 0; /* a pending linear writes the same buffer: keep their order */
     for (int32_t j = 0; j < G->plin.n; j++) same_out |= G->plin.y[j] == DEV(out);
+    /* with the held RMSNorm in the prologue, every block reads the norm's input and block 0 writes its output */
+    int norm_hazard = G->plin.norm && (DEV(out) == G->pnorm.x || DEV(out) == G->pnorm.out);
     if (G->plin.n && (G->plin.n == 3 || G->plin.c != c || G->plin.x != DEV(a) || G->plin.dt != wdtype ||
-                      G->plin.K != K || G->plin.g != g || G->plin.s != s || same_out))
+                      G->plin.K != K || G->plin.g != g || G->plin.s != s || same_out || G->plin.res || norm_hazard))
         flush(G);
-    if (G->pend.on || G->prope.n) flush(G);
+    if (G->pend.on || G->prope.n || G->psilu.on) flush(G);
+    int norm = 0; /* the held RMSNorm makes x: it goes with these linears (flush_linears) */
+    if (G->pnorm.on && !G->plin.n) {
+        norm = G->pnorm.out == DEV(a) && G->pnorm.dim == K && DEV(out) != G->pnorm.x && DEV(out) != G->pnorm.out;
+        if (!norm) flush(G);
+    }
     if (G->failed[0]) return;
     int32_t i = G->plin.n++;
+    if (i == 0) G->plin.norm = norm, G->plin.res = 0;
     G->plin.c = c, G->plin.x = DEV(a), G->plin.dt = wdtype, G->plin.K = K, G->plin.g = g, G->plin.s = s;
     G->plin.y[i] = DEV(out), G->plin.w[i] = w, G->plin.bias[i] = bias, G->plin.N[i] = N;
 }
@@ -1183,7 +1285,9 @@ void qrt_cuda_k_rope(qrt_ctx *c, float *out, const float *a, const float *b, con
         X->rope[X->n_rope++].inv = inv;
     }
     /* held back: the attention after q's and k's RoPE does both (qrt_cuda_k_attention) */
-    if (G->prope.n == 2 || G->plin.n || G->pend.on || (G->prope.n && G->step_dev != X->step)) flush(G);
+    if (G->prope.n == 2 || G->plin.n || G->pend.on || G->pnorm.on || G->psilu.on ||
+        (G->prope.n && G->step_dev != X->step))
+        flush(G);
     if (G->failed[0]) return;
     int32_t i = G->prope.n++;
     G->step_dev = X->step, G->prope.rows = c->n_tokens;
@@ -1253,6 +1357,23 @@ void qrt_cuda_k_add(qrt_ctx *c, float *out, const float *a, const float *b, cons
                     const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
                     float f0) {
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    struct qrt_gpu *G = c->m->gpu;
+    qrt_cu_ptr o = DEV(out), y = o == DEV(a) ? DEV(b) : DEV(a);
+    /* the residual add right after a held one-token linear that makes the other operand: o += y in that
+     * GEMV's epilogue (not where o is an input of that GEMV: other blocks may still read it) */
+    if (G->fuse_norm && c->n_tokens == 1 && (o == DEV(a) || o == DEV(b)) && o != y) {
+        if (G->plin.n == 1 && !G->plin.res && !G->plin.norm && G->plin.c == c && G->plin.y[0] == y &&
+            G->plin.N[0] == width && o != G->plin.x) {
+            G->plin.res = o;
+            return;
+        }
+        if (G->psilu.on && !G->psilu.res && G->psilu.y == y && G->psilu.N == width && o != G->psilu.a &&
+            o != G->psilu.b && o != G->psilu.xo) {
+            G->psilu.res = o;
+            G->merged++;
+            return;
+        }
+    }
     hold(c, PEND_ADD, out, a, b, width); /* fused into qrt_cuda_k_rmsnorm when that comes next */
 }
 

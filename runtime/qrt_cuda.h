@@ -113,6 +113,8 @@ typedef struct qrt_cu_api {
  * is no driver or no device; *why then says which (nodev: 1 when the
  * machine simply has no GPU or driver, which is not worth a notice). */
 const qrt_cu_api *qrt_cu_load(char *why, size_t cap, int *nodev);
+/* Tests: every later qrt_cu_load returns api instead of libcuda's entry points (NULL: libcuda again). */
+void qrt_cu_use(const qrt_cu_api *api);
 /* "call: CUDA_ERROR_... (message)" for a failed driver call. */
 void qrt_cu_describe(const qrt_cu_api *cu, qrt_cu_result r, const char *call, char *out, size_t cap);
 
@@ -181,6 +183,8 @@ typedef struct qrt_cuda_opts {
     int32_t no_graph;  /* run the decode step uncaptured */
     int32_t no_pdl;    /* launch without programmatic dependent launch (sm_90+) */
     int32_t no_cublas; /* prefill through qk_gemm_* even when cuBLAS is there */
+    int32_t fuse_norm; /* one token: RMSNorm in the prologue of the merged GEMVs after it, residual adds in the
+                        * epilogue of the GEMV before them (docs/cuda.md: not yet the default) */
 } qrt_cuda_opts;
 
 /* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;
@@ -223,8 +227,9 @@ int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes)
 int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes); /* syncs the stream first */
 /* Turns cuBLAS prefill on / off (when loaded); returns whether it is on. */
 int qrt_cuda_use_cublas(qrt_model *m, int on);
-/* How many merged kernels were launched: qk_gemvm_* (q / k / v or gate / up in one launch) and qk_gemvs_*
- * (SILU_MUL + the GEMV after it). */
+/* How many ops went into another op's kernel so far: 1 per qk_gemvm_* launch (q / k / v or gate / up in
+ * one), 2 per qk_gemvmn_* (the same and the RMSNorm before them), 1 per qk_gemvs_* (SILU_MUL + the GEMV
+ * after it), 1 per residual add done in the epilogue of the GEMV before it. */
 int64_t qrt_cuda_merged(const qrt_model *m);
 
 #endif

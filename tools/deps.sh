@@ -5,7 +5,7 @@
 #                        ASan, UBSan: libclang-rt-dev, which plain `clang`
 #                        only recommends), for `make fuzz` / `make test-fuzz`
 set -euo pipefail
-pkgs="cmake make gcc g++ gfortran llvm-19-dev libopenblas-dev liblapacke-dev libxxhash-dev python3"
+pkgs="cmake make gcc g++ gfortran llvm-19-dev libopenblas-dev liblapacke-dev libxxhash-dev python3 python3-numpy"
 for extra in "$@"; do
   case $extra in
     fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;

@@ -97,6 +97,11 @@ void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t 
              n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a');
 }
 
+void qc_cuda_gemvmn_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt) {
+    snprintf(out, cap, "qk_gemvmn_%s_k%d_n%d_n%d_n%d_g%d_%c_%s", dt_names[l->dtype], (int)l->K, (int)N[0], (int)N[1],
+             n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a', dt_names[norm_dt]);
+}
+
 /* Appends one kernel definition line and its name to m unless the name is there already. */
 static void module_append(qc_cuda_module *m, const char *name, const char *line) {
     const char *k = m->names;
@@ -128,19 +133,39 @@ int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *
     return 0;
 }
 
-int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err) {
+/* QK_GEMV_MULTI, or QK_GEMV_MULTIN with the RMSNorm of weight dtype norm_dt (>= 0) in its prologue. */
+static int add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt,
+                     qc_err *err) {
     if (n < 2 || n > 3 || l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || N[0] <= 0 || N[1] <= 0 ||
-        (n > 2 && N[2] <= 0) ||
+        (n > 2 && N[2] <= 0) || norm_dt > QRT_DT_BF16 ||
         (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
         return qc_err_set(err, "cuda: merged linears: unsupported shape (%d linears, dtype %d, K %d, group %d)", (int)n,
                           (int)l->dtype, (int)l->K, (int)l->group);
     if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
     char name[160], line[320];
-    qc_cuda_gemvm_name(name, sizeof name, l, n, N);
-    snprintf(line, sizeof line, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype],
-             (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0);
+    if (norm_dt >= 0) {
+        qc_cuda_gemvmn_name(name, sizeof name, l, n, N, norm_dt);
+        snprintf(line, sizeof line, "QK_GEMV_MULTIN(%s, %s, %d, %d, %d, %d, %d, %d, %s)\n", name,
+                 dt_macros[l->dtype], (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1],
+                 n > 2 ? (int)N[2] : 0, dt_macros[norm_dt]);
+    } else {
+        qc_cuda_gemvm_name(name, sizeof name, l, n, N);
+        snprintf(line, sizeof line, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype],
+                 (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0);
+    }
     module_append(m, name, line);
     return 0;
+}
+
+int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err) {
+    return add_multi(m, l, n, N, -1, err);
+}
+
+int qc_cuda_module_add_multin(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt,
+                              qc_err *err) {
+    if (norm_dt < 0)
+        return qc_err_set(err, "cuda: merged linears after an RMSNorm: norm weight dtype %d", (int)norm_dt);
+    return add_multi(m, l, n, N, norm_dt, err);
 }
 
 int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_lin, uint32_t dtypes,
@@ -277,6 +302,11 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
             N[k++] = lb.N;
         }
         if (k > 1) rc = qc_cuda_module_add_multi(m, &l, k, N, err);
+        /* ... and right after the RMSNorm that made their input: that norm in the prologue as well */
+        const qc_op *nrm = i > 0 ? &g->ops[i - 1] : NULL;
+        if (k > 1 && rc == 0 && nrm && nrm->kind == QRT_K_RMSNORM && nrm->out == a->in[0] && nrm->in[0] != nrm->out &&
+            nrm->p[0] == l.K)
+            rc = qc_cuda_module_add_multin(m, &l, k, N, nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32, err);
         i += k - 1;
     }
     return rc;

@@ -680,7 +680,7 @@ __device__ __forceinline__ void gemv_compute(float (&acc)[qk_fmt<DT>::R][B], con
 /* Warp sums of one row group's accumulators -> y (+ bias); clears acc. */
 template <int R, int B>
 __device__ __forceinline__ void gemv_store(float (&acc)[R][B], float *__restrict__ y, const float *__restrict__ bias,
-                                           int n0, int N, int rows) {
+                                           int n0, int N, int rows, float *__restrict__ res) {
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -688,7 +688,11 @@ __device__ __forceinline__ void gemv_store(float (&acc)[R][B], float *__restrict
 #pragma unroll
         for (int b = 0; b < B; b++) {
             const float v = qk_warp_sum(acc[r][b]);
-            if (lane == 0 && n < N && b < rows) y[(size_t)b * N + n] = v + (bias ? bias[n] : 0.0f);
+            if (lane == 0 && n < N && b < rows) {
+                const float o = v + (bias ? bias[n] : 0.0f);
+                y[(size_t)b * N + n] = o;
+                if (res) res[(size_t)b * N + n] += o;
+            }
             acc[r][b] = 0.0f;
         }
     }
@@ -697,7 +701,7 @@ __device__ __forceinline__ void gemv_store(float (&acc)[R][B], float *__restrict
 template <int DT, int B>
 __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float *__restrict__ bias,
                                           const float *__restrict__ x, float *__restrict__ y,
-                                          int rows, int sv, int K, int N, int g, int sym) {
+                                          int rows, int sv, int K, int N, int g, int sym, float *__restrict__ res = NULL) {
     typedef qk_fmt<DT> F;
     const int R = F::R, CH = F::CH, W = QK_LGEMV_WARPS;
     extern __shared__ float4 qk_smem4[];
@@ -731,7 +735,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
                     if (c || rg != blockIdx.x * W + warp) gemv_load<DT>(nx, w, l, vec_rows, rg * R, c * CH, K, N, g, sym);
                     gemv_compute<DT, B>(acc, nx, xs, xstride, c * CH, c * CH, w, vec_rows, rg * R, K, N, g, sym);
                 }
-                gemv_store<R, B>(acc, y, bias, rg * R, N, rows);
+                gemv_store<R, B>(acc, y, bias, rg * R, N, rows, res);
             }
             return;
         }
@@ -741,7 +745,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
             if (c2 == NC) c2 = 0, rg2 += TW;
             if (rg2 < NG) gemv_load<DT>(nx, w, l, vec_rows, rg2 * R, c2 * CH, K, N, g, sym);
             gemv_compute<DT, B>(acc, cur, xs, xstride, c * CH, c * CH, w, vec_rows, rg * R, K, N, g, sym);
-            if (c == NC - 1) gemv_store<R, B>(acc, y, bias, rg * R, N, rows);
+            if (c == NC - 1) gemv_store<R, B>(acc, y, bias, rg * R, N, rows, res);
             rg = rg2, c = c2;
         }
         return;
@@ -759,7 +763,7 @@ __device__ __forceinline__ void gemv_core(const u8 *__restrict__ w, const float 
             gemv_compute<DT, B>(acc, bf, xs, xstride, c0, c0 - s0, w, vec_rows, rg * R, K, N, g, sym);
         }
     }
-    if (rg < NG) gemv_store<R, B>(acc, y, bias, rg * R, N, rows);
+    if (rg < NG) gemv_store<R, B>(acc, y, bias, rg * R, N, rows, res);
 }
 
 /* ---- GEMV on the tensor cores: packed weights (2, 3, 4, 8 bits) and f16 ----
@@ -1298,13 +1302,24 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
 __device__ __forceinline__ float qk_silu(float a) { return a / (1.0f + expf(-a)); } /* as qk_silu_mul */
 
 /* Row tiles [tile0, tile0 + m) of 16 rows (fewer at the end) of one block.
- * SILU (batch 1, x read in one piece): the input is silu(x) * x2, as
- * qk_silu_mul computes it, and block 0 also writes it to xo. */
-template <int DT, int B, int SILU = 0>
+ * MODE (batch 1, x read in one piece; block 0 also writes the input it
+ * computed to xo):
+ *   QK_MX_SILU  the input is silu(x) * x2, as qk_silu_mul computes it;
+ *   QK_MX_NORM  the input is RMSNorm(x) with the weight nw (dtype NDT, NULL:
+ *               none) and eps, as qk_rmsnorm computes it (up to the order of
+ *               the sum of squares and of the two products).
+ * res (not NULL): res[n] += y[n] after y is written (the residual add after
+ * the linear; each element is written by one thread). */
+#define QK_MX_PLAIN 0
+#define QK_MX_SILU 1
+#define QK_MX_NORM 2
+template <int DT, int B, int MODE = QK_MX_PLAIN, int NDT = QK_F32>
 __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *__restrict__ bias,
                                          const float *__restrict__ x, float *__restrict__ y, int rows, int sv, int K,
                                          int N, int g, int sym, int tile0, int m, const float *__restrict__ x2 = NULL,
-                                         float *__restrict__ xo = NULL) {
+                                         float *__restrict__ xo = NULL, float *__restrict__ res = NULL,
+                                         const void *__restrict__ nw = NULL, float eps = 0.0f) {
+    const bool SILU = MODE == QK_MX_SILU, NORM = MODE == QK_MX_NORM;
     typedef qk_mf<DT> F;
     const int W = QK_GEMV_WARPS, NT = F::bits ? B : 1, D = F::D, CK = F::CK;
     char *sm = (char *)qk_smem4;
@@ -1361,7 +1376,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
      * one pass, one round trip); else a max pass, then staging per piece */
     const int S = F::SPAN, NR = 32 / F::SPAN;
     const bool fused = B == 1 && npiece == 1 && sv / S <= NR * (int)blockDim.x;
-    if (SILU && !fused) __trap(); /* runtime/cuda.c launches the SILU form only when x fits in one piece */
+    if (MODE && !fused) __trap(); /* runtime/cuda.c launches these forms only when x fits in one piece */
 
     for (int pc = 0; pc < npiece; pc++) {
         const int s0 = pc * sv, kcp = min(sv, Kp - s0) / CK; /* columns, chunks of this piece */
@@ -1381,7 +1396,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         if (fused) {
             const int nsp = sv / S;
             float v[NR][S];
-            float mx = 0.0f;
+            float mx = 0.0f, ss = 0.0f;
 #pragma unroll
             for (int r = 0; r < NR; r++) {
                 const int k = (tid + r * (int)blockDim.x) * S;
@@ -1395,6 +1410,16 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                             q.z = qk_silu(q.z) * q2.z, q.w = qk_silu(q.w) * q2.w;
                             if (blockIdx.x == 0) *(float4 *)(xo + k + i) = q;
                         }
+                        if (NORM) { /* the sum of squares of x; v = x * weight (times rs below) */
+                            ss += q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w;
+                            if (nw && NDT == QK_F32) {
+                                const float4 wv = __ldg((const float4 *)nw + (k + i) / 4);
+                                q.x *= wv.x, q.y *= wv.y, q.z *= wv.z, q.w *= wv.w;
+                            } else if (nw) {
+                                q.x *= qk_ld<NDT>(nw, k + i), q.y *= qk_ld<NDT>(nw, k + i + 1);
+                                q.z *= qk_ld<NDT>(nw, k + i + 2), q.w *= qk_ld<NDT>(nw, k + i + 3);
+                            }
+                        }
                         v[r][i] = q.x, v[r][i + 1] = q.y, v[r][i + 2] = q.z, v[r][i + 3] = q.w;
                     }
                 } else {
@@ -1403,11 +1428,42 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                         const bool in = k + i < K && rows > 0;
                         v[r][i] = !in ? 0.0f : SILU ? qk_silu(x[k + i]) * x2[k + i] : x[k + i];
                         if (SILU && in && blockIdx.x == 0) xo[k + i] = v[r][i];
+                        if (NORM) {
+                            ss += v[r][i] * v[r][i];
+                            if (in && nw) v[r][i] *= qk_ld<NDT>(nw, k + i);
+                        }
                     }
                 }
+            }
+            if (NORM) { /* rs = 1 / sqrt(mean(x^2) + eps) over the block; the normalized x to xo */
+                ss = qk_warp_sum(ss);
+                if (lane == 0) misc[32 + warp] = ss;
+                __syncthreads();
+                ss = 0.0f;
+                for (int i = 0; i < W; i++) ss += misc[32 + i];
+                const float rs = 1.0f / sqrtf(ss / (float)K + eps);
+#pragma unroll
+                for (int r = 0; r < NR; r++) {
+                    const int k = (tid + r * (int)blockDim.x) * S;
+#pragma unroll
+                    for (int i = 0; i < S; i++) v[r][i] *= rs;
+                    if (blockIdx.x == 0 && rows > 0) {
+                        if ((K & 3) == 0 && k + S <= K) {
+#pragma unroll
+                            for (int i = 0; i < S; i += 4)
+                                *(float4 *)(xo + k + i) = make_float4(v[r][i], v[r][i + 1], v[r][i + 2], v[r][i + 3]);
+                        } else {
+#pragma unroll
+                            for (int i = 0; i < S; i++)
+                                if (k + i < K) xo[k + i] = v[r][i];
+                        }
+                    }
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < NR; r++)
 #pragma unroll
                 for (int i = 0; i < S; i++) mx = fmaxf(mx, fabsf(v[r][i]));
-            }
             mx = qk_warp_max(mx);
             if (lane == 0) misc[warp] = mx;
             __syncthreads();
@@ -1547,7 +1603,11 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         const int tl = i / (16 * B), rr = (i / B) % 16, b = i % B, n = (tile0 + tl) * 16 + rr;
         float s = 0.0f;
         for (int v = 0; v < W; v++) s += part[((tl * W + v) * 16 + rr) * B + b];
-        if (n < N && b < rows) y[(size_t)b * N + n] = ldexpf(s, (int)misc[132 + b]) + (bias ? bias[n] : 0.0f);
+        if (n < N && b < rows) {
+            const float o = ldexpf(s, (int)misc[132 + b]) + (bias ? bias[n] : 0.0f);
+            y[(size_t)b * N + n] = o;
+            if (res) res[(size_t)b * N + n] += o;
+        }
     }
 #if QK_GEMV_TRACE
     QK_TRACE(4);
@@ -2252,16 +2312,16 @@ extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
 template <int DT, int B, bool MMA>
 struct qk_gemv_sel {
     static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
-                                               int K, int N, int g, int sym) {
+                                               int K, int N, int g, int sym, float *res = NULL) {
         const int m = ((N + 15) / 16 + gridDim.x - 1) / gridDim.x; /* tiles per block */
-        gemv_mma<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym, blockIdx.x * m, m);
+        gemv_mma<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym, blockIdx.x * m, m, NULL, NULL, res);
     }
 };
 template <int DT, int B>
 struct qk_gemv_sel<DT, B, false> {
     static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
-                                               int K, int N, int g, int sym) {
-        gemv_core<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym);
+                                               int K, int N, int g, int sym, float *res = NULL) {
+        gemv_core<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym, res);
     }
 };
 #define QK_GEMV_RUN(DT, B) qk_gemv_sel<DT, B, QK_MMA_DT(DT)>::run
@@ -2469,10 +2529,11 @@ extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b4(const u8 *w, con
  * rows (T0 = ceil(N0 / 16)), m per block, the next ones linear 1's, then
  * linear 2's (N2 = 0: two linears). runtime/cuda.c merges consecutive
  * linears into this when qcc emitted the matching qk_gemvm_* kernel. */
-template <int DT>
+template <int DT, int MODE = QK_MX_PLAIN, int NDT = QK_F32>
 __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1,
                                            const float *b2, const float *x, float *y0, float *y1, float *y2, int rows,
-                                           int sv, int m, int K, int N0, int N1, int N2, int g, int sym) {
+                                           int sv, int m, int K, int N0, int N1, int N2, int g, int sym,
+                                           const void *nw = NULL, float eps = 0.0f, float *xo = NULL) {
     const int nb0 = ((N0 + 15) / 16 + m - 1) / m, nb1 = ((N1 + 15) / 16 + m - 1) / m;
     int b = blockIdx.x, N = N0;
     const u8 *w = w0;
@@ -2482,7 +2543,8 @@ __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 
         b -= nb0, w = w1, bias = b1, y = y1, N = N1;
         if (b >= nb1) b -= nb1, w = w2, bias = b2, y = y2, N = N2;
     }
-    gemv_mma<DT, 1>(w, bias, x, y, rows, sv, K, N, g, sym, b * m, m);
+    /* (xo: written by the launch's block 0, gemv_mma) */
+    gemv_mma<DT, 1, MODE, NDT>(w, bias, x, y, rows, sv, K, N, g, sym, b * m, m, NULL, xo, NULL, nw, eps);
 }
 #define QK_GEMV_MULTI(name, DT, K, G, SYM, N0, N1, N2)                                                    \
     extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
@@ -2490,20 +2552,30 @@ __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 
              const float *x, float *y0, float *y1, float *y2, int rows, int sv, int m) {                 \
         gemv_multi<DT>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, N2, G, SYM);       \
     }
+/* The same with the RMSNorm that made x (weight of dtype NDT) in the
+ * prologue: x is the norm's input, xo its output (runtime/cuda.c). */
+#define QK_GEMV_MULTIN(name, DT, K, G, SYM, N0, N1, N2, NDT)                                              \
+    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
+        name(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1, const float *b2, \
+             const float *x, float *y0, float *y1, float *y2, int rows, int sv, int m, const void *nw,   \
+             float eps, float *xo) {                                                                     \
+        gemv_multi<DT, QK_MX_NORM, NDT>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, N2, G, \
+                                        SYM, nw, eps, xo);                                               \
+    }
 
 /* A batch-1 GEMV whose input is silu(x) * x2 (the SILU_MUL before it, fused
- * by runtime/cuda.c), also written to xo by block 0. */
+ * by runtime/cuda.c), also written to xo by block 0; res: see gemv_mma. */
 #define QK_GEMV_SILU(name, DT, K, N, G, SYM)                                                             \
     extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
         name(const u8 *w, const float *bias, const float *x, const float *x2, float *xo, float *y, int rows, \
-             int sv) {                                                                                   \
+             int sv, float *res) {                                                                       \
         const int m = ((N + 15) / 16 + gridDim.x - 1) / gridDim.x;                                       \
-        gemv_mma<DT, 1, 1>(w, bias, x, y, rows, sv, K, N, G, SYM, blockIdx.x * m, m, x2, xo);            \
+        gemv_mma<DT, 1, QK_MX_SILU>(w, bias, x, y, rows, sv, K, N, G, SYM, blockIdx.x * m, m, x2, xo, res); \
     }
 
 /* Shape-specialized GEMV: qcc appends QK_GEMV_SPEC(...) lines below. */
 #define QK_GEMV_SPEC(name, DT, B, K, N, G, SYM)                                                          \
     extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
-        name(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv) {               \
-        QK_GEMV_RUN(DT, B)(w, bias, x, y, rows, sv, K, N, G, SYM);                                       \
+        name(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv, float *res) {   \
+        QK_GEMV_RUN(DT, B)(w, bias, x, y, rows, sv, K, N, G, SYM, res);                                  \
     }

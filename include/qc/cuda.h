@@ -99,6 +99,13 @@ void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t b
 int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err);
 /* Its name: qk_gemvm_<dt>_k<K>_n<N0>_n<N1>_n<N2 or 0>_g<group>_<a|s>. */
 void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N);
+/* The same linears right after the RMSNorm that makes their input, whose weight has dtype norm_dt (f32, f16
+ * or bf16): the norm done in the kernel's prologue as well (kernels.cu QK_GEMV_MULTIN; runtime/cuda.c
+ * launches it in place of RMSNORM + the n GEMVs), named
+ * qk_gemvmn_<dt>_k<K>_n<N0>_n<N1>_n<N2 or 0>_g<group>_<a|s>_<norm dt>. */
+int qc_cuda_module_add_multin(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt,
+                              qc_err *err);
+void qc_cuda_gemvmn_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt);
 /* A batch-1 GEMV of shape l whose input is the SILU_MUL before it, done in
  * its prologue (kernels.cu QK_GEMV_SILU; runtime/cuda.c launches it in
  * place of SILU_MUL + GEMV). Same rules as qc_cuda_module_add_multi. */

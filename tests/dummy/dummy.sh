@@ -17,6 +17,11 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG=$HERE/tiny.json REF=$HERE/dummy_ref.py
 IDS=1,5,300,7,511,2,64,3
+# dummy_ref.py needs numpy: the first python3 that has it (tools/deps.sh installs Debian's python3-numpy
+# for /usr/bin/python3, which a python3 earlier in PATH may lack)
+PY=
+for p in python3 /usr/bin/python3; do "$p" -c 'import numpy' 2> /dev/null && { PY=$p; break; }; done
+[ -n "$PY" ] || fail "no python3 with numpy (tools/deps.sh installs python3-numpy)"
 
 while read -r name bits group sym seed want; do
   case "$name" in ''|'#'*) continue ;; esac
@@ -28,7 +33,7 @@ while read -r name bits group sym seed want; do
   [ "$(wc -l < "$T/$name.err")" -eq 1 ] &&
     grep -q "^notice: dummy weights (qcc --dummy-weights, seed $seed): .* generated on the CPU in .*; the output is meaningless$" "$T/$name.err" ||
     fail "$name: stderr: $(cat "$T/$name.err")"
-  got=$(python3 "$REF" check "$CFG" "$T/$name.blob" --bits "$bits" --group "$group" $s --seed "$seed") || fail "$name: $got"
+  got=$("$PY" "$REF" check "$CFG" "$T/$name.blob" --bits "$bits" --group "$group" $s --seed "$seed") || fail "$name: $got"
   [ "$got" = "sha256 $want" ] || fail "$name: $got, checksums.txt says $want"
   echo "$name: $got"
 done < "$HERE/checksums.txt"
@@ -48,7 +53,7 @@ for r in 1 2; do
   "$T/q4.bin" --dump-logits "$T/l$r.f32" --ids "$IDS" -c 64 2> "$T/l$r.err" || fail "--dump-logits: $(cat "$T/l$r.err")"
 done
 cmp "$T/l1.f32" "$T/l2.f32" || fail "two runs gave different logits"
-python3 "$REF" logits "$T/l1.f32" 512 || fail "logits"
+"$PY" "$REF" logits "$T/l1.f32" 512 || fail "logits"
 "$T/q4.bin" -p "hello" -n 16 --temp 0 > "$T/g1.txt" 2>/dev/null && "$T/q4.bin" -p "hello" -n 16 --temp 0 > "$T/g2.txt" 2>/dev/null ||
   fail "greedy generation"
 cmp "$T/g1.txt" "$T/g2.txt" && grep -q '^hello' "$T/g1.txt" || fail "greedy runs differ: $(cat "$T/g1.txt") / $(cat "$T/g2.txt")"
@@ -57,7 +62,7 @@ cmp "$T/g1.txt" "$T/g2.txt" && grep -q '^hello' "$T/g1.txt" || fail "greedy runs
 mkdir -p "$T/ckpt"
 cp "$CFG" "$T/ckpt/config.json"
 cp "$DATA/stories260K/tokenizer.json" "$T/ckpt/"   # any tokenizer of 512 ids: only --ids are fed
-python3 "$REF" safetensors "$CFG" "$T/ckpt/model.safetensors" --seed 3 || fail "writing the checkpoint"
+"$PY" "$REF" safetensors "$CFG" "$T/ckpt/model.safetensors" --seed 3 || fail "writing the checkpoint"
 compile real16 "$T/ckpt" --bits 16 --target cpu
 compile dummy16 --dummy-weights "$CFG" --bits 16 --seed 3 --target cpu
 "$T/real16.bin" --dump-logits "$T/real.f32" --ids "$IDS" -c 64 || fail "real16"

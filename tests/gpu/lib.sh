@@ -18,8 +18,10 @@ bin() {
     echo "skipped: no qcc and no ${BINS:-BINS}/$name.bin"; exit 77
   fi
 }
-# need_gpu BIN: skip unless the executable finds a usable GPU here
+# need_gpu BIN: skip unless the executable finds a usable GPU here. With PACK set (tests/gpu/pack.sh):
+# every executable built so far is copied into $PACK instead, and the test ends there.
 need_gpu() {
+  if [ -n "${PACK:-}" ]; then cp "$T"/*.bin "$PACK"/ && exit 0; fi
   "$1" -v -n 1 --temp 0 2>"$T/probe.err" >/dev/null || true
   grep -q '^cuda: ' "$T/probe.err" || { echo "skipped: no usable GPU ($(head -1 "$T/probe.err"))"; exit 77; }
   sed -n 's/^cuda: /device: /p' "$T/probe.err"

@@ -54,7 +54,7 @@ static uint16_t f2h(float f) { /* normal range, truncating */
 
 /* ---- the model ---- */
 
-enum { NBUF = 6, WIDTH = 16384, MAXB = 320, NCTX = 1024 };
+enum { NBUF = 8, WIDTH = 16384, MAXB = 320, NCTX = 1024 };
 static int32_t widths[NBUF];
 static uint8_t *blob;
 static size_t blob_size, blob_cap;
@@ -88,6 +88,8 @@ static lin_case lins[] = {
     /* W8A8: bit-exact against the CPU's kernel; N = 333 is not a multiple of 4 (cuBLAS may refuse it) */
     {QRT_DT_I8, 172, 64, 0, 0, 1, 0, 0},      {QRT_DT_I8, 4096, 1000, 0, 0, 0, 0, 0},
     {QRT_DT_I8, 4096, 333, 0, 0, 1, 0, 0},    {QRT_DT_I8, 11008, 256, 0, 0, 0, 0, 0},
+    /* K = N: test_residual adds into the GEMV's own input */
+    {QRT_DT_Q4, 256, 256, 128, 0, 1, 0, 0},   {QRT_DT_F16, 256, 256, 0, 0, 0, 0, 0},
 };
 #define NLIN ((int)(sizeof lins / sizeof lins[0]))
 static const char *const dn[] = {"f32", "f16", "bf16", "q2", "q3", "q4", "q8", "i8"}; /* qrt_dtype names */
@@ -405,6 +407,136 @@ static void test_silu_linear(void) {
     }
 }
 
+/* RMSNORM (buffer 0 -> 5) then each run of mlins reading buffer 5 (-> 1, 2, 3) at one token: one qk_gemvmn_*
+ * launch that also does the norm (weights f32, f16, bf16 in turn) and writes buffer 5; the norm against the
+ * CPU's, each output against the f64 reference on the CPU's normalized x. */
+static void test_norm_merged(const size_t norm_off[3]) {
+    for (int gi = 0, i0 = 0; gi < NMG; i0 += mgroups[gi++]) {
+        const lin_case *l0 = &mlins[i0];
+        const int d = gi % 3, K = l0->K;
+        float *h = malloc((size_t)K * 4);
+        rand_buf(h, (size_t)K, 3.0f);
+        set_step(1, 0, NULL, 0);
+        put(0, h, (size_t)K);
+        poison(5, (size_t)K);
+        for (int j = 0; j < mgroups[gi]; j++) poison(1 + j, (size_t)mlins[i0 + j].N);
+        int64_t before = qrt_cuda_merged(&mg);
+        qrt_ctx *cs[2] = {cg, cc};
+        for (int c = 0; c < 2; c++) {
+            qrt_k_rmsnorm(cs[c], cs[c]->bufs[5], cs[c]->bufs[0], NULL, NULL, blob + norm_off[d], NULL, d, K, 0, 0, 0,
+                          1e-5f);
+            for (int j = 0; j < mgroups[gi] && c == 0; j++) {
+                const lin_case *l = &mlins[i0 + j];
+                qrt_k_linear(cg, cg->bufs[1 + j], cg->bufs[5], NULL, NULL, blob + l->off,
+                             l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+            }
+        }
+        char what[160];
+        float *xn = get(5, (size_t)K);
+        snprintf(what, sizeof what, "RMSNORM(%s)+MERGED %d: %s K=%d: norm", dn[d], mgroups[gi], dn[l0->dt], K);
+        report(what, rel_err(xn, cc->bufs[5], (size_t)K), 1e-6);
+        double mx = 0, ss = 0; /* tolerance as in test_silu_linear: x is not uniform */
+        for (int32_t k = 0; k < K; k++) {
+            double v = fabs((double)cc->bufs[5][k]);
+            mx = v > mx ? v : mx;
+            ss += v * v;
+        }
+        double peak = mx / sqrt(ss / K) / sqrt(3.0), tol = 2e-6 * (peak > 1 ? peak : 1);
+        for (int j = 0; j < mgroups[gi]; j++) {
+            const lin_case *l = &mlins[i0 + j];
+            float *ref = malloc((size_t)l->N * 4), *y = get(1 + j, (size_t)l->N);
+            ref_linear(l, cc->bufs[5], 1, ref);
+            snprintf(what, sizeof what, "RMSNORM(%s)+MERGED %d: %s K=%d N=%d g=%d %s%s", dn[d], mgroups[gi], dn[l->dt],
+                     l->K, l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "");
+            report(what, rel_err(y, ref, (size_t)l->N), tol);
+            free(y);
+            free(ref);
+        }
+        int64_t fused = qrt_cuda_merged(&mg) - before;
+        printf("%-58s %lld  %s\n", "  fused ops (want 2: norm, merge)", (long long)fused, fused == 2 ? "ok" : "FAIL");
+        if (fused != 2) fails++;
+        free(xn);
+        free(h);
+    }
+}
+
+/* LINEAR (buffer 0 -> 1) then the residual add 6 += 1 at one token: the add in the GEMV's epilogue where the
+ * GEMV is specialized (even lins), else its own kernel; buffer 6 must equal r + y exactly. Also the SILU_MUL +
+ * LINEAR + add of each slins (the add in qk_gemvs_*'s epilogue), and an add into the GEMV's own input (not
+ * fused: other blocks still read it). */
+static void check_residual(const char *what, const float *r, int32_t N, int64_t fused, int64_t want) {
+    float *y = get(1, (size_t)N), *rr = get(6, (size_t)N), *sum = malloc((size_t)N * 4);
+    for (int32_t n = 0; n < N; n++) sum[n] = r[n] + y[n];
+    char w2[200];
+    snprintf(w2, sizeof w2, "%s: res += y", what);
+    report(w2, rel_err(rr, sum, (size_t)N), 0.0);
+    printf("%-58s %lld  %s\n", "  fused ops", (long long)fused, fused == want ? "ok" : "FAIL");
+    if (fused != want) fails++;
+    free(y);
+    free(rr);
+    free(sum);
+}
+static void test_residual(void) {
+    float *x = malloc((size_t)WIDTH * 4), *r = malloc((size_t)WIDTH * 4);
+    for (int li = 0; li < NLIN; li++) {
+        const lin_case *l = &lins[li];
+        if (l->dt == QRT_DT_I8 || l->K > WIDTH || l->N > WIDTH) continue;
+        rand_buf(x, (size_t)l->K, 1.0f);
+        rand_buf(r, (size_t)l->N, 2.0f);
+        set_step(1, 0, NULL, 0);
+        put(0, x, (size_t)l->K);
+        put(6, r, (size_t)l->N);
+        poison(1, (size_t)l->N);
+        int64_t before = qrt_cuda_merged(&mg);
+        qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL, l->dt,
+                     l->K, l->N, l->group, l->sym, 0.0f);
+        qrt_k_add(cg, cg->bufs[6], cg->bufs[6], cg->bufs[1], NULL, NULL, NULL, 0, l->N, 0, 0, 0, 0.0f);
+        char what[160];
+        snprintf(what, sizeof what, "LINEAR+ADD %s K=%d N=%d %s", dn[l->dt], l->K, l->N,
+                 li % 2 ? "generic" : "specialized");
+        check_residual(what, r, l->N, qrt_cuda_merged(&mg) - before, li % 2 == 0 ? 1 : 0);
+    }
+    for (int i = 0; i < NSLIN; i++) {
+        const lin_case *l = &slins[i];
+        float *a = malloc((size_t)l->K * 4), *b = malloc((size_t)l->K * 4);
+        rand_buf(a, (size_t)l->K, 4.0f);
+        rand_buf(b, (size_t)l->K, 1.0f);
+        rand_buf(r, (size_t)l->N, 2.0f);
+        set_step(1, 0, NULL, 0);
+        put(2, a, (size_t)l->K);
+        put(3, b, (size_t)l->K);
+        put(6, r, (size_t)l->N);
+        int64_t before = qrt_cuda_merged(&mg);
+        qrt_k_silu_mul(cg, cg->bufs[4], cg->bufs[2], cg->bufs[3], NULL, NULL, NULL, 0, l->K, 0, 0, 0, 0.0f);
+        qrt_k_linear(cg, cg->bufs[1], cg->bufs[4], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL, l->dt,
+                     l->K, l->N, l->group, l->sym, 0.0f);
+        qrt_k_add(cg, cg->bufs[6], cg->bufs[1], cg->bufs[6], NULL, NULL, NULL, 0, l->N, 0, 0, 0, 0.0f);
+        char what[160];
+        snprintf(what, sizeof what, "SILU_MUL+LINEAR+ADD %s K=%d N=%d", dn[l->dt], l->K, l->N);
+        check_residual(what, r, l->N, qrt_cuda_merged(&mg) - before, 2);
+        free(a);
+        free(b);
+    }
+    /* into the GEMV's input (K = N): x' = x + W x, not fused */
+    const lin_case *l = NULL;
+    for (int li = 0; li < NLIN && !l; li += 2) /* a specialized one */
+        if (lins[li].K == lins[li].N) l = &lins[li];
+    if (l) {
+        rand_buf(x, (size_t)l->K, 1.0f);
+        set_step(1, 0, NULL, 0);
+        put(6, x, (size_t)l->K);
+        int64_t before = qrt_cuda_merged(&mg);
+        qrt_k_linear(cg, cg->bufs[1], cg->bufs[6], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL, l->dt,
+                     l->K, l->N, l->group, l->sym, 0.0f);
+        qrt_k_add(cg, cg->bufs[6], cg->bufs[6], cg->bufs[1], NULL, NULL, NULL, 0, l->N, 0, 0, 0, 0.0f);
+        char what[160];
+        snprintf(what, sizeof what, "LINEAR+ADD into its input %s K=N=%d", dn[l->dt], l->K);
+        check_residual(what, x, l->N, qrt_cuda_merged(&mg) - before, 0);
+    }
+    free(x);
+    free(r);
+}
+
 static void test_small_ops(size_t emb_off[3], size_t norm_off[3], int32_t dim) {
     int32_t toks[8] = {3, 0, 511, 17, 17, 250, 1, 99};
     int T = 8;
@@ -577,6 +709,7 @@ static int setup(qrt_model *m, int kv_f16, const uint8_t *cuda, size_t cuda_size
     if (!cuda) return 0;
     qrt_cuda_opts o = {0};
     o.kv_f16 = kv_f16;
+    o.fuse_norm = !kv_f16; /* the f32 pass (every test but the f16 attention) with --fuse-norm's fusions */
     o.verbose = 1;
     char msg[512];
     int rc = qrt_cuda_init(m, &o, msg, sizeof msg);
@@ -651,6 +784,7 @@ int main(void) {
         qc_cuda_linear ml = {l->dt, l->K, 0, bits ? (l->group <= 0 || l->group >= l->K ? l->K : l->group) : 0,
                              bits ? l->sym : 0};
         merr = qc_cuda_module_add_multi(&mod, &ml, mgroups[gi], N, &err);
+        if (!merr) merr = qc_cuda_module_add_multin(&mod, &ml, mgroups[gi], N, gi % 3, &err); /* test_norm_merged */
     }
     for (int i = 0; i < NSLIN && !merr; i++) {
         const lin_case *l = &slins[i];
@@ -683,6 +817,8 @@ int main(void) {
             test_linear(0);
             test_merged();
             test_silu_linear();
+            test_norm_merged(norm_off);
+            test_residual();
             if (qrt_cuda_use_cublas(&mg, 1)) test_linear(1);
             else printf("cuBLAS not found: prefill through qk_gemm only\n");
             test_attention("f32", 2e-5);

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Everything the GPU machine has to run, in one call (it has no LLVM and no
+# network, and a call costs minutes of start-up): prepare here, carry, run
+# there.
+#
+#   bench/device.sh prepare       here (qcc built in build/): copies ../shared/data's stories260K and
+#                                 text and the xxHash header into carry/, packs the GPU tests'
+#                                 executables (tests/gpu/pack.sh) and the end-to-end ones
+#                                 (bench/e2e.sh build carry/e2e)
+#   bench/device.sh run [STEPS]   there: builds without LLVM (build-dev), then runs STEPS
+#                                 (default "tests e2e gemv"): ctest -L gpu, bench/e2e.sh run,
+#                                 bench/gpu.sh; output in $OUT when set
+#
+# The device tool's carry list: ["carry/bins.tar.xz", "carry/data", "carry/deps", "carry/e2e"].
+# Env for prepare: MODELS, BITS (bench/e2e.sh); for run: TORCH=0 (no PyTorch rows), GEMV_ARGS
+# (bench/gpu.sh options, e.g. "--quick").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+case "${1:-}" in
+  prepare)
+    [ -x build/qcc ] || { echo "device.sh prepare: build qcc first (make build)" >&2; exit 1; }
+    data=$(cd ../shared/data && pwd)
+    mkdir -p carry/data carry/deps
+    cp -r "$data/stories260K" "$data/text" carry/data/
+    hdr=$(find /usr/include -maxdepth 1 -name xxhash.h | head -1)
+    [ -n "$hdr" ] || { echo "device.sh prepare: no /usr/include/xxhash.h (apt-get install libxxhash-dev)" >&2; exit 1; }
+    cp "$hdr" carry/deps/
+    tests/gpu/pack.sh carry
+    rm -rf carry/bins
+    QCC=$root/build/qcc bench/e2e.sh build carry/e2e
+    du -sh carry/bins.tar.xz carry/data carry/deps carry/e2e
+    ;;
+  run)
+    out=${OUT:-$root/out}
+    mkdir -p "$out" carry/bins
+    tar -xJf carry/bins.tar.xz -C carry/bins
+    B=$root/build-dev
+    cmake -S . -B "$B" -DQC_ENABLE_LLVM=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+      -DXXHASH_INCLUDE="$root/carry/deps" -DQC_GPU_BINS="$root/carry/bins" -DQC_DATA="$root/carry/data" \
+      > "$out/cmake.log" 2>&1 || { tail -20 "$out/cmake.log"; exit 1; }
+    cmake --build "$B" -j "$(nproc)" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+    nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader || true
+    for s in ${2:-tests e2e gemv}; do
+      case "$s" in
+        tests)
+          if (cd "$B" && ctest -L gpu --output-on-failure > "$out/ctest.log" 2>&1); then echo "ctest -L gpu: passed"
+          else echo "ctest -L gpu: FAILED"; grep -E "FAIL|Failed|\*\*\*" "$out/ctest.log" | head -40; fi ;;
+        e2e) OUT=$out bench/e2e.sh run carry/e2e ;;
+        gemv)
+          # shellcheck disable=SC2086
+          BUILD=$B bench/gpu.sh ${GEMV_ARGS:-} | tee "$out/gemv.txt" ;;
+        *) echo "device.sh: unknown step $s" >&2; exit 2 ;;
+      esac
+    done
+    ;;
+  *) echo "usage: bench/device.sh prepare | run [STEPS]" >&2; exit 2 ;;
+esac

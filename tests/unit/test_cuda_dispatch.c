@@ -1,0 +1,474 @@
+/*
+ * tests/unit/test_cuda_dispatch.c — runtime/cuda.c's choice of kernels for
+ * one decode step, on a fake driver (no GPU needed: label unit, runs in CI).
+ *
+ * The fake driver (qrt_cu_use) keeps "device memory" in host memory, knows
+ * the kernels the module names, and records every launch instead of running
+ * it: the kernel's name and, for the kernels checked here, its arguments.
+ * A one-layer Llama-shaped model with 4-bit weights calls the qrt_k_* entry
+ * points in the order the generated host code does. The test then checks
+ * which kernels the runtime launched and which buffers each reads and
+ * writes:
+ *   default       RMSNorm; q/k/v merged; RoPE + append; attention; o;
+ *                 residual add + RMSNorm; gate/up merged; SiLU + down;
+ *                 residual add + final RMSNorm; LM head
+ *   --fuse-norm   each RMSNorm inside the merged q/k/v and gate/up GEMVs
+ *                 (input: the residual stream, output still written), each
+ *                 residual add in the epilogue of the GEMV before it (o and
+ *                 SiLU + down), the final RMSNorm on its own before the LM
+ *                 head; an add into the GEMV's own input is not fused.
+ * The kernels themselves are checked on a GPU (tests/gpu).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qc/cuda.h"
+#include "qrt_cuda.h"
+
+/* ctx.c binds these in an executable; the test builds its qrt_model by hand. */
+const int32_t qm_config[QRT_CFG_COUNT];
+const int32_t qm_buf_widths[1];
+void qm_forward(qrt_ctx *ctx);
+void qm_forward(qrt_ctx *ctx) { (void)ctx; }
+const uint8_t qm_weights_start[16], qm_weights_end[1], qm_tokenizer_start[16], qm_tokenizer_end[1];
+const uint8_t qm_info_start[16], qm_info_end[1];
+
+static int fails;
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+            fails++;                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+/* ---- the fake driver ---- */
+
+enum { MAXLOG = 256, MAXARG = 16 };
+static struct {
+    char name[160];
+    unsigned long long v[MAXARG]; /* arguments as signature() reads them (floats: their bits) */
+    int nv;
+} launches[MAXLOG];
+static int n_launch, n_captured, n_graph_launch, capturing;
+static const char *mod_names; /* the kernels the module has: NUL-separated, n_mod of them */
+static int n_mod;
+static const void *host_blob;
+static qrt_cu_ptr dev_blob; /* where the runtime uploaded host_blob */
+
+static qrt_cu_result f_ok0(void) { return 0; }
+static qrt_cu_result f_init(unsigned f) { return (void)f, 0; }
+static qrt_cu_result f_version(int *v) { return *v = 12080, 0; }
+static qrt_cu_result f_count(int *n) { return *n = 1, 0; }
+static qrt_cu_result f_dev(qrt_cu_device *d, int i) { return *d = i, 0; }
+static qrt_cu_result f_attr(int *v, int a, qrt_cu_device d) {
+    (void)d;
+    *v = a == QRT_CU_ATTR_CC_MAJOR ? 9 : a == QRT_CU_ATTR_CC_MINOR ? 0 : a == QRT_CU_ATTR_MULTIPROCESSOR_COUNT ? 132
+         : a == QRT_CU_ATTR_SMEM_OPTIN                              ? 232448
+                                                                    : 0;
+    return 0;
+}
+static qrt_cu_result f_name(char *s, int n, qrt_cu_device d) { return (void)d, snprintf(s, (size_t)n, "fake GPU"), 0; }
+static qrt_cu_result f_total(size_t *b, qrt_cu_device d) { return (void)d, *b = (size_t)80 << 30, 0; }
+static qrt_cu_result f_retain(qrt_cu_context *c, qrt_cu_device d) {
+    return (void)d, *c = (qrt_cu_context)(uintptr_t)0x10, 0;
+}
+static qrt_cu_result f_release(qrt_cu_device d) { return (void)d, 0; }
+static qrt_cu_result f_setcur(qrt_cu_context c) { return (void)c, 0; }
+static qrt_cu_result f_screate(qrt_cu_stream *s, unsigned f) { return (void)f, *s = (qrt_cu_stream)(uintptr_t)0x20, 0; }
+static qrt_cu_result f_sdestroy(qrt_cu_stream s) { return (void)s, 0; }
+static qrt_cu_result f_ssync(qrt_cu_stream s) { return (void)s, 0; }
+static qrt_cu_result f_mload(qrt_cu_module *m, const void *img) {
+    return (void)img, *m = (qrt_cu_module)(uintptr_t)0x30, 0;
+}
+static qrt_cu_result f_munload(qrt_cu_module m) { return (void)m, 0; }
+/* a function handle is 1 + the kernel's index in mod_names */
+static qrt_cu_result f_getfn(qrt_cu_function *f, qrt_cu_module m, const char *name) {
+    (void)m;
+    const char *k = mod_names;
+    for (int i = 0; i < n_mod; i++, k += strlen(k) + 1)
+        if (!strcmp(k, name)) return *f = (qrt_cu_function)(uintptr_t)(i + 1), 0;
+    return 500; /* CUDA_ERROR_NOT_FOUND */
+}
+static const char *fn_name(qrt_cu_function f) {
+    const char *k = mod_names;
+    for (int i = 1; i < (int)(uintptr_t)f; i++) k += strlen(k) + 1;
+    return k;
+}
+static qrt_cu_result f_fattr(qrt_cu_function f, int a, int v) { return (void)f, (void)a, (void)v, 0; }
+/* The argument kinds of the kernels this test looks into: p pointer, i int, f float (kernels.cu). */
+static const char *signature(const char *name) {
+    if (!strncmp(name, "qk_gemvmn_", 10)) return "ppppppppppiiipfp";
+    if (!strncmp(name, "qk_gemvm_", 9)) return "ppppppppppiii";
+    if (!strncmp(name, "qk_gemvs_", 9)) return "ppppppiip";
+    if (!strncmp(name, "qk_gemv_", 8) && strstr(name, "_k")) return "ppppiip"; /* QK_GEMV_SPEC */
+    if (!strncmp(name, "qk_rmsnorm_", 11)) return "pppif";
+    if (!strncmp(name, "qk_add_rmsnorm_", 15)) return "pppppif";
+    if (!strcmp(name, "qk_add")) return "pppi";
+    return "";
+}
+static qrt_cu_result record(qrt_cu_function f, void **args) {
+    if (n_launch == MAXLOG) return 1;
+    const char *name = fn_name(f), *sig = signature(name);
+    snprintf(launches[n_launch].name, sizeof launches[n_launch].name, "%s", name);
+    int n = 0;
+    for (; sig[n] && n < MAXARG; n++) {
+        unsigned long long v = 0;
+        if (sig[n] == 'p') memcpy(&v, args[n], 8);
+        else memcpy(&v, args[n], 4);
+        launches[n_launch].v[n] = v;
+    }
+    launches[n_launch++].nv = n;
+    n_captured += capturing;
+    return 0;
+}
+static qrt_cu_result f_launch(qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                              unsigned bz, unsigned smem, qrt_cu_stream s, void **args, void **extra) {
+    (void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)smem, (void)s, (void)extra;
+    return record(f, args);
+}
+static qrt_cu_result f_launch_ex(const qrt_cu_launch_config *lc, qrt_cu_function f, void **args, void **extra) {
+    (void)lc, (void)extra;
+    return record(f, args);
+}
+static qrt_cu_result f_malloc(qrt_cu_ptr *p, size_t n) {
+    void *h = calloc(1, n ? n : 1);
+    *p = (qrt_cu_ptr)(uintptr_t)h;
+    return h ? 0 : 2;
+}
+static qrt_cu_result f_free(qrt_cu_ptr p) { return free((void *)(uintptr_t)p), 0; }
+static qrt_cu_result f_hmalloc(void **p, size_t n) { return (*p = calloc(1, n ? n : 1)) ? 0 : 2; }
+static qrt_cu_result f_hfree(void *p) { return free(p), 0; }
+static qrt_cu_result f_htod(qrt_cu_ptr d, const void *s, size_t n) {
+    if (s == host_blob) dev_blob = d;
+    memcpy((void *)(uintptr_t)d, s, n);
+    return 0;
+}
+static qrt_cu_result f_dtoh(void *d, qrt_cu_ptr s, size_t n) { return memcpy(d, (const void *)(uintptr_t)s, n), 0; }
+static qrt_cu_result f_dtod(qrt_cu_ptr d, qrt_cu_ptr s, size_t n) {
+    return memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n), 0;
+}
+static qrt_cu_result f_htod_a(qrt_cu_ptr d, const void *s, size_t n, qrt_cu_stream st) {
+    return (void)st, f_htod(d, s, n);
+}
+static qrt_cu_result f_dtoh_a(void *d, qrt_cu_ptr s, size_t n, qrt_cu_stream st) { return (void)st, f_dtoh(d, s, n); }
+static qrt_cu_result f_memset(qrt_cu_ptr d, unsigned char v, size_t n) {
+    return memset((void *)(uintptr_t)d, v, n), 0;
+}
+static qrt_cu_result f_meminfo(size_t *fr, size_t *tot) { return *fr = (size_t)60 << 30, *tot = (size_t)80 << 30, 0; }
+static qrt_cu_result f_bcap(qrt_cu_stream s, int m) { return (void)s, (void)m, capturing = 1, 0; }
+static qrt_cu_result f_ecap(qrt_cu_stream s, qrt_cu_graph *g) {
+    return (void)s, capturing = 0, *g = (qrt_cu_graph)(uintptr_t)0x40, 0;
+}
+static qrt_cu_result f_ginst(qrt_cu_graph_exec *e, qrt_cu_graph g, unsigned long long f) {
+    return (void)g, (void)f, *e = (qrt_cu_graph_exec)(uintptr_t)0x50, 0;
+}
+static qrt_cu_result f_glaunch(qrt_cu_graph_exec e, qrt_cu_stream s) { return (void)e, (void)s, n_graph_launch++, 0; }
+static qrt_cu_result f_gdestroy(qrt_cu_graph g) { return (void)g, 0; }
+static qrt_cu_result f_gedestroy(qrt_cu_graph_exec e) { return (void)e, 0; }
+static qrt_cu_result f_ecreate(qrt_cu_event *e, unsigned f) { return (void)f, *e = (qrt_cu_event)(uintptr_t)0x60, 0; }
+static qrt_cu_result f_edestroy(qrt_cu_event e) { return (void)e, 0; }
+static qrt_cu_result f_erecord(qrt_cu_event e, qrt_cu_stream s) { return (void)e, (void)s, 0; }
+static qrt_cu_result f_esync(qrt_cu_event e) { return (void)e, 0; }
+static qrt_cu_result f_etime(float *ms, qrt_cu_event a, qrt_cu_event b) { return (void)a, (void)b, *ms = 1.0f, 0; }
+static qrt_cu_result f_errstr(qrt_cu_result r, const char **s) { return (void)r, *s = "fake driver error", 0; }
+static qrt_cu_result f_occ(int *n, qrt_cu_function f, int t, size_t smem) {
+    return (void)f, (void)t, (void)smem, *n = 1, 0;
+}
+
+static const qrt_cu_api fake = {
+    .Init = f_init, .DriverGetVersion = f_version, .DeviceGetCount = f_count, .DeviceGet = f_dev,
+    .DeviceGetAttribute = f_attr, .DeviceGetName = f_name, .DeviceTotalMem = f_total,
+    .DevicePrimaryCtxRetain = f_retain, .DevicePrimaryCtxRelease = f_release, .CtxSetCurrent = f_setcur,
+    .CtxSynchronize = f_ok0, .StreamCreate = f_screate, .StreamDestroy = f_sdestroy, .StreamSynchronize = f_ssync,
+    .ModuleLoadData = f_mload, .ModuleUnload = f_munload, .ModuleGetFunction = f_getfn, .FuncSetAttribute = f_fattr,
+    .LaunchKernel = f_launch, .MemAlloc = f_malloc, .MemFree = f_free, .MemAllocHost = f_hmalloc,
+    .MemFreeHost = f_hfree, .MemcpyHtoD = f_htod, .MemcpyDtoH = f_dtoh, .MemcpyDtoD = f_dtod,
+    .MemcpyHtoDAsync = f_htod_a, .MemcpyDtoHAsync = f_dtoh_a, .MemsetD8 = f_memset, .MemGetInfo = f_meminfo,
+    .StreamBeginCapture = f_bcap, .StreamEndCapture = f_ecap, .GraphInstantiateWithFlags = f_ginst,
+    .GraphLaunch = f_glaunch, .GraphDestroy = f_gdestroy, .GraphExecDestroy = f_gedestroy, .EventCreate = f_ecreate,
+    .EventDestroy = f_edestroy, .EventRecord = f_erecord, .EventSynchronize = f_esync, .EventElapsedTime = f_etime,
+    .GetErrorString = f_errstr, .OccupancyMaxActiveBlocksPerMultiprocessor = f_occ, .LaunchKernelEx = f_launch_ex,
+};
+
+/* ---- the model: one Llama layer, 4-bit q/k/v/o/gate/up/down, f16 LM head, f32 norms ---- */
+
+enum { D = 256, F = 512, HEADS = 4, KVH = 2, HD = 64, VOCAB = 64, NBUF = 12, NCTX = 64 };
+enum { B_H, B_XN, B_Q, B_K, B_V, B_ATT, B_O, B_GATE, B_UP, B_S, B_DOWN, B_LOGITS }; /* buffers */
+static uint8_t *blob;
+static size_t blob_size;
+static size_t off_n1, off_n2, off_nf, off_w[8]; /* q k v o gate up down lm */
+static const int32_t wK[8] = {D, D, D, D, D, D, F, D}, wN[8] = {HEADS * HD, KVH * HD, KVH * HD, D, F, F, D, VOCAB};
+
+static size_t blob_add(size_t n) {
+    size_t at = blob_size;
+    blob_size += (n + 63) / 64 * 64;
+    return at;
+}
+
+static size_t wbytes(int i) {
+    if (i == 7) return (size_t)wN[i] * wK[i] * 2; /* f16 */
+    qrt_qlayout q;
+    if (qrt_qlayout_init(&q, QRT_DT_Q4, wN[i], wK[i], 128, 0)) exit(1);
+    return q.size;
+}
+
+static qrt_cu_ptr dev(size_t off) { return dev_blob + off; }
+
+/* The calls of one decode step as the generated host code makes them. */
+static void step(qrt_ctx *c, int with_extra) {
+    float **b = c->bufs;
+    const void *w[8];
+    for (int i = 0; i < 8; i++) w[i] = blob + off_w[i];
+    const float eps = 1e-5f;
+#define LIN(out, in, i)                                                                                      \
+    qrt_k_linear(c, b[out], b[in], NULL, NULL, w[i], NULL, (i) == 7 ? QRT_DT_F16 : QRT_DT_Q4, wK[i], wN[i],    \
+                 (i) == 7 ? 0 : 128, 0, 0.0f)
+    qrt_k_rmsnorm(c, b[B_XN], b[B_H], NULL, NULL, blob + off_n1, NULL, QRT_DT_F32, D, 0, 0, 0, eps);
+    LIN(B_Q, B_XN, 0);
+    LIN(B_K, B_XN, 1);
+    LIN(B_V, B_XN, 2);
+    qrt_k_rope(c, b[B_Q], NULL, NULL, NULL, NULL, NULL, 0, HEADS, HD, 0, 0, 10000.0f);
+    qrt_k_rope(c, b[B_K], NULL, NULL, NULL, NULL, NULL, 0, KVH, HD, 0, 0, 10000.0f);
+    qrt_k_attention(c, b[B_ATT], b[B_Q], b[B_K], b[B_V], NULL, NULL, 0, 0, HEADS, KVH, HD, 0.0f);
+    LIN(B_O, B_ATT, 3);
+    qrt_k_add(c, b[B_H], b[B_H], b[B_O], NULL, NULL, NULL, 0, D, 0, 0, 0, 0.0f);
+    qrt_k_rmsnorm(c, b[B_XN], b[B_H], NULL, NULL, blob + off_n2, NULL, QRT_DT_F32, D, 0, 0, 0, eps);
+    LIN(B_GATE, B_XN, 4);
+    LIN(B_UP, B_XN, 5);
+    qrt_k_silu_mul(c, b[B_S], b[B_GATE], b[B_UP], NULL, NULL, NULL, 0, F, 0, 0, 0, 0.0f);
+    LIN(B_DOWN, B_S, 6);
+    qrt_k_add(c, b[B_H], b[B_DOWN], b[B_H], NULL, NULL, NULL, 0, D, 0, 0, 0, 0.0f);
+    qrt_k_rmsnorm(c, b[B_XN], b[B_H], NULL, NULL, blob + off_nf, NULL, QRT_DT_F32, D, 0, 0, 0, eps);
+    qrt_k_lm_head(c, b[B_LOGITS], b[B_XN], NULL, NULL, w[7], NULL, QRT_DT_F16, D, VOCAB, 0, 0, 0.0f);
+    if (with_extra) { /* a residual add into the input of the GEMV before it: never fused */
+        LIN(B_O, B_H, 3);
+        qrt_k_add(c, b[B_H], b[B_H], b[B_O], NULL, NULL, NULL, 0, D, 0, 0, 0, 0.0f);
+    }
+#undef LIN
+}
+
+/* The model's forward for qrt_ctx_forward: the embedding, the step above, no extra. */
+static void forward(qrt_ctx *c) {
+    qrt_k_embed(c, c->bufs[B_H], NULL, NULL, NULL, blob + off_w[7], NULL, QRT_DT_F16, D, 0, 0, 0, 0.0f);
+    step(c, 0);
+}
+
+/* Checks that launch i is kernel `name`; 1 if it is. */
+static int at(int i, const char *name) {
+    int ok = i < n_launch && !strcmp(launches[i].name, name);
+    CHECK(ok, "launch %d: want %s, got %s", i, name, i < n_launch ? launches[i].name : "(none)");
+    return ok;
+}
+#define ARG(i, k, want)                                                                                      \
+    CHECK(launches[i].v[k] == (unsigned long long)(want), "launch %d (%s) argument %d: %#llx, want %#llx (%s)", \
+          i, launches[i].name, k, launches[i].v[k], (unsigned long long)(want), #want)
+
+static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) {
+    qrt_model m;
+    memset(&m, 0, sizeof m);
+    m.cfg[QRT_CFG_ABI_VERSION] = QRT_ABI_VERSION;
+    m.cfg[QRT_CFG_N_LAYERS] = 1;
+    m.cfg[QRT_CFG_DIM] = D;
+    m.cfg[QRT_CFG_N_HEADS] = HEADS;
+    m.cfg[QRT_CFG_N_KV_HEADS] = KVH;
+    m.cfg[QRT_CFG_HEAD_DIM] = HD;
+    m.cfg[QRT_CFG_FFN_DIM] = F;
+    m.cfg[QRT_CFG_VOCAB] = VOCAB;
+    m.cfg[QRT_CFG_MAX_CTX] = NCTX;
+    m.cfg[QRT_CFG_N_BUFS] = NBUF;
+    m.cfg[QRT_CFG_LOGITS_BUF] = B_LOGITS;
+    m.cfg[QRT_CFG_MAX_BATCH] = 4;
+    m.buf_widths = widths;
+    m.forward = qm_forward;
+    m.weights = blob;
+    m.weights_size = blob_size;
+    m.cuda = sec;
+    m.cuda_size = sec_size;
+    qrt_cuda_opts o = {0};
+    o.no_cublas = 1;
+    o.fuse_norm = fuse;
+    char msg[512];
+    host_blob = blob;
+    int rc = qrt_cuda_init(&m, &o, msg, sizeof msg);
+    CHECK(rc == 0, "qrt_cuda_init: %s", msg);
+    if (rc) return;
+    qrt_ctx *c = qrt_ctx_new(&m, NCTX);
+    CHECK(c && c->gpu, "a GPU context");
+    if (!c || !c->gpu) return;
+    int32_t tok = 3;
+    c->n_tokens = 1, c->pos = 5, c->tokens = &tok, c->logits_all = 0;
+    CHECK(qrt_cuda_step_upload(c) == 0, "step upload");
+    n_launch = 0;
+    int64_t merged0 = qrt_cuda_merged(&m);
+    step(c, 1);
+    float y;
+    CHECK(qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4) == 0, "download (flushes)");
+    int64_t merged = qrt_cuda_merged(&m) - merged0;
+    qrt_cu_ptr bf[NBUF];
+    for (int i = 0; i < NBUF; i++) bf[i] = (qrt_cu_ptr)(uintptr_t)c->bufs[i];
+    printf("%s: %d launches, %lld fused ops:", fuse ? "--fuse-norm" : "default", n_launch, (long long)merged);
+    for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
+    printf("\n");
+    const char *qkv = "qk_gemvm_q4_k256_n256_n128_n128_g128_a", *gu = "qk_gemvm_q4_k256_n512_n512_n0_g128_a";
+    const char *qkvn = "qk_gemvmn_q4_k256_n256_n128_n128_g128_a_f32", *gun = "qk_gemvmn_q4_k256_n512_n512_n0_g128_a_f32";
+    const char *o_ = "qk_gemv_q4_k256_n256_g128_a_b1", *down = "qk_gemvs_q4_k512_n256_g128_a";
+    const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1";
+    int i = 0;
+    if (fuse) {
+        CHECK(n_launch == 10 && merged == 7, "10 launches and 7 fused ops (got %d, %lld)", n_launch, (long long)merged);
+        if (at(i, qkvn)) { /* RMSNorm of h inside q/k/v; the normalized x still written */
+            ARG(i, 0, dev(off_w[0]));
+            ARG(i, 6, bf[B_H]);
+            ARG(i, 7, bf[B_Q]);
+            ARG(i, 8, bf[B_K]);
+            ARG(i, 9, bf[B_V]);
+            ARG(i, 13, dev(off_n1));
+            ARG(i, 15, bf[B_XN]);
+            float eps;
+            memcpy(&eps, &launches[i].v[14], 4);
+            CHECK(eps == 1e-5f, "eps %g", eps);
+        }
+        at(++i, "qk_rope_append_f32");
+        at(++i, "qk_attn_f32");
+        if (at(++i, o_)) { /* o, then h += o in its epilogue */
+            ARG(i, 2, bf[B_ATT]);
+            ARG(i, 3, bf[B_O]);
+            ARG(i, 6, bf[B_H]);
+        }
+        if (at(++i, gun)) {
+            ARG(i, 6, bf[B_H]);
+            ARG(i, 7, bf[B_GATE]);
+            ARG(i, 8, bf[B_UP]);
+            ARG(i, 13, dev(off_n2));
+            ARG(i, 15, bf[B_XN]);
+        }
+        if (at(++i, down)) { /* silu(gate) * up, down, h += down */
+            ARG(i, 2, bf[B_GATE]);
+            ARG(i, 3, bf[B_UP]);
+            ARG(i, 4, bf[B_S]);
+            ARG(i, 5, bf[B_DOWN]);
+            ARG(i, 8, bf[B_H]);
+        }
+        if (at(++i, "qk_rmsnorm_f32")) { /* the LM head is no merged GEMV: the final norm on its own */
+            ARG(i, 0, bf[B_XN]);
+            ARG(i, 1, bf[B_H]);
+            ARG(i, 2, dev(off_nf));
+        }
+        if (at(++i, lm)) ARG(i, 6, 0);
+        if (at(++i, o_)) { /* its output is added into its own input: not in the epilogue */
+            ARG(i, 2, bf[B_H]);
+            ARG(i, 6, 0);
+        }
+        if (at(++i, "qk_add")) {
+            ARG(i, 0, bf[B_H]);
+            ARG(i, 1, bf[B_H]);
+            ARG(i, 2, bf[B_O]);
+        }
+    } else {
+        CHECK(n_launch == 12 && merged == 3, "12 launches and 3 fused ops (got %d, %lld)", n_launch, (long long)merged);
+        if (at(i, "qk_rmsnorm_f32")) {
+            ARG(i, 0, bf[B_XN]);
+            ARG(i, 1, bf[B_H]);
+        }
+        if (at(++i, qkv)) ARG(i, 6, bf[B_XN]);
+        at(++i, "qk_rope_append_f32");
+        at(++i, "qk_attn_f32");
+        if (at(++i, o_)) ARG(i, 6, 0);
+        if (at(++i, "qk_add_rmsnorm_f32")) {
+            ARG(i, 0, bf[B_XN]);
+            ARG(i, 1, bf[B_H]);
+            ARG(i, 3, bf[B_O]);
+        }
+        if (at(++i, gu)) ARG(i, 6, bf[B_XN]);
+        if (at(++i, down)) ARG(i, 8, 0);
+        if (at(++i, "qk_add_rmsnorm_f32")) ARG(i, 3, bf[B_H]);
+        at(++i, lm);
+        at(++i, o_);
+        at(++i, "qk_add");
+    }
+    /* Decode steps through qrt_ctx_forward as an executable runs them: the first eagerly, the second
+     * captured into a graph (the same kernels), the third a replay of it (no kernel launched). */
+    m.forward = forward;
+    char first[MAXLOG][160];
+    int nfirst = 0, ok = 1;
+    for (int s = 0; s < 3; s++) {
+        n_launch = n_captured = n_graph_launch = 0;
+        const float *lg = qrt_ctx_forward(c, &tok, 1, 6 + s, 0);
+        CHECK(lg != NULL, "decode step %d: %s", s, qrt_ctx_error(c) ? qrt_ctx_error(c) : "?");
+        if (s == 0) {
+            nfirst = n_launch;
+            for (int j = 0; j < n_launch; j++) memcpy(first[j], launches[j].name, 160);
+            CHECK(n_launch > 0 && n_captured == 0 && n_graph_launch == 0, "step 1 eager: %d launches, %d captured",
+                  n_launch, n_captured);
+        } else if (s == 1) {
+            ok = n_launch == nfirst && n_captured == n_launch && n_graph_launch == 1;
+            for (int j = 0; ok && j < n_launch; j++) ok = !strcmp(first[j], launches[j].name);
+            CHECK(ok, "step 2: %d launches, %d captured, %d graph launches; want step 1's %d, all captured, 1",
+                  n_launch, n_captured, n_graph_launch, nfirst);
+        } else {
+            CHECK(n_launch == 0 && n_graph_launch == 1, "step 3: %d launches, %d graph launches; want 0, 1", n_launch,
+                  n_graph_launch);
+        }
+    }
+    printf("%s: decode steps eager / captured / replayed: %d kernels, then a graph\n", fuse ? "--fuse-norm" : "default",
+           nfirst);
+    qrt_ctx_free(c);
+    qrt_cuda_free(&m);
+}
+
+int main(void) {
+    int32_t widths[NBUF];
+    for (int i = 0; i < NBUF; i++) widths[i] = F;
+    size_t cap = 0;
+    for (int i = 0; i < 8; i++) cap += wbytes(i) + 64;
+    cap += 3 * (D * 4 + 64);
+    blob = aligned_alloc(64, (cap + 63) / 64 * 64);
+    memset(blob, 0, cap);
+    off_n1 = blob_add(D * 4), off_n2 = blob_add(D * 4), off_nf = blob_add(D * 4);
+    for (int i = 0; i < 8; i++) off_w[i] = blob_add(wbytes(i));
+
+    /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices), without compiling it:
+     * the fake driver only needs the kernels' names. */
+    qc_cuda_linear lin[8];
+    for (int i = 0; i < 8; i++) lin[i] = (qc_cuda_linear){i == 7 ? QRT_DT_F16 : QRT_DT_Q4, wK[i], wN[i], i == 7 ? 0 : 128, 0};
+    qc_cuda_opts o = {0};
+    o.opt_level = 2;
+    qc_cuda_module mod;
+    qc_err err;
+    int32_t nqkv[3] = {wN[0], wN[1], wN[2]}, ngu[2] = {F, F};
+    qc_cuda_build b;
+    memset(&b, 0, sizeof b);
+    static uint8_t image[64] = "fake cubin";
+    b.n_images = 1;
+    b.images[0].target = (qc_cuda_target){0, 90};
+    b.images[0].data = image;
+    b.images[0].size = sizeof image;
+    uint8_t *sec = NULL;
+    size_t sec_size = 0;
+    if (qc_cuda_module_init(&mod, lin, 8, 0, &o, &err) || qc_cuda_module_add_multi(&mod, &lin[0], 3, nqkv, &err) ||
+        qc_cuda_module_add_multin(&mod, &lin[0], 3, nqkv, QRT_DT_F32, &err) ||
+        qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
+        qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
+        qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
+        fprintf(stderr, "module: %s\n", err.msg);
+        return 1;
+    }
+    mod_names = mod.names, n_mod = mod.n_names;
+    qrt_cu_use(&fake);
+    run(sec, sec_size, 0, widths);
+    run(sec, sec_size, 1, widths);
+    qrt_cu_use(NULL);
+    free(sec);
+    qc_cuda_module_free(&mod);
+    free(blob);
+    if (fails) {
+        printf("%d checks failed\n", fails);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}

@@ -359,6 +359,13 @@ static int ck(struct qrt_gpu *G, qrt_cu_result r, const char *call) {
         G->capture_failed = 1;
         return -1;
     }
+    char fn[64]; /* "G->cu->MemAlloc(&p, n)" (CK's text of the call) -> "cuMemAlloc" */
+    const char *p = strstr(call, "cu->");
+    if (p) {
+        p += 4;
+        snprintf(fn, sizeof fn, "cu%.*s", (int)strcspn(p, "( "), p);
+        call = fn;
+    }
     if (!G->failed[0]) qrt_cu_describe(G->cu, r, call, G->failed, sizeof G->failed);
     return -1;
 }

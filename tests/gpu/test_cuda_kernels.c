@@ -29,13 +29,7 @@
 #include "int8.h"
 #include "qrt_cuda.h"
 
-/* ctx.c binds these in an executable; the test builds its qrt_model by hand. */
-const int32_t qm_config[QRT_CFG_COUNT];
-const int32_t qm_buf_widths[1];
-void qm_forward(qrt_ctx *ctx);
-void qm_forward(qrt_ctx *ctx) { (void)ctx; }
-const uint8_t qm_weights_start[16], qm_weights_end[1], qm_tokenizer_start[16], qm_tokenizer_end[1];
-const uint8_t qm_info_start[16], qm_info_end[1];
+#include "../qm_stubs.h" /* the model object's symbols: the test builds its qrt_model by hand */
 
 static int fails;
 static uint64_t rng = 88172645463325252ull;
@@ -206,6 +200,13 @@ static void report(const char *what, double err, double tol) {
     printf("%-58s rel err %.2e  tol %.0e  %s\n", what, err, tol, ok ? "ok" : "FAIL");
     if (!ok) fails++;
 }
+/* A count of fused ops (qrt_cuda_merged) against the one wanted. */
+static void report_count(const char *what, int64_t got, int64_t want) {
+    char w[80];
+    snprintf(w, sizeof w, "  %s (want %lld)", what, (long long)want);
+    printf("%-58s %lld  %s\n", w, (long long)got, got == want ? "ok" : "FAIL");
+    if (got != want) fails++;
+}
 
 #define DEVP(p) ((qrt_cu_ptr)(uintptr_t)(p))
 
@@ -299,6 +300,21 @@ static void test_linear(int cublas) {
     free(x);
 }
 
+/* Outputs 1 .. n of the run of n mlins from i0 on input x against the f64 reference. */
+static void check_merged(const char *prefix, int i0, int n, const float *x, double tol) {
+    for (int j = 0; j < n; j++) {
+        const lin_case *l = &mlins[i0 + j];
+        float *ref = malloc((size_t)l->N * 4), *y = get(1 + j, (size_t)l->N);
+        ref_linear(l, x, 1, ref);
+        char what[200];
+        snprintf(what, sizeof what, "%.40s %d: %s K=%d N=%d g=%d %s%s", prefix, n, dn[l->dt], l->K, l->N, l->group,
+                 l->sym ? "sym" : "asym", l->bias ? " +bias" : "");
+        report(what, rel_err(y, ref, (size_t)l->N), tol);
+        free(y);
+        free(ref);
+    }
+}
+
 /* Each run of mlins called as the host code calls it (one token, consecutive, same x), outputs in buffers
  * 1, 2, 3: one merged launch per run, every output against the f64 reference. */
 static void test_merged(void) {
@@ -315,20 +331,8 @@ static void test_merged(void) {
             qrt_k_linear(cg, cg->bufs[1 + j], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL,
                          l->dt, l->K, l->N, l->group, l->sym, 0.0f);
         }
-        for (int j = 0; j < mgroups[gi]; j++) {
-            const lin_case *l = &mlins[i0 + j];
-            float *ref = malloc((size_t)l->N * 4), *y = get(1 + j, (size_t)l->N);
-            ref_linear(l, x, 1, ref);
-            char what[160];
-            snprintf(what, sizeof what, "MERGED %d: %s K=%d N=%d g=%d %s%s", mgroups[gi], dn[l->dt], l->K, l->N,
-                     l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "");
-            report(what, rel_err(y, ref, (size_t)l->N), 2e-6);
-            free(y);
-            free(ref);
-        }
-        int64_t launched = qrt_cuda_merged(&mg) - before;
-        printf("%-58s %lld  %s\n", "  merged launches (want 1)", (long long)launched, launched == 1 ? "ok" : "FAIL");
-        if (launched != 1) fails++;
+        check_merged("MERGED", i0, mgroups[gi], x, 2e-6);
+        report_count("merged launches", qrt_cuda_merged(&mg) - before, 1);
         free(x);
     }
 }
@@ -376,9 +380,7 @@ static void test_silu_linear(void) {
                  l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", peak * sqrt(3.0));
         report(what, rel_err(y, ref, (size_t)l->N), tol);
         free(y);
-        int64_t launched = qrt_cuda_merged(&mg) - before;
-        printf("%-58s %lld  %s\n", "  fused launches (want 1)", (long long)launched, launched == 1 ? "ok" : "FAIL");
-        if (launched != 1) fails++;
+        report_count("fused launches", qrt_cuda_merged(&mg) - before, 1);
         /* in place (the product over a): not fused (block 0 would overwrite what the others read), still right */
         put(2, a, (size_t)l->K);
         poison(1, (size_t)l->N);
@@ -398,9 +400,7 @@ static void test_silu_linear(void) {
         snprintf(what, sizeof what, "SILU_MUL in place + LINEAR %s K=%d N=%d: linear", dn[l->dt], l->K, l->N);
         report(what, rel_err(y, ref, (size_t)l->N), tol);
         free(y);
-        launched = qrt_cuda_merged(&mg) - before;
-        printf("%-58s %lld  %s\n", "  fused launches (want 0)", (long long)launched, launched == 0 ? "ok" : "FAIL");
-        if (launched != 0) fails++;
+        report_count("fused launches", qrt_cuda_merged(&mg) - before, 0);
         free(ref);
         free(a);
         free(b);
@@ -442,19 +442,9 @@ static void test_norm_merged(const size_t norm_off[3]) {
             ss += v * v;
         }
         double peak = mx / sqrt(ss / K) / sqrt(3.0), tol = 2e-6 * (peak > 1 ? peak : 1);
-        for (int j = 0; j < mgroups[gi]; j++) {
-            const lin_case *l = &mlins[i0 + j];
-            float *ref = malloc((size_t)l->N * 4), *y = get(1 + j, (size_t)l->N);
-            ref_linear(l, cc->bufs[5], 1, ref);
-            snprintf(what, sizeof what, "RMSNORM(%s)+MERGED %d: %s K=%d N=%d g=%d %s%s", dn[d], mgroups[gi], dn[l->dt],
-                     l->K, l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "");
-            report(what, rel_err(y, ref, (size_t)l->N), tol);
-            free(y);
-            free(ref);
-        }
-        int64_t fused = qrt_cuda_merged(&mg) - before;
-        printf("%-58s %lld  %s\n", "  fused ops (want 2: norm, merge)", (long long)fused, fused == 2 ? "ok" : "FAIL");
-        if (fused != 2) fails++;
+        snprintf(what, sizeof what, "RMSNORM(%s)+MERGED", dn[d]);
+        check_merged(what, i0, mgroups[gi], cc->bufs[5], tol);
+        report_count("fused ops (norm, merge)", qrt_cuda_merged(&mg) - before, 2);
         free(xn);
         free(h);
     }
@@ -470,8 +460,7 @@ static void check_residual(const char *what, const float *r, int32_t N, int64_t 
     char w2[200];
     snprintf(w2, sizeof w2, "%s: res += y", what);
     report(w2, rel_err(rr, sum, (size_t)N), 0.0);
-    printf("%-58s %lld  %s\n", "  fused ops", (long long)fused, fused == want ? "ok" : "FAIL");
-    if (fused != want) fails++;
+    report_count("fused ops", fused, want);
     free(y);
     free(rr);
     free(sum);

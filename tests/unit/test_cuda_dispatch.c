@@ -17,6 +17,11 @@
  *                 residual add in the epilogue of the GEMV before it (o and
  *                 SiLU + down), the final RMSNorm on its own before the LM
  *                 head; an add into the GEMV's own input is not fused.
+ * Both with 4-bit and 3-bit weights (each 3-bit weight repacked once into
+ * the device layout, before the first GEMV that reads it). Then decode
+ * steps through qrt_ctx_forward: the first eager, the second captured into
+ * a graph with the same kernels, the third a replay; and a launch that
+ * fails: one error line naming the driver call.
  * The kernels themselves are checked on a GPU (tests/gpu).
  */
 #include <stdio.h>
@@ -26,13 +31,7 @@
 #include "qc/cuda.h"
 #include "qrt_cuda.h"
 
-/* ctx.c binds these in an executable; the test builds its qrt_model by hand. */
-const int32_t qm_config[QRT_CFG_COUNT];
-const int32_t qm_buf_widths[1];
-void qm_forward(qrt_ctx *ctx);
-void qm_forward(qrt_ctx *ctx) { (void)ctx; }
-const uint8_t qm_weights_start[16], qm_weights_end[1], qm_tokenizer_start[16], qm_tokenizer_end[1];
-const uint8_t qm_info_start[16], qm_info_end[1];
+#include "../qm_stubs.h" /* the model object's symbols: the test builds its qrt_model by hand */
 
 static int fails;
 #define CHECK(cond, ...)                                                                                     \
@@ -108,11 +107,14 @@ static const char *signature(const char *name) {
     if (!strncmp(name, "qk_rmsnorm_", 11)) return "pppif";
     if (!strncmp(name, "qk_add_rmsnorm_", 15)) return "pppppif";
     if (!strcmp(name, "qk_add")) return "pppi";
+    if (!strcmp(name, "qk_repack_q3")) return "pii";
     return "";
 }
+static const char *fail_kernel; /* launches of this kernel fail (CUDA_ERROR_LAUNCH_FAILED) */
 static qrt_cu_result record(qrt_cu_function f, void **args) {
     if (n_launch == MAXLOG) return 1;
     const char *name = fn_name(f), *sig = signature(name);
+    if (fail_kernel && !strcmp(name, fail_kernel)) return 719;
     snprintf(launches[n_launch].name, sizeof launches[n_launch].name, "%s", name);
     int n = 0;
     for (; sig[n] && n < MAXARG; n++) {
@@ -197,6 +199,8 @@ static const qrt_cu_api fake = {
 /* ---- the model: one Llama layer, 4-bit q/k/v/o/gate/up/down, f16 LM head, f32 norms ---- */
 
 enum { D = 256, F = 512, HEADS = 4, KVH = 2, HD = 64, VOCAB = 64, NBUF = 12, NCTX = 64 };
+static int32_t WDT = QRT_DT_Q4; /* the linears' format: 4 bits, then 3 (repacked on the device at first use) */
+static const char *DTN = "q4";
 enum { B_H, B_XN, B_Q, B_K, B_V, B_ATT, B_O, B_GATE, B_UP, B_S, B_DOWN, B_LOGITS }; /* buffers */
 static uint8_t *blob;
 static size_t blob_size;
@@ -212,7 +216,7 @@ static size_t blob_add(size_t n) {
 static size_t wbytes(int i) {
     if (i == 7) return (size_t)wN[i] * wK[i] * 2; /* f16 */
     qrt_qlayout q;
-    if (qrt_qlayout_init(&q, QRT_DT_Q4, wN[i], wK[i], 128, 0)) exit(1);
+    if (qrt_qlayout_init(&q, WDT, wN[i], wK[i], 128, 0)) exit(1);
     return q.size;
 }
 
@@ -225,7 +229,7 @@ static void step(qrt_ctx *c, int with_extra) {
     for (int i = 0; i < 8; i++) w[i] = blob + off_w[i];
     const float eps = 1e-5f;
 #define LIN(out, in, i)                                                                                      \
-    qrt_k_linear(c, b[out], b[in], NULL, NULL, w[i], NULL, (i) == 7 ? QRT_DT_F16 : QRT_DT_Q4, wK[i], wN[i],    \
+    qrt_k_linear(c, b[out], b[in], NULL, NULL, w[i], NULL, (i) == 7 ? QRT_DT_F16 : WDT, wK[i], wN[i],          \
                  (i) == 7 ? 0 : 128, 0, 0.0f)
     qrt_k_rmsnorm(c, b[B_XN], b[B_H], NULL, NULL, blob + off_n1, NULL, QRT_DT_F32, D, 0, 0, 0, eps);
     LIN(B_Q, B_XN, 0);
@@ -255,6 +259,35 @@ static void step(qrt_ctx *c, int with_extra) {
 static void forward(qrt_ctx *c) {
     qrt_k_embed(c, c->bufs[B_H], NULL, NULL, NULL, blob + off_w[7], NULL, QRT_DT_F16, D, 0, 0, 0, 0.0f);
     step(c, 0);
+}
+
+/* 3 bits: every weight is repacked into the device layout once (qk_repack_q3), before the first GEMV that
+ * reads it. Checks that over the launches so far and removes the repacks from the log; returns how many. */
+static qrt_cu_ptr repacked[16];
+static int n_repacked;
+static int strip_repacks(void) {
+    int n = 0, j = 0;
+    for (int i = 0; i < n_launch; i++) {
+        const char *name = launches[i].name;
+        if (!strcmp(name, "qk_repack_q3")) {
+            qrt_cu_ptr w = launches[i].v[0];
+            for (int r = 0; r < n_repacked; r++) CHECK(repacked[r] != w, "weight %#llx repacked twice", w);
+            if (n_repacked < 16) repacked[n_repacked++] = w;
+            n++;
+            continue;
+        }
+        int nw = !strncmp(name, "qk_gemvm", 8) ? 3 : !strncmp(name, "qk_gemv", 7) ? 1 : 0; /* weights: args 0.. */
+        if (WDT != QRT_DT_Q3 || strstr(name, "_f16_")) nw = 0;
+        for (int k = 0; k < nw; k++) {
+            qrt_cu_ptr w = launches[i].v[k];
+            int seen = w == 0;
+            for (int r = 0; r < n_repacked && !seen; r++) seen = repacked[r] == w;
+            CHECK(seen, "launch %d (%s) reads weight %#llx before its repack", i, name, w);
+        }
+        launches[j++] = launches[i];
+    }
+    n_launch = j;
+    return n;
 }
 
 /* Checks that launch i is kernel `name`; 1 if it is. */
@@ -308,14 +341,21 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     float y;
     CHECK(qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4) == 0, "download (flushes)");
     int64_t merged = qrt_cuda_merged(&m) - merged0;
+    n_repacked = 0;
+    int nrep = strip_repacks();
+    CHECK(nrep == (WDT == QRT_DT_Q3 ? 7 : 0), "%d weights repacked (want %d)", nrep, WDT == QRT_DT_Q3 ? 7 : 0);
     qrt_cu_ptr bf[NBUF];
     for (int i = 0; i < NBUF; i++) bf[i] = (qrt_cu_ptr)(uintptr_t)c->bufs[i];
-    printf("%s: %d launches, %lld fused ops:", fuse ? "--fuse-norm" : "default", n_launch, (long long)merged);
+    printf("%s %s: %d launches, %lld fused ops:", DTN, fuse ? "--fuse-norm" : "default", n_launch, (long long)merged);
     for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
     printf("\n");
-    const char *qkv = "qk_gemvm_q4_k256_n256_n128_n128_g128_a", *gu = "qk_gemvm_q4_k256_n512_n512_n0_g128_a";
-    const char *qkvn = "qk_gemvmn_q4_k256_n256_n128_n128_g128_a_f32", *gun = "qk_gemvmn_q4_k256_n512_n512_n0_g128_a_f32";
-    const char *o_ = "qk_gemv_q4_k256_n256_g128_a_b1", *down = "qk_gemvs_q4_k512_n256_g128_a";
+    char qkv[64], gu[64], qkvn[64], gun[64], o_[64], down[64];
+    snprintf(qkv, sizeof qkv, "qk_gemvm_%s_k256_n256_n128_n128_g128_a", DTN);
+    snprintf(gu, sizeof gu, "qk_gemvm_%s_k256_n512_n512_n0_g128_a", DTN);
+    snprintf(qkvn, sizeof qkvn, "qk_gemvmn_%s_k256_n256_n128_n128_g128_a_f32", DTN);
+    snprintf(gun, sizeof gun, "qk_gemvmn_%s_k256_n512_n512_n0_g128_a_f32", DTN);
+    snprintf(o_, sizeof o_, "qk_gemv_%s_k256_n256_g128_a_b1", DTN);
+    snprintf(down, sizeof down, "qk_gemvs_%s_k512_n256_g128_a", DTN);
     const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1";
     int i = 0;
     if (fuse) {
@@ -399,6 +439,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
         n_launch = n_captured = n_graph_launch = 0;
         const float *lg = qrt_ctx_forward(c, &tok, 1, 6 + s, 0);
         CHECK(lg != NULL, "decode step %d: %s", s, qrt_ctx_error(c) ? qrt_ctx_error(c) : "?");
+        CHECK(strip_repacks() == 0, "decode step %d repacked a weight again", s);
         if (s == 0) {
             nfirst = n_launch;
             for (int j = 0; j < n_launch; j++) memcpy(first[j], launches[j].name, 160);
@@ -414,8 +455,15 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
                   n_graph_launch);
         }
     }
-    printf("%s: decode steps eager / captured / replayed: %d kernels, then a graph\n", fuse ? "--fuse-norm" : "default",
-           nfirst);
+    printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN,
+           fuse ? "--fuse-norm" : "default", nfirst);
+    /* a kernel that fails to launch: the step reports it, one line naming the call and the driver's message */
+    fail_kernel = "qk_attn_f32";
+    step(c, 0);
+    qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
+    const char *e = qrt_cuda_error(&m);
+    CHECK(e && !strcmp(e, "cuLaunchKernelEx: CUDA error 719 (fake driver error)"), "error line: %s", e ? e : "(none)");
+    fail_kernel = NULL;
     qrt_ctx_free(c);
     qrt_cuda_free(&m);
 }
@@ -423,48 +471,54 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
 int main(void) {
     int32_t widths[NBUF];
     for (int i = 0; i < NBUF; i++) widths[i] = F;
-    size_t cap = 0;
-    for (int i = 0; i < 8; i++) cap += wbytes(i) + 64;
-    cap += 3 * (D * 4 + 64);
-    blob = aligned_alloc(64, (cap + 63) / 64 * 64);
-    memset(blob, 0, cap);
-    off_n1 = blob_add(D * 4), off_n2 = blob_add(D * 4), off_nf = blob_add(D * 4);
-    for (int i = 0; i < 8; i++) off_w[i] = blob_add(wbytes(i));
+    static const int32_t dts[2] = {QRT_DT_Q4, QRT_DT_Q3};
+    for (int d = 0; d < 2; d++) {
+        WDT = dts[d], DTN = d ? "q3" : "q4";
+        size_t cap = 0;
+        for (int i = 0; i < 8; i++) cap += wbytes(i) + 64;
+        cap += 3 * (D * 4 + 64);
+        blob = aligned_alloc(64, (cap + 63) / 64 * 64);
+        memset(blob, 0, cap);
+        blob_size = 0;
+        off_n1 = blob_add(D * 4), off_n2 = blob_add(D * 4), off_nf = blob_add(D * 4);
+        for (int i = 0; i < 8; i++) off_w[i] = blob_add(wbytes(i));
 
-    /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices), without compiling it:
-     * the fake driver only needs the kernels' names. */
-    qc_cuda_linear lin[8];
-    for (int i = 0; i < 8; i++) lin[i] = (qc_cuda_linear){i == 7 ? QRT_DT_F16 : QRT_DT_Q4, wK[i], wN[i], i == 7 ? 0 : 128, 0};
-    qc_cuda_opts o = {0};
-    o.opt_level = 2;
-    qc_cuda_module mod;
-    qc_err err;
-    int32_t nqkv[3] = {wN[0], wN[1], wN[2]}, ngu[2] = {F, F};
-    qc_cuda_build b;
-    memset(&b, 0, sizeof b);
-    static uint8_t image[64] = "fake cubin";
-    b.n_images = 1;
-    b.images[0].target = (qc_cuda_target){0, 90};
-    b.images[0].data = image;
-    b.images[0].size = sizeof image;
-    uint8_t *sec = NULL;
-    size_t sec_size = 0;
-    if (qc_cuda_module_init(&mod, lin, 8, 0, &o, &err) || qc_cuda_module_add_multi(&mod, &lin[0], 3, nqkv, &err) ||
-        qc_cuda_module_add_multin(&mod, &lin[0], 3, nqkv, QRT_DT_F32, &err) ||
-        qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
-        qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
-        qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
-        fprintf(stderr, "module: %s\n", err.msg);
-        return 1;
+        /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices), not compiled: the
+         * fake driver only needs the kernels' names. */
+        qc_cuda_linear lin[8];
+        for (int i = 0; i < 8; i++)
+            lin[i] = (qc_cuda_linear){i == 7 ? QRT_DT_F16 : WDT, wK[i], wN[i], i == 7 ? 0 : 128, 0};
+        qc_cuda_opts o = {0};
+        o.opt_level = 2;
+        qc_cuda_module mod;
+        qc_err err;
+        int32_t nqkv[3] = {wN[0], wN[1], wN[2]}, ngu[2] = {F, F};
+        qc_cuda_build b;
+        memset(&b, 0, sizeof b);
+        static uint8_t image[64] = "fake cubin";
+        b.n_images = 1;
+        b.images[0].target = (qc_cuda_target){0, 90};
+        b.images[0].data = image;
+        b.images[0].size = sizeof image;
+        uint8_t *sec = NULL;
+        size_t sec_size = 0;
+        if (qc_cuda_module_init(&mod, lin, 8, 0, &o, &err) || qc_cuda_module_add_multi(&mod, &lin[0], 3, nqkv, &err) ||
+            qc_cuda_module_add_multin(&mod, &lin[0], 3, nqkv, QRT_DT_F32, &err) ||
+            qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
+            qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
+            qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
+            fprintf(stderr, "module: %s\n", err.msg);
+            return 1;
+        }
+        mod_names = mod.names, n_mod = mod.n_names;
+        qrt_cu_use(&fake);
+        run(sec, sec_size, 0, widths);
+        run(sec, sec_size, 1, widths);
+        qrt_cu_use(NULL);
+        free(sec);
+        qc_cuda_module_free(&mod);
+        free(blob);
     }
-    mod_names = mod.names, n_mod = mod.n_names;
-    qrt_cu_use(&fake);
-    run(sec, sec_size, 0, widths);
-    run(sec, sec_size, 1, widths);
-    qrt_cu_use(NULL);
-    free(sec);
-    qc_cuda_module_free(&mod);
-    free(blob);
     if (fails) {
         printf("%d checks failed\n", fails);
         return 1;

@@ -12,7 +12,7 @@
 #                                 bench/gpu.sh; output in $OUT when set
 #
 # The device tool's carry list: ["carry/bins.tar.xz", "carry/data", "carry/deps", "carry/e2e"].
-# Env for prepare: MODELS, BITS (bench/e2e.sh); for run: TORCH=0 (no PyTorch rows), GEMV_ARGS
+# Env for prepare: MODELS, BITS, QCC_ARGS (bench/e2e.sh; default --fuse-norm); for run: TORCH=0 (no PyTorch rows), GEMV_ARGS
 # (bench/gpu.sh options, e.g. "--quick").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +28,7 @@ case "${1:-}" in
     cp "$hdr" carry/deps/
     tests/gpu/pack.sh carry
     rm -rf carry/bins
-    QCC=$root/build/qcc bench/e2e.sh build carry/e2e
+    QCC=$root/build/qcc QCC_ARGS=${QCC_ARGS:---fuse-norm} bench/e2e.sh build carry/e2e
     du -sh carry/bins.tar.xz carry/data carry/deps carry/e2e
     ;;
   run)

@@ -14,7 +14,8 @@
 #   bench/e2e.sh               both
 # Env: QCC (default build/qcc), ARCH (--cuda-arch, default sm_90: H100/H200),
 # PROMPT (128), GEN (128), CTX (-c, 1024), MODELS, BITS (to run a subset), TORCH=0 (no PyTorch rows),
-# ARGS (more options for every qcc executable, e.g. "--cache-type f16").
+# ARGS (more options for every qcc executable, e.g. "--cache-type f16"), QCC_ARGS (more qcc options for
+# build, e.g. "--fuse-norm": the last column then runs the fused kernels, docs/cuda.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-all}
@@ -31,8 +32,9 @@ build() {
   for m in $MODELS; do
     for b in $BITS; do
       # asymmetric, group 128: qcc's default quantized format
+      # shellcheck disable=SC2086
       "$qcc" --dummy-weights "$root/bench/configs/$m.json" --bits "$b" --cuda-arch "${ARCH:-sm_90}" --quiet \
-        -o "$dir/$m-$b.bin"
+        ${QCC_ARGS:-} -o "$dir/$m-$b.bin"
       names+=("$m-$b.bin")
     done
   done

@@ -33,6 +33,7 @@ typedef struct args {
     const char *model, *out, *emit, *dump_after, *run_prompt;
     const char *target, *cuda_arch; /* NULL: the defaults */
     const char *dummy;              /* --dummy-weights CONFIG: no checkpoint (docs/dummy-weights.md) */
+    int32_t fuse_norm;              /* --fuse-norm: the qk_gemvmn_* kernels (docs/cuda.md) */
     int32_t n_run;
     qc_opts o;
 } args;
@@ -42,7 +43,7 @@ static void usage(void) {
            "           [--method gptq|rtn|awq|awq+gptq|smoothquant] [--alpha F]\n"
            "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order] [--quantize-head BITS]\n"
            "           [--damp F] [--calib FILE|DIR | --calib-tokens IDS.i32] [--calib-samples N] [--calib-seqlen L]\n"
-           "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90]\n"
+           "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90] [--fuse-norm]\n"
            "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
            "       qcc --dummy-weights CONFIG.json [options]  (no checkpoint: seeded random weights\n"
@@ -219,6 +220,8 @@ static int parse(args *a, int argc, char **argv) {
         } else if (!strcmp(f, "--cuda-arch")) {
             TAKE();
             a->cuda_arch = v;
+        } else if (!strcmp(f, "--fuse-norm")) {
+            a->fuse_norm = 1;
         } else if (!strcmp(f, "--emit")) {
             TAKE();
             if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir") && strcmp(v, "cuda-src") &&
@@ -362,6 +365,7 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
                  a->o.act_order ? " --act-order" : "", a->o.damp, a->o.calib_samples, a->o.calib_seqlen);
     if (quant && a->o.head_bits)
         snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --quantize-head %d", a->o.head_bits);
+    if (a->fuse_norm) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --fuse-norm");
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);
@@ -576,6 +580,7 @@ static char *cuda_step(const args *a, const qc_graph *g, const char *out, const 
     qc_cuda_opts co = {0};
     co.opt_level = a->o.opt_level;
     co.threads = a->o.threads;
+    co.fuse_norm = a->fuse_norm;
     if (qc_cuda_parse_targets(&co, a->cuda_arch ? a->cuda_arch : QC_CUDA_DEFAULT_ARCHS, &err)) die(err.msg);
     /* Compiled images are cached: QCC_CACHE_DIR, else $XDG_CACHE_HOME/qcc, else ~/.cache/qcc ("" = off). */
     char cache[4096] = "";

@@ -9,6 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
+bin s16f "$DATA/stories260K" --bits 16 --fuse-norm
 need_gpu "$T/s32.bin"
 greedy() { "$T/$1.bin" "${@:2}" -n 256 --temp 0 > "$T/out.txt" 2> "$T/err.txt" || fail "$* exited $?"; printf '%s' "$(cat "$T/out.txt")"; }
 greedy s32 --device cuda > "$T/gpu.txt"
@@ -30,10 +31,10 @@ greedy s16 --device cuda > "$T/g16.txt"
 greedy s16 --device cpu > "$T/c16.txt"
 cmp "$T/g16.txt" "$T/c16.txt" || fail "f16 build: GPU and CPU greedy text differ"
 # --fuse-norm (RMSNorm in the merged GEMVs' prologue, residual adds in the GEMVs' epilogue): the same text,
-# f32 (the float GEMV takes the adds) and f16 (the tensor-core GEMV takes both)
+# f32 (the float GEMV takes the adds) and f16 (built with qcc --fuse-norm: the tensor-core GEMVs take both)
 greedy s32 --device cuda --fuse-norm > "$T/f32.txt"
 cmp "$T/gpu.txt" "$T/f32.txt" || fail "--fuse-norm: f32 greedy text differs"
-greedy s16 --device cuda --fuse-norm > "$T/f16.txt"
+greedy s16f --device cuda --fuse-norm > "$T/f16.txt"
 cmp "$T/g16.txt" "$T/f16.txt" || fail "--fuse-norm: f16 greedy text differs"
 # a context of 64 tokens: one decode attention split per head
 "$T/s32.bin" --device cuda -c 64 -n 48 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"

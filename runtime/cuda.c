@@ -962,8 +962,6 @@ static void silu_now(struct qrt_gpu *G) {
     launch(G, G->psilu.f, G->psilu.grid, 1, 1, G->psilu.threads, (size_t)G->psilu.smem, args);
 }
 
-/* Launches the pending linears: three or two at a time through qk_gemvm_* where the module has
- * it, the rest one by one. */
 static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
                        int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res);
 /* Pending linears i .. i + k - 1 (k 2 or 3) as one qk_gemvm_* kernel, or with norm as one qk_gemvmn_* kernel

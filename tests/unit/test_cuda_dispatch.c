@@ -21,7 +21,10 @@
  * the device layout, before the first GEMV that reads it). Then decode
  * steps through qrt_ctx_forward: the first eager, the second captured into
  * a graph with the same kernels, the third a replay; and a launch that
- * fails: one error line naming the driver call.
+ * fails: one error line naming the driver call. W8A8: each linear is
+ * qk_i8_quant into the context's int8 scratch + qk_gemv_i8_b1 from it; a
+ * linear wider than the scratch grows it and drops the captured graph (it
+ * held the old address), so the next decode step is captured again.
  * The kernels themselves are checked on a GPU (tests/gpu).
  */
 #include <stdio.h>
@@ -108,6 +111,8 @@ static const char *signature(const char *name) {
     if (!strncmp(name, "qk_add_rmsnorm_", 15)) return "pppppif";
     if (!strcmp(name, "qk_add")) return "pppi";
     if (!strcmp(name, "qk_repack_q3")) return "pii";
+    if (!strcmp(name, "qk_i8_quant")) return "pppi";
+    if (!strncmp(name, "qk_gemv_i8_b", 12)) return "pppppiii";
     return "";
 }
 static const char *fail_kernel; /* launches of this kernel fail (CUDA_ERROR_LAUNCH_FAILED) */
@@ -198,13 +203,14 @@ static const qrt_cu_api fake = {
 
 /* ---- the model: one Llama layer, 4-bit q/k/v/o/gate/up/down, f16 LM head, f32 norms ---- */
 
-enum { D = 256, F = 512, HEADS = 4, KVH = 2, HD = 64, VOCAB = 64, NBUF = 12, NCTX = 64 };
+enum { D = 256, F = 512, HEADS = 4, KVH = 2, HD = 64, VOCAB = 64, NBUF = 13, NCTX = 64 };
 static int32_t WDT = QRT_DT_Q4; /* the linears' format: 4 bits, then 3 (repacked on the device at first use) */
 static const char *DTN = "q4";
-enum { B_H, B_XN, B_Q, B_K, B_V, B_ATT, B_O, B_GATE, B_UP, B_S, B_DOWN, B_LOGITS }; /* buffers */
+enum { B_H, B_XN, B_Q, B_K, B_V, B_ATT, B_O, B_GATE, B_UP, B_S, B_DOWN, B_LOGITS, B_WIDE }; /* buffers */
 static uint8_t *blob;
 static size_t blob_size;
-static size_t off_n1, off_n2, off_nf, off_w[8]; /* q k v o gate up down lm */
+static size_t off_n1, off_n2, off_nf, off_w[8], off_wide; /* q k v o gate up down lm; W8A8: 2048 -> 64 */
+enum { WIDE_K = 4096, WIDE_N = 64 }; /* wider than the scratch for max_batch rows of the model's widest input */
 static const int32_t wK[8] = {D, D, D, D, D, D, F, D}, wN[8] = {HEADS * HD, KVH * HD, KVH * HD, D, F, F, D, VOCAB};
 
 static size_t blob_add(size_t n) {
@@ -213,8 +219,12 @@ static size_t blob_add(size_t n) {
     return at;
 }
 
+static size_t i8bytes(int32_t K, int32_t N) { /* docs/formats.md: int8 [N, K rounded to 32], f32 scales [N] */
+    return (size_t)N * ((K + 31) / 32 * 32) + ((size_t)4 * N + 15) / 16 * 16;
+}
 static size_t wbytes(int i) {
     if (i == 7) return (size_t)wN[i] * wK[i] * 2; /* f16 */
+    if (WDT == QRT_DT_I8) return i8bytes(wK[i], wN[i]);
     qrt_qlayout q;
     if (qrt_qlayout_init(&q, WDT, wN[i], wK[i], 128, 0)) exit(1);
     return q.size;
@@ -300,7 +310,8 @@ static int at(int i, const char *name) {
     CHECK(launches[i].v[k] == (unsigned long long)(want), "launch %d (%s) argument %d: %#llx, want %#llx (%s)", \
           i, launches[i].name, k, launches[i].v[k], (unsigned long long)(want), #want)
 
-static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) {
+/* The model on the fake GPU and a one-token context at position 5; NULL after a failed check. */
+static qrt_ctx *bring_up(qrt_model *mp, const uint8_t *sec, size_t sec_size, int fuse, const int32_t *widths) {
     qrt_model m;
     memset(&m, 0, sizeof m);
     m.cfg[QRT_CFG_ABI_VERSION] = QRT_ABI_VERSION;
@@ -326,15 +337,55 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     o.fuse_norm = fuse;
     char msg[512];
     host_blob = blob;
-    int rc = qrt_cuda_init(&m, &o, msg, sizeof msg);
+    *mp = m;
+    int rc = qrt_cuda_init(mp, &o, msg, sizeof msg);
     CHECK(rc == 0, "qrt_cuda_init: %s", msg);
-    if (rc) return;
-    qrt_ctx *c = qrt_ctx_new(&m, NCTX);
+    if (rc) return NULL;
+    qrt_ctx *c = qrt_ctx_new(mp, NCTX);
     CHECK(c && c->gpu, "a GPU context");
-    if (!c || !c->gpu) return;
-    int32_t tok = 3;
+    if (!c || !c->gpu) return NULL;
+    static int32_t tok = 3;
     c->n_tokens = 1, c->pos = 5, c->tokens = &tok, c->logits_all = 0;
     CHECK(qrt_cuda_step_upload(c) == 0, "step upload");
+    return c;
+}
+
+/* Decode steps through qrt_ctx_forward from position pos, as an executable runs them: the first one of a
+ * context eagerly, the next captured into a graph (the same kernels), then replays of it (no kernel
+ * launched). recapture: the context's graph was dropped, so the first step here is captured at once, with
+ * the kernels of `n_eager` eager ones. Returns the kernels of the eager (or captured) step. */
+static int forward_steps(qrt_ctx *c, int32_t pos, int recapture, int n_eager) {
+    static const int32_t tok = 3;
+    static char first[MAXLOG][160];
+    static int nfirst;
+    for (int s = recapture; s < 3 + recapture; s++) {
+        n_launch = n_captured = n_graph_launch = 0;
+        const float *lg = qrt_ctx_forward(c, &tok, 1, pos + s, 0);
+        CHECK(lg != NULL, "decode step %d: %s", s, qrt_ctx_error(c) ? qrt_ctx_error(c) : "?");
+        CHECK(strip_repacks() == 0, "decode step %d repacked a weight again", s);
+        if (s == 0) {
+            nfirst = n_launch;
+            for (int j = 0; j < n_launch; j++) memcpy(first[j], launches[j].name, 160);
+            CHECK(n_launch > 0 && n_captured == 0 && n_graph_launch == 0, "step 1 eager: %d launches, %d captured",
+                  n_launch, n_captured);
+        } else if (s == 1) {
+            int ok = n_launch == (recapture ? n_eager : nfirst) && n_captured == n_launch && n_graph_launch == 1;
+            for (int j = 0; ok && j < n_launch && !recapture; j++) ok = !strcmp(first[j], launches[j].name);
+            CHECK(ok, "step %d: %d launches, %d captured, %d graph launches; want %d, all captured, 1", s + 1 - recapture,
+                  n_launch, n_captured, n_graph_launch, recapture ? n_eager : nfirst);
+            if (recapture) nfirst = n_launch;
+        } else {
+            CHECK(n_launch == 0 && n_graph_launch == 1, "step %d: %d launches, %d graph launches; want 0, 1",
+                  s + 1 - recapture, n_launch, n_graph_launch);
+        }
+    }
+    return nfirst;
+}
+
+static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) {
+    qrt_model m;
+    qrt_ctx *c = bring_up(&m, sec, sec_size, fuse, widths);
+    if (!c) return;
     n_launch = 0;
     int64_t merged0 = qrt_cuda_merged(&m);
     step(c, 1);
@@ -430,31 +481,8 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
         at(++i, o_);
         at(++i, "qk_add");
     }
-    /* Decode steps through qrt_ctx_forward as an executable runs them: the first eagerly, the second
-     * captured into a graph (the same kernels), the third a replay of it (no kernel launched). */
     m.forward = forward;
-    char first[MAXLOG][160];
-    int nfirst = 0, ok = 1;
-    for (int s = 0; s < 3; s++) {
-        n_launch = n_captured = n_graph_launch = 0;
-        const float *lg = qrt_ctx_forward(c, &tok, 1, 6 + s, 0);
-        CHECK(lg != NULL, "decode step %d: %s", s, qrt_ctx_error(c) ? qrt_ctx_error(c) : "?");
-        CHECK(strip_repacks() == 0, "decode step %d repacked a weight again", s);
-        if (s == 0) {
-            nfirst = n_launch;
-            for (int j = 0; j < n_launch; j++) memcpy(first[j], launches[j].name, 160);
-            CHECK(n_launch > 0 && n_captured == 0 && n_graph_launch == 0, "step 1 eager: %d launches, %d captured",
-                  n_launch, n_captured);
-        } else if (s == 1) {
-            ok = n_launch == nfirst && n_captured == n_launch && n_graph_launch == 1;
-            for (int j = 0; ok && j < n_launch; j++) ok = !strcmp(first[j], launches[j].name);
-            CHECK(ok, "step 2: %d launches, %d captured, %d graph launches; want step 1's %d, all captured, 1",
-                  n_launch, n_captured, n_graph_launch, nfirst);
-        } else {
-            CHECK(n_launch == 0 && n_graph_launch == 1, "step 3: %d launches, %d graph launches; want 0, 1", n_launch,
-                  n_graph_launch);
-        }
-    }
+    int nfirst = forward_steps(c, 6, 0, 0);
     printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN,
            fuse ? "--fuse-norm" : "default", nfirst);
     /* a kernel that fails to launch: the step reports it, one line naming the call and the driver's message */
@@ -468,13 +496,72 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     qrt_cuda_free(&m);
 }
 
+/* W8A8: every linear is per-token int8 quantization (qk_i8_quant, into the context's scratch) + the int8 GEMV
+ * reading that scratch; nothing of --fuse-norm applies (no merged int8 GEMVs). A linear wider than the model
+ * grows the scratch, which drops the captured decode graph (it holds the old address): the next decode step
+ * is captured again. */
+static void run_w8a8(const uint8_t *sec, size_t sec_size, int32_t *widths) {
+    qrt_model m;
+    qrt_ctx *c = bring_up(&m, sec, sec_size, 1, widths);
+    if (!c) return;
+    n_launch = 0;
+    step(c, 1);
+    float y;
+    qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
+    CHECK(!qrt_cuda_error(&m), "%s", qrt_cuda_error(&m));
+    static const char *const want[] = {"qk_rmsnorm_f32", "L", "L", "L", "qk_rope_append_f32", "qk_attn_f32", "L",
+                                       "qk_add_rmsnorm_f32", "L", "L", "qk_silu_mul", "L", "qk_add_rmsnorm_f32",
+                                       "qk_gemv_f16_k256_n64_g0_a_b1", "L", "qk_add"};
+    static const int lin_in[] = {B_XN, B_XN, B_XN, B_ATT, B_XN, B_XN, B_S, B_H}, lin_out[] = {B_Q, B_K, B_V, B_O,
+                                                                                             B_GATE, B_UP, B_DOWN, B_O};
+    int i = 0, l = 0;
+    qrt_cu_ptr scratch = 0;
+    printf("i8: %d launches:", n_launch);
+    for (int j = 0; j < n_launch; j++) printf(" %s", launches[j].name);
+    printf("\n");
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++, i++) {
+        if (strcmp(want[w], "L")) {
+            at(i, want[w]);
+            continue;
+        }
+        /* a linear: its input quantized into the scratch, then the GEMV from there into its output */
+        if (at(i, "qk_i8_quant") && at(i + 1, "qk_gemv_i8_b1")) {
+            ARG(i, 0, (qrt_cu_ptr)(uintptr_t)c->bufs[lin_in[l]]);
+            ARG(i + 1, 2, launches[i].v[1]);
+            ARG(i + 1, 3, launches[i].v[2]);
+            ARG(i + 1, 4, (qrt_cu_ptr)(uintptr_t)c->bufs[lin_out[l]]);
+            ARG(i, 3, wK[l == 7 ? 3 : l]);
+            if (!scratch) scratch = launches[i].v[1];
+            ARG(i, 1, scratch);
+        }
+        i++, l++;
+    }
+    CHECK(i == n_launch, "%d launches, want %d", n_launch, i);
+    m.forward = forward;
+    int n_eager = forward_steps(c, 6, 0, 0);
+    /* the wide linear (not in the model: as the kernel tests call it) */
+    n_launch = 0;
+    qrt_k_linear(c, c->bufs[B_O], c->bufs[B_WIDE], NULL, NULL, blob + off_wide, NULL, QRT_DT_I8, WIDE_K, WIDE_N, 0,
+                 0, 0.0f);
+    qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_O], 4);
+    CHECK(!qrt_cuda_error(&m), "%s", qrt_cuda_error(&m));
+    if (at(0, "qk_i8_quant") && at(1, "qk_gemv_i8_b1")) {
+        ARG(0, 3, WIDE_K);
+        ARG(1, 2, launches[0].v[1]);
+    }
+    int n = forward_steps(c, 9, 1, n_eager); /* the graph held the old scratch: captured again */
+    printf("i8: the wide linear grew the scratch; the next decode steps: %d kernels eager, captured, replayed\n", n);
+    qrt_ctx_free(c);
+    qrt_cuda_free(&m);
+}
+
 int main(void) {
     int32_t widths[NBUF];
-    for (int i = 0; i < NBUF; i++) widths[i] = F;
-    static const int32_t dts[2] = {QRT_DT_Q4, QRT_DT_Q3};
-    for (int d = 0; d < 2; d++) {
-        WDT = dts[d], DTN = d ? "q3" : "q4";
-        size_t cap = 0;
+    for (int i = 0; i < NBUF; i++) widths[i] = i == B_WIDE ? WIDE_K : F;
+    static const int32_t dts[3] = {QRT_DT_Q4, QRT_DT_Q3, QRT_DT_I8};
+    for (int d = 0; d < 3; d++) {
+        WDT = dts[d], DTN = d == 0 ? "q4" : d == 1 ? "q3" : "i8";
+        size_t cap = i8bytes(WIDE_K, WIDE_N) + 64;
         for (int i = 0; i < 8; i++) cap += wbytes(i) + 64;
         cap += 3 * (D * 4 + 64);
         blob = aligned_alloc(64, (cap + 63) / 64 * 64);
@@ -482,12 +569,13 @@ int main(void) {
         blob_size = 0;
         off_n1 = blob_add(D * 4), off_n2 = blob_add(D * 4), off_nf = blob_add(D * 4);
         for (int i = 0; i < 8; i++) off_w[i] = blob_add(wbytes(i));
+        off_wide = blob_add(i8bytes(WIDE_K, WIDE_N));
 
-        /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices), not compiled: the
-         * fake driver only needs the kernels' names. */
+        /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices, with --fuse-norm),
+         * not compiled: the fake driver only needs the kernels' names. */
         qc_cuda_linear lin[8];
         for (int i = 0; i < 8; i++)
-            lin[i] = (qc_cuda_linear){i == 7 ? QRT_DT_F16 : WDT, wK[i], wN[i], i == 7 ? 0 : 128, 0};
+            lin[i] = (qc_cuda_linear){i == 7 ? QRT_DT_F16 : WDT, wK[i], wN[i], i == 7 || WDT == QRT_DT_I8 ? 0 : 128, 0};
         qc_cuda_opts o = {0};
         o.opt_level = 2;
         qc_cuda_module mod;
@@ -512,8 +600,12 @@ int main(void) {
         }
         mod_names = mod.names, n_mod = mod.n_names;
         qrt_cu_use(&fake);
-        run(sec, sec_size, 0, widths);
-        run(sec, sec_size, 1, widths);
+        if (WDT == QRT_DT_I8) {
+            run_w8a8(sec, sec_size, widths);
+        } else {
+            run(sec, sec_size, 0, widths);
+            run(sec, sec_size, 1, widths);
+        }
         qrt_cu_use(NULL);
         free(sec);
         qc_cuda_module_free(&mod);

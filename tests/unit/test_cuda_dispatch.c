@@ -1,14 +1,13 @@
 /*
- * tests/unit/test_cuda_dispatch.c — runtime/cuda.c's choice of kernels for
- * one decode step, on a fake driver (no GPU needed: label unit, runs in CI).
+ * tests/unit/test_cuda_dispatch.c — runtime/cuda.c's choice of kernels, on
+ * a fake driver (no GPU needed: label unit, runs in CI).
  *
  * The fake driver (qrt_cu_use) keeps "device memory" in host memory, knows
  * the kernels the module names, and records every launch instead of running
  * it: the kernel's name and, for the kernels checked here, its arguments.
- * A one-layer Llama-shaped model with 4-bit weights calls the qrt_k_* entry
- * points in the order the generated host code does. The test then checks
- * which kernels the runtime launched and which buffers each reads and
- * writes:
+ * A one-layer Llama-shaped model calls the qrt_k_* entry points in the order
+ * the generated host code does. Checked: which kernels the runtime launches
+ * and which buffers each reads and writes, for one decode step
  *   default       RMSNorm; q/k/v merged; RoPE + append; attention; o;
  *                 residual add + RMSNorm; gate/up merged; SiLU + down;
  *                 residual add + final RMSNorm; LM head
@@ -16,16 +15,18 @@
  *                 (input: the residual stream, output still written), each
  *                 residual add in the epilogue of the GEMV before it (o and
  *                 SiLU + down), the final RMSNorm on its own before the LM
- *                 head; an add into the GEMV's own input is not fused.
- * Both with 4-bit and 3-bit weights (each 3-bit weight repacked once into
- * the device layout, before the first GEMV that reads it). Then decode
- * steps through qrt_ctx_forward: the first eager, the second captured into
- * a graph with the same kernels, the third a replay; and a launch that
- * fails: one error line naming the driver call. W8A8: each linear is
- * qk_i8_quant into the context's int8 scratch + qk_gemv_i8_b1 from it; a
- * linear wider than the scratch grows it and drops the captured graph (it
- * held the old address), so the next decode step is captured again.
- * The kernels themselves are checked on a GPU (tests/gpu).
+ *                 head; an add into the GEMV's own input is not fused;
+ * for a 4-token step (prefill: none of that fused in either mode, 4-row
+ * GEMVs with nothing in their epilogue); decode steps through
+ * qrt_ctx_forward (the first eager, the second captured into a graph with
+ * the same kernels, the third a replay); a launch that fails (one error
+ * line naming the driver call). With 4-bit weights, 3-bit ones (each
+ * repacked once into the device layout, before the first GEMV that reads
+ * it) and W8A8 (each linear: qk_i8_quant into the context's int8 scratch,
+ * qk_gemv_i8_b1 from it; a linear wider than the scratch grows it and drops
+ * the captured graph, which held the old address, so the next decode step
+ * is captured again). The kernels themselves are checked on a GPU
+ * (tests/gpu).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,6 +482,29 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
         at(++i, o_);
         at(++i, "qk_add");
     }
+    /* 4 tokens (prefill): no fusion of --fuse-norm applies, whatever the option; the GEMVs run 4 rows at a
+     * time with no residual in their epilogue, the norms and adds as their own kernels */
+    static const int32_t toks[4] = {3, 4, 5, 6};
+    c->n_tokens = 4, c->pos = 0, c->tokens = toks;
+    CHECK(qrt_cuda_step_upload(c) == 0, "step upload");
+    n_launch = 0;
+    step(c, 0);
+    qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
+    strip_repacks();
+    char b4[64];
+    snprintf(b4, sizeof b4, "qk_gemv_%s_k256_n", DTN);
+    static const char *const pre[] = {"qk_rmsnorm_f32", "G", "G", "G", "qk_rope_append_f32", "qk_attn_tile_f32", "G",
+                                      "qk_add_rmsnorm_f32", "G", "G", "qk_silu_mul", "G", "qk_add_rmsnorm_f32",
+                                      "qk_gemv_f16_k256_n64_g0_a_b1"};
+    int np = (int)(sizeof pre / sizeof pre[0]), okp = n_launch == np;
+    for (int j = 0; okp && j < np; j++)
+        okp = !strcmp(pre[j], "G") ? strstr(launches[j].name, "_b4") && !strncmp(launches[j].name, b4, 10) &&
+                                         launches[j].v[6] == 0
+                                   : !strcmp(launches[j].name, pre[j]);
+    CHECK(okp, "prefill of 4 tokens: %d launches (want %d), first %s", n_launch, np, n_launch ? launches[0].name : "-");
+    printf("%s %s: prefill of 4 tokens: %d launches:", DTN, fuse ? "--fuse-norm" : "default", n_launch);
+    for (int j = 0; j < n_launch; j++) printf(" %s", launches[j].name);
+    printf("\n");
     m.forward = forward;
     int nfirst = forward_steps(c, 6, 0, 0);
     printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN,

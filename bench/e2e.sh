@@ -92,17 +92,19 @@ PY
       "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
         { cat "$dir/$m-$b.nopdl" >&2; exit 1; }
       tn=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.nopdl")
-      # the same with the RMSNorms and residual adds fused into the GEMVs (docs/cuda.md)
+      # the same with the RMSNorms and residual adds fused into the GEMVs (docs/cuda.md; "-": an
+      # executable older than the option)
+      tf=-
       # shellcheck disable=SC2086
-      "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --fuse-norm > "$dir/$m-$b.fuse" 2>&1 ||
-        { cat "$dir/$m-$b.fuse" >&2; exit 1; }
-      tf=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.fuse")
+      if "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --fuse-norm > "$dir/$m-$b.fuse" 2>&1; then
+        tf=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); printf "%.1f", $4 }' "$dir/$m-$b.fuse")
+      fi
       local w=$b-bit
       [ "$b" = 16 ] && w=f16
       [ "$b" != 16 ] && w="$b-bit g128"
       awk -v m="$m" -v w="qcc $w" -v bpt="$bpt" -v pp="$pp" -v tg="$tg" -v tn="$tn" -v tf="$tf" -v bw="$bw" 'BEGIN {
         bound = bw * 1e9 / bpt
-        printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %.0f%% | %.1f | %.1f |\n", m, w, bpt / 1e9, pp, tg, bound, 100 * tg / bound, tn, tf }' >> "$tab"
+        printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %.0f%% | %.1f | %s |\n", m, w, bpt / 1e9, pp, tg, bound, 100 * tg / bound, tn, tf }' >> "$tab"
       echo "$m-$b: $(grep -o 'generated on the [A-Z]* in [0-9.]* s' "$dir/$m-$b.err")" >&2
     done
     [ "${TORCH:-1}" = 0 ] && continue

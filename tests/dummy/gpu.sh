@@ -10,7 +10,7 @@
 #    cannot hold the weights either (Llama-2-70B f32, 276 GB), exits 1 with
 #    one more error line (docs/errors.md).
 # Executables: compiled here when qcc is built (QCC), else from BINS (see
-# tests/gpu/lib.sh; bench/e2e.sh --build puts them in carry/e2e).
+# tests/gpu/lib.sh; tests/gpu/pack.sh builds and packs them where qcc is).
 . "$(dirname "$0")/../gpu/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG=$HERE/tiny.json REF=$HERE/dummy_ref.py CONFIGS=$HERE/../../bench/configs

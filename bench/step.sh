@@ -10,7 +10,7 @@
 #                                 difference is NB - NA decode steps
 # Needs a GPU and ncu (PATH or /opt/nvidia/nsight-compute/*/ncu). Prints
 # markdown tables. CTX (default 1024): the context size (-c) of every run,
-# as bench/e2e.sh uses.
+# as bench/e2e.sh uses; ARGS: more options for every run (e.g. --fuse-norm).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 exe=$1
@@ -23,7 +23,7 @@ echo "| launch mode | decode tok/s | us per token |"
 echo "|---|---|---|"
 for mode in "" "--no-pdl" "--no-cuda-graph" "--no-cuda-graph --no-pdl"; do
   # shellcheck disable=SC2086
-  "$exe" --device cuda --bench --prompt-len 128 --gen 128 -c "${CTX:-1024}" $mode > "$tmp/b.out" 2> "$tmp/b.err" ||
+  "$exe" --device cuda --bench --prompt-len 128 --gen 128 -c "${CTX:-1024}" $mode ${ARGS:-} > "$tmp/b.out" 2> "$tmp/b.err" ||
     { cat "$tmp/b.err" >&2; exit 1; }
   grep -q '| cpu |' "$tmp/b.out" && { echo "step.sh: ran on the CPU: $(cat "$tmp/b.err")" >&2; exit 1; }
   tg=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$tmp/b.out")
@@ -31,8 +31,9 @@ for mode in "" "--no-pdl" "--no-cuda-graph" "--no-cuda-graph --no-pdl"; do
 done
 [ -n "$ncu" ] || { echo "step.sh: no ncu: kernel sum skipped" >&2; exit 0; }
 for n in "$na" "$nb"; do
+  # shellcheck disable=SC2086
   "$ncu" --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum \
-    "$exe" --device cuda -p "Once upon a time" -n "$n" --temp 0 -c "${CTX:-1024}" --no-cuda-graph --no-pdl \
+    "$exe" --device cuda -p "Once upon a time" -n "$n" --temp 0 -c "${CTX:-1024}" --no-cuda-graph --no-pdl ${ARGS:-} \
     > "$tmp/k$n.csv" 2> "$tmp/k$n.err" ||
     { tail -5 "$tmp/k$n.err" >&2; exit 1; }
 done

@@ -15,7 +15,7 @@
 # Env: QCC (default build/qcc), ARCH (--cuda-arch, default sm_90: H100/H200),
 # PROMPT (128), GEN (128), CTX (-c, 1024), MODELS, BITS (to run a subset), TORCH=0 (no PyTorch rows),
 # ARGS (more options for every qcc executable, e.g. "--cache-type f16"), QCC_ARGS (more qcc options for
-# build, e.g. "--fuse-norm": the last column then runs the fused kernels, docs/cuda.md).
+# build, e.g. "--no-fuse-norm").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-all}
@@ -71,7 +71,7 @@ PY
     echo "$devname, $(date -u +%Y-%m-%d), copy bandwidth $bw GB/s (device-to-device, read + write);"
     echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX ${ARGS:-} (median of 5); bound = copy bandwidth / bytes per token."
     echo
-    echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl | decode --fuse-norm |"
+    echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl | decode --no-fuse-norm |"
     echo "|---|---|---|---|---|---|---|---|---|"
   } > "$tab"
   for m in $MODELS; do
@@ -92,11 +92,11 @@ PY
       "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
         { cat "$dir/$m-$b.nopdl" >&2; exit 1; }
       tn=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.nopdl")
-      # the same with the RMSNorms and residual adds fused into the GEMVs (docs/cuda.md; "-": an
+      # the same with the RMSNorms and residual adds as kernels of their own (docs/cuda.md; "-": an
       # executable older than the option)
       tf=-
       # shellcheck disable=SC2086
-      if "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --fuse-norm > "$dir/$m-$b.fuse" 2>&1; then
+      if "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-fuse-norm > "$dir/$m-$b.fuse" 2>&1; then
         tf=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); printf "%.1f", $4 }' "$dir/$m-$b.fuse")
       fi
       local w=$b-bit

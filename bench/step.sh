@@ -10,7 +10,7 @@
 #                                 difference is NB - NA decode steps
 # Needs a GPU and ncu (PATH or /opt/nvidia/nsight-compute/*/ncu). Prints
 # markdown tables. CTX (default 1024): the context size (-c) of every run,
-# as bench/e2e.sh uses; ARGS: more options for every run (e.g. --fuse-norm).
+# as bench/e2e.sh uses; ARGS: more options for every run (e.g. --no-fuse-norm).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 exe=$1

@@ -27,8 +27,9 @@ static void usage(const char *prog) {
            "  --no-cuda-graph         GPU: launch every decode step's kernels instead of replaying a graph\n"
            "  --no-pdl                GPU: no programmatic dependent launch (sm_90+: each kernel starts only\n"
            "                          when the one before it has finished)\n"
-           "  --fuse-norm             GPU, experimental: each RMSNorm in the q/k/v and gate/up GEMVs after it,\n"
-           "                          each residual add in the GEMV before it (docs/cuda.md)\n"
+           "  --no-fuse-norm          GPU: RMSNorms and residual adds as kernels of their own (default: each\n"
+           "                          RMSNorm inside the q/k/v and gate/up GEMVs after it, each residual add in\n"
+           "                          the GEMV before it; docs/cuda.md)\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -56,6 +57,7 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
     memset(a, 0, sizeof *a);
     a->n_predict = 128;
     a->temp = 0.8f;
+    a->fuse_norm = 1;
     a->top_k = 40;
     a->top_p = 0.95f;
     a->prompt_len = 128;
@@ -142,8 +144,10 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->no_graph = 1;
         } else if (IS("--no-pdl")) {
             a->no_pdl = 1;
-        } else if (IS("--fuse-norm")) {
+        } else if (IS("--fuse-norm")) { /* the default */
             a->fuse_norm = 1;
+        } else if (IS("--no-fuse-norm")) {
+            a->fuse_norm = 0;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

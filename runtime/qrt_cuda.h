@@ -184,7 +184,7 @@ typedef struct qrt_cuda_opts {
     int32_t no_pdl;    /* launch without programmatic dependent launch (sm_90+) */
     int32_t no_cublas; /* prefill through qk_gemm_* even when cuBLAS is there */
     int32_t fuse_norm; /* one token: RMSNorm in the prologue of the merged GEMVs after it, residual adds in the
-                        * epilogue of the GEMV before them (docs/cuda.md: not yet the default) */
+                        * epilogue of the GEMV before them (docs/cuda.md; the executables' default) */
 } qrt_cuda_opts;
 
 /* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;

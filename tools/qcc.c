@@ -33,7 +33,7 @@ typedef struct args {
     const char *model, *out, *emit, *dump_after, *run_prompt;
     const char *target, *cuda_arch; /* NULL: the defaults */
     const char *dummy;              /* --dummy-weights CONFIG: no checkpoint (docs/dummy-weights.md) */
-    int32_t fuse_norm;              /* --fuse-norm: the qk_gemvmn_* kernels (docs/cuda.md) */
+    int32_t fuse_norm;              /* the qk_gemvmn_* kernels (docs/cuda.md); --no-fuse-norm: 0 */
     int32_t n_run;
     qc_opts o;
 } args;
@@ -43,7 +43,7 @@ static void usage(void) {
            "           [--method gptq|rtn|awq|awq+gptq|smoothquant] [--alpha F]\n"
            "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order] [--quantize-head BITS]\n"
            "           [--damp F] [--calib FILE|DIR | --calib-tokens IDS.i32] [--calib-samples N] [--calib-seqlen L]\n"
-           "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90] [--fuse-norm]\n"
+           "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90] [--no-fuse-norm]\n"
            "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
            "       qcc --dummy-weights CONFIG.json [options]  (no checkpoint: seeded random weights\n"
@@ -108,6 +108,7 @@ static int int_arg(const char *flag, const char *v, long lo, long hi, int32_t *o
 static int parse(args *a, int argc, char **argv) {
     memset(a, 0, sizeof *a);
     a->emit = "exe";
+    a->fuse_norm = 1;
     a->n_run = 32;
     a->o.bits = 16;
     a->o.opt_level = 2;
@@ -220,8 +221,10 @@ static int parse(args *a, int argc, char **argv) {
         } else if (!strcmp(f, "--cuda-arch")) {
             TAKE();
             a->cuda_arch = v;
-        } else if (!strcmp(f, "--fuse-norm")) {
+        } else if (!strcmp(f, "--fuse-norm")) { /* the default */
             a->fuse_norm = 1;
+        } else if (!strcmp(f, "--no-fuse-norm")) {
+            a->fuse_norm = 0;
         } else if (!strcmp(f, "--emit")) {
             TAKE();
             if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir") && strcmp(v, "cuda-src") &&
@@ -365,7 +368,7 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
                  a->o.act_order ? " --act-order" : "", a->o.damp, a->o.calib_samples, a->o.calib_seqlen);
     if (quant && a->o.head_bits)
         snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --quantize-head %d", a->o.head_bits);
-    if (a->fuse_norm) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --fuse-norm");
+    if (!a->fuse_norm) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --no-fuse-norm");
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);

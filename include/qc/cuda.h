@@ -59,7 +59,7 @@ typedef struct qc_cuda_opts {
     /* GEMV launch shape (0: the defaults of kernels.cu), see the header there */
     int32_t gemv_warps, gemv_loads, gemv_xs, gemv_fast;
     int32_t gemv_nopipe, gemv_minb; /* tuning: no prefetch of the next item; min blocks per SM */
-    int32_t fuse_norm; /* qcc --fuse-norm: also the merged GEMVs with the RMSNorm before them (qk_gemvmn_*) */
+    int32_t fuse_norm; /* also the merged GEMVs with the RMSNorm before them (qk_gemvmn_*; qcc: unless --no-fuse-norm) */
 } qc_cuda_opts;
 
 /* Parses a comma-separated target list ("sm_80,sm_90,compute_90") into o. */

@@ -4,12 +4,11 @@
 # graph and without; a prompt (prefill through the GEMM path) continues the
 # same on both devices; f16 weights agree too, and so does a 64-token
 # context (one decode attention split); sampled text (temperature, top-k,
-# top-p: the GPU picks the candidates, qk_topk) is the CPU's too; --fuse-norm
-# changes none of it.
+# top-p: the GPU picks the candidates, qk_topk) is the CPU's too;
+# --no-fuse-norm changes none of it.
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
-bin s16f "$DATA/stories260K" --bits 16 --fuse-norm
 need_gpu "$T/s32.bin"
 greedy() { "$T/$1.bin" "${@:2}" -n 256 --temp 0 > "$T/out.txt" 2> "$T/err.txt" || fail "$* exited $?"; printf '%s' "$(cat "$T/out.txt")"; }
 greedy s32 --device cuda > "$T/gpu.txt"
@@ -30,12 +29,12 @@ cmp "$T/pg.txt" "$T/pc.txt" || fail "prompted text differs: $(head -c 300 "$T/pg
 greedy s16 --device cuda > "$T/g16.txt"
 greedy s16 --device cpu > "$T/c16.txt"
 cmp "$T/g16.txt" "$T/c16.txt" || fail "f16 build: GPU and CPU greedy text differ"
-# --fuse-norm (RMSNorm in the merged GEMVs' prologue, residual adds in the GEMVs' epilogue): the same text,
-# f32 (the float GEMV takes the adds) and f16 (built with qcc --fuse-norm: the tensor-core GEMVs take both)
-greedy s32 --device cuda --fuse-norm > "$T/f32.txt"
-cmp "$T/gpu.txt" "$T/f32.txt" || fail "--fuse-norm: f32 greedy text differs"
-greedy s16f --device cuda --fuse-norm > "$T/f16.txt"
-cmp "$T/g16.txt" "$T/f16.txt" || fail "--fuse-norm: f16 greedy text differs"
+# --no-fuse-norm (RMSNorms and residual adds as kernels of their own; by default the float GEMV takes the
+# adds, and the tensor-core GEMVs of f16 weights both): the same text
+greedy s32 --device cuda --no-fuse-norm > "$T/f32.txt"
+cmp "$T/gpu.txt" "$T/f32.txt" || fail "--no-fuse-norm: f32 greedy text differs"
+greedy s16 --device cuda --no-fuse-norm > "$T/f16.txt"
+cmp "$T/g16.txt" "$T/f16.txt" || fail "--no-fuse-norm: f16 greedy text differs"
 # a context of 64 tokens: one decode attention split per head
 "$T/s32.bin" --device cuda -c 64 -n 48 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"
 "$T/s32.bin" --device cpu -c 64 -n 48 --temp 0 > "$T/c64.txt" || fail "-c 64 on the CPU exited $?"

@@ -701,7 +701,7 @@ static int setup(qrt_model *m, int kv_f16, const uint8_t *cuda, size_t cuda_size
     if (!cuda) return 0;
     qrt_cuda_opts o = {0};
     o.kv_f16 = kv_f16;
-    o.fuse_norm = !kv_f16; /* the f32 pass (every test but the f16 attention) with --fuse-norm's fusions */
+    o.fuse_norm = !kv_f16; /* as the executables (the f16 pass: --no-fuse-norm, attention only) */
     o.verbose = 1;
     char msg[512];
     int rc = qrt_cuda_init(m, &o, msg, sizeof msg);

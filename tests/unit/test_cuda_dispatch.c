@@ -8,10 +8,10 @@
  * A one-layer Llama-shaped model calls the qrt_k_* entry points in the order
  * the generated host code does. Checked: which kernels the runtime launches
  * and which buffers each reads and writes, for one decode step
- *   default       RMSNorm; q/k/v merged; RoPE + append; attention; o;
+ *   --no-fuse-norm  RMSNorm; q/k/v merged; RoPE + append; attention; o;
  *                 residual add + RMSNorm; gate/up merged; SiLU + down;
  *                 residual add + final RMSNorm; LM head
- *   --fuse-norm   each RMSNorm inside the merged q/k/v and gate/up GEMVs
+ *   default       each RMSNorm inside the merged q/k/v and gate/up GEMVs
  *                 (input: the residual stream, output still written), each
  *                 residual add in the epilogue of the GEMV before it (o and
  *                 SiLU + down), the final RMSNorm on its own before the LM
@@ -398,7 +398,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     CHECK(nrep == (WDT == QRT_DT_Q3 ? 7 : 0), "%d weights repacked (want %d)", nrep, WDT == QRT_DT_Q3 ? 7 : 0);
     qrt_cu_ptr bf[NBUF];
     for (int i = 0; i < NBUF; i++) bf[i] = (qrt_cu_ptr)(uintptr_t)c->bufs[i];
-    printf("%s %s: %d launches, %lld fused ops:", DTN, fuse ? "--fuse-norm" : "default", n_launch, (long long)merged);
+    printf("%s %s: %d launches, %lld fused ops:", DTN, fuse ? "default" : "--no-fuse-norm", n_launch, (long long)merged);
     for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
     printf("\n");
     char qkv[64], gu[64], qkvn[64], gun[64], o_[64], down[64];
@@ -482,7 +482,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
         at(++i, o_);
         at(++i, "qk_add");
     }
-    /* 4 tokens (prefill): no fusion of --fuse-norm applies, whatever the option; the GEMVs run 4 rows at a
+    /* 4 tokens (prefill): none of the norm / residual fusions applies, whatever the option; the GEMVs run 4 rows at a
      * time with no residual in their epilogue, the norms and adds as their own kernels */
     static const int32_t toks[4] = {3, 4, 5, 6};
     c->n_tokens = 4, c->pos = 0, c->tokens = toks;
@@ -502,13 +502,13 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
                                          launches[j].v[6] == 0
                                    : !strcmp(launches[j].name, pre[j]);
     CHECK(okp, "prefill of 4 tokens: %d launches (want %d), first %s", n_launch, np, n_launch ? launches[0].name : "-");
-    printf("%s %s: prefill of 4 tokens: %d launches:", DTN, fuse ? "--fuse-norm" : "default", n_launch);
+    printf("%s %s: prefill of 4 tokens: %d launches:", DTN, fuse ? "default" : "--no-fuse-norm", n_launch);
     for (int j = 0; j < n_launch; j++) printf(" %s", launches[j].name);
     printf("\n");
     m.forward = forward;
     int nfirst = forward_steps(c, 6, 0, 0);
     printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN,
-           fuse ? "--fuse-norm" : "default", nfirst);
+           fuse ? "default" : "--no-fuse-norm", nfirst);
     /* a kernel that fails to launch: the step reports it, one line naming the call and the driver's message */
     fail_kernel = "qk_attn_f32";
     step(c, 0);
@@ -521,7 +521,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
 }
 
 /* W8A8: every linear is per-token int8 quantization (qk_i8_quant, into the context's scratch) + the int8 GEMV
- * reading that scratch; nothing of --fuse-norm applies (no merged int8 GEMVs). A linear wider than the model
+ * reading that scratch; no norm / residual fusion applies (no merged int8 GEMVs). A linear wider than the model
  * grows the scratch, which drops the captured decode graph (it holds the old address): the next decode step
  * is captured again. */
 static void run_w8a8(const uint8_t *sec, size_t sec_size, int32_t *widths) {
@@ -595,7 +595,7 @@ int main(void) {
         for (int i = 0; i < 8; i++) off_w[i] = blob_add(wbytes(i));
         off_wide = blob_add(i8bytes(WIDE_K, WIDE_N));
 
-        /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices, with --fuse-norm),
+        /* The module qcc would emit for this model (qc_cuda_module_from_graph's choices),
          * not compiled: the fake driver only needs the kernels' names. */
         qc_cuda_linear lin[8];
         for (int i = 0; i < 8; i++)

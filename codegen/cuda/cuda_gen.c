@@ -304,8 +304,8 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
         if (k > 1) rc = qc_cuda_module_add_multi(m, &l, k, N, err);
         /* ... and right after the RMSNorm that made their input: that norm in the prologue as well */
         const qc_op *nrm = i > 0 ? &g->ops[i - 1] : NULL;
-        if (k > 1 && rc == 0 && o->fuse_norm && nrm && nrm->kind == QRT_K_RMSNORM && nrm->out == a->in[0] && nrm->in[0] != nrm->out &&
-            nrm->p[0] == l.K)
+        if (k > 1 && rc == 0 && o->fuse_norm && nrm && nrm->kind == QRT_K_RMSNORM && nrm->out == a->in[0] &&
+            nrm->in[0] != nrm->out && nrm->p[0] == l.K)
             rc = qc_cuda_module_add_multin(m, &l, k, N, nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32, err);
         i += k - 1;
     }

@@ -210,7 +210,7 @@ static const char *DTN = "q4";
 enum { B_H, B_XN, B_Q, B_K, B_V, B_ATT, B_O, B_GATE, B_UP, B_S, B_DOWN, B_LOGITS, B_WIDE }; /* buffers */
 static uint8_t *blob;
 static size_t blob_size;
-static size_t off_n1, off_n2, off_nf, off_w[8], off_wide; /* q k v o gate up down lm; W8A8: 2048 -> 64 */
+static size_t off_n1, off_n2, off_nf, off_w[8], off_wide; /* q k v o gate up down lm; W8A8: WIDE_K -> WIDE_N */
 enum { WIDE_K = 4096, WIDE_N = 64 }; /* wider than the scratch for max_batch rows of the model's widest input */
 static const int32_t wK[8] = {D, D, D, D, D, D, F, D}, wN[8] = {HEADS * HD, KVH * HD, KVH * HD, D, F, F, D, VOCAB};
 
@@ -372,8 +372,8 @@ static int forward_steps(qrt_ctx *c, int32_t pos, int recapture, int n_eager) {
         } else if (s == 1) {
             int ok = n_launch == (recapture ? n_eager : nfirst) && n_captured == n_launch && n_graph_launch == 1;
             for (int j = 0; ok && j < n_launch && !recapture; j++) ok = !strcmp(first[j], launches[j].name);
-            CHECK(ok, "step %d: %d launches, %d captured, %d graph launches; want %d, all captured, 1", s + 1 - recapture,
-                  n_launch, n_captured, n_graph_launch, recapture ? n_eager : nfirst);
+            CHECK(ok, "step %d: %d launches, %d captured, %d graph launches; want %d, all captured, 1",
+                  s + 1 - recapture, n_launch, n_captured, n_graph_launch, recapture ? n_eager : nfirst);
             if (recapture) nfirst = n_launch;
         } else {
             CHECK(n_launch == 0 && n_graph_launch == 1, "step %d: %d launches, %d graph launches; want 0, 1",
@@ -398,7 +398,8 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     CHECK(nrep == (WDT == QRT_DT_Q3 ? 7 : 0), "%d weights repacked (want %d)", nrep, WDT == QRT_DT_Q3 ? 7 : 0);
     qrt_cu_ptr bf[NBUF];
     for (int i = 0; i < NBUF; i++) bf[i] = (qrt_cu_ptr)(uintptr_t)c->bufs[i];
-    printf("%s %s: %d launches, %lld fused ops:", DTN, fuse ? "default" : "--no-fuse-norm", n_launch, (long long)merged);
+    const char *mode = fuse ? "default" : "--no-fuse-norm";
+    printf("%s %s: %d launches, %lld fused ops:", DTN, mode, n_launch, (long long)merged);
     for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
     printf("\n");
     char qkv[64], gu[64], qkvn[64], gun[64], o_[64], down[64];
@@ -482,8 +483,8 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
         at(++i, o_);
         at(++i, "qk_add");
     }
-    /* 4 tokens (prefill): none of the norm / residual fusions applies, whatever the option; the GEMVs run 4 rows at a
-     * time with no residual in their epilogue, the norms and adds as their own kernels */
+    /* 4 tokens (prefill): none of the norm / residual fusions applies, whatever the option; the GEMVs run 4
+     * rows at a time with no residual in their epilogue, the norms and adds as their own kernels */
     static const int32_t toks[4] = {3, 4, 5, 6};
     c->n_tokens = 4, c->pos = 0, c->tokens = toks;
     CHECK(qrt_cuda_step_upload(c) == 0, "step upload");
@@ -491,24 +492,24 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     step(c, 0);
     qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
     strip_repacks();
-    char b4[64];
-    snprintf(b4, sizeof b4, "qk_gemv_%s_k256_n", DTN);
+    char b4[16]; /* the 4-row GEMVs of this format */
+    snprintf(b4, sizeof b4, "qk_gemv_%s_", DTN);
     static const char *const pre[] = {"qk_rmsnorm_f32", "G", "G", "G", "qk_rope_append_f32", "qk_attn_tile_f32", "G",
                                       "qk_add_rmsnorm_f32", "G", "G", "qk_silu_mul", "G", "qk_add_rmsnorm_f32",
                                       "qk_gemv_f16_k256_n64_g0_a_b1"};
     int np = (int)(sizeof pre / sizeof pre[0]), okp = n_launch == np;
-    for (int j = 0; okp && j < np; j++)
-        okp = !strcmp(pre[j], "G") ? strstr(launches[j].name, "_b4") && !strncmp(launches[j].name, b4, 10) &&
-                                         launches[j].v[6] == 0
-                                   : !strcmp(launches[j].name, pre[j]);
+    for (int j = 0; okp && j < np; j++) {
+        const char *name = launches[j].name;
+        if (strcmp(pre[j], "G")) okp = !strcmp(name, pre[j]);
+        else okp = !strncmp(name, b4, strlen(b4)) && strstr(name, "_b4") && launches[j].v[6] == 0; /* no residual */
+    }
     CHECK(okp, "prefill of 4 tokens: %d launches (want %d), first %s", n_launch, np, n_launch ? launches[0].name : "-");
-    printf("%s %s: prefill of 4 tokens: %d launches:", DTN, fuse ? "default" : "--no-fuse-norm", n_launch);
+    printf("%s %s: prefill of 4 tokens: %d launches:", DTN, mode, n_launch);
     for (int j = 0; j < n_launch; j++) printf(" %s", launches[j].name);
     printf("\n");
     m.forward = forward;
     int nfirst = forward_steps(c, 6, 0, 0);
-    printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN,
-           fuse ? "default" : "--no-fuse-norm", nfirst);
+    printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN, mode, nfirst);
     /* a kernel that fails to launch: the step reports it, one line naming the call and the driver's message */
     fail_kernel = "qk_attn_f32";
     step(c, 0);

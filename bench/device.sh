@@ -10,7 +10,7 @@
 #   bench/device.sh run [STEPS]   there: builds without LLVM (build-dev), then runs STEPS
 #                                 (default "tests e2e gemv"): ctest -L gpu, bench/e2e.sh run,
 #                                 bench/gpu.sh; "profile": bench/step.sh on the Llama-2-7B 4-bit
-#                                 executable, by default and with --no-fuse-norm; output in $OUT when set
+#                                 executable, by default and with --no-fuse-rope; output in $OUT when set
 #
 # The device tool's carry list: ["carry/bins.tar.xz", "carry/data", "carry/deps", "carry/e2e"].
 # Env for prepare: MODELS, BITS, QCC_ARGS (bench/e2e.sh); for run: TORCH=0 (no PyTorch rows), GEMV_ARGS
@@ -52,7 +52,7 @@ case "${1:-}" in
           # shellcheck disable=SC2086
           BUILD=$B bench/gpu.sh ${GEMV_ARGS:-} | tee "$out/gemv.txt" ;;
         profile)
-          for a in "" --no-fuse-norm; do
+          for a in "" --no-fuse-rope; do
             echo "bench/step.sh llama-2-7b-4.bin 2 4 ${a:-(default)}"
             ARGS=$a bench/step.sh carry/e2e/llama-2-7b-4.bin 2 4 | tee -a "$out/step.txt"
           done ;;

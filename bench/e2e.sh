@@ -15,14 +15,15 @@
 # Env: QCC (default build/qcc), ARCH (--cuda-arch, default sm_90: H100/H200),
 # PROMPT (128), GEN (128), CTX (-c, 1024), MODELS, BITS (to run a subset), TORCH=0 (no PyTorch rows),
 # ARGS (more options for every qcc executable, e.g. "--cache-type f16"), QCC_ARGS (more qcc options for
-# build, e.g. "--no-fuse-norm").
+# build, e.g. "--no-fuse-norm"), ALT (the options of the last column's second decode run; default
+# --no-fuse-rope).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-all}
 dir=${2:-$root/carry/e2e}
 MODELS=${MODELS:-"llama-2-7b tinyllama-1.1b"}
 BITS=${BITS:-"16 8 4 3"}
-PROMPT=${PROMPT:-128} GEN=${GEN:-128} CTX=${CTX:-1024}
+PROMPT=${PROMPT:-128} GEN=${GEN:-128} CTX=${CTX:-1024} ALT=${ALT:---no-fuse-rope}
 
 build() {
   local qcc=${QCC:-$root/build/qcc}
@@ -38,7 +39,8 @@ build() {
       names+=("$m-$b.bin")
     done
   done
-  # one solid xz stream: the executables share ~26 MB of runtime and OpenBLAS
+  # one solid xz stream: the executables share ~26 MB of runtime and OpenBLAS (EXTRA_BINS: a list of names)
+  # shellcheck disable=SC2086
   (cd "$dir" && tar -cf - "${names[@]}" ${EXTRA_BINS:-} | xz -T1 -6e --lzma2=dict=64MiB > bins.tar.xz.tmp &&
     mv bins.tar.xz.tmp bins.tar.xz && rm -f "${names[@]}")
   ls -l "$dir/bins.tar.xz"
@@ -71,7 +73,7 @@ PY
     echo "$devname, $(date -u +%Y-%m-%d), copy bandwidth $bw GB/s (device-to-device, read + write);"
     echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX ${ARGS:-} (median of 5); bound = copy bandwidth / bytes per token."
     echo
-    echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl | decode --no-fuse-norm |"
+    echo "| model | weights | GB / token | prefill $PROMPT tok/s | decode tok/s | bound tok/s | decode / bound | decode --no-pdl | decode $ALT |"
     echo "|---|---|---|---|---|---|---|---|---|"
   } > "$tab"
   for m in $MODELS; do
@@ -92,11 +94,11 @@ PY
       "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
         { cat "$dir/$m-$b.nopdl" >&2; exit 1; }
       tn=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.nopdl")
-      # the same with the RMSNorms and residual adds as kernels of their own (docs/cuda.md; "-": an
-      # executable older than the option)
+      # the same with the options ALT (default --no-fuse-rope: the RoPEs and the KV append as a kernel of
+      # their own, docs/cuda.md; "-": an executable older than the option)
       tf=-
       # shellcheck disable=SC2086
-      if "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-fuse-norm > "$dir/$m-$b.fuse" 2>&1; then
+      if "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} $ALT > "$dir/$m-$b.fuse" 2>&1; then
         tf=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); printf "%.1f", $4 }' "$dir/$m-$b.fuse")
       fi
       local w=$b-bit

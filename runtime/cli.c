@@ -30,6 +30,8 @@ static void usage(const char *prog) {
            "  --no-fuse-norm          GPU: RMSNorms and residual adds as kernels of their own (default: each\n"
            "                          RMSNorm inside the q/k/v and gate/up GEMVs after it, each residual add in\n"
            "                          the GEMV before it; docs/cuda.md)\n"
+           "  --no-fuse-rope          GPU: RoPE of q and k and the KV append as a kernel of their own (default:\n"
+           "                          in the decode attention's prologue; docs/cuda.md)\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -148,6 +150,8 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->fuse_norm = 1;
         } else if (IS("--no-fuse-norm")) {
             a->fuse_norm = 0;
+        } else if (IS("--no-fuse-rope")) {
+            a->no_fuse_rope = 1;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

@@ -298,6 +298,7 @@ struct qrt_gpu {
     int32_t cc, sms, smem_optin, kv_f16, no_graph;
     int32_t pdl; /* launch with programmatic dependent launch (sm_90+, cuLaunchKernelEx present) */
     int32_t fuse_norm; /* qrt_cuda_opts.fuse_norm: pnorm and the residual adds (plin.res, psilu.res) */
+    int32_t fuse_rope; /* qrt_cuda_opts.no_fuse_rope == 0: one token's RoPEs in the attention (qk_attn_rope_*) */
     qrt_cu_ptr step_dev; /* the step block of the context whose RoPEs are held back */
     qrt_cuda_blob blob;
     qrt_cu_ptr weights;          /* device copy of the weight blob */
@@ -347,7 +348,7 @@ struct qrt_gpu {
         qrt_cu_ptr x[2], inv[2];
     } prope;
     int64_t merged; /* ops fused into another op's kernel (qrt_cuda_merged): per merged-linear launch 1, its
-                     * RMSNorm 1, a SILU_MUL 1, a residual add 1 */
+                     * RMSNorm 1, a SILU_MUL 1, a residual add 1, the two RoPEs in an attention 2 */
     char failed[512]; /* first error; non-empty = the GPU path is dead */
     char name[256];
 };
@@ -519,6 +520,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->no_graph = o->no_graph;
     G->pdl = !o->no_pdl;
     G->fuse_norm = o->fuse_norm;
+    G->fuse_rope = !o->no_fuse_rope;
     const int32_t *cfg = m->cfg;
     int major = 0, minor = 0;
     const qrt_cuda_image *im = NULL;
@@ -1311,13 +1313,18 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     qrt_cu_ptr kp = DEV(k), vp = DEV(v), qp = DEV(q), o = DEV(out), st = X->step, part = X->part;
     int32_t T = c->n_tokens, kvd = kv_heads * hd;
     char name[64];
-    if (G->prope.n == 2 && G->prope.x[0] == qp && G->prope.x[1] == kp && G->prope.heads[0] == heads &&
-        G->prope.heads[1] == kv_heads && G->prope.hd[0] == hd && G->prope.hd[1] == hd && G->prope.rows == T) {
-        G->prope.n = 0; /* RoPE of q and k, and the append, in one kernel */
+    /* the held RoPEs are q's and k's: one token, they go into the attention (qk_attn_rope_*); more, into
+     * the append (qk_rope_append_*) */
+    int32_t held = G->prope.n == 2 && G->prope.x[0] == qp && G->prope.x[1] == kp && G->prope.heads[0] == heads &&
+                   G->prope.heads[1] == kv_heads && G->prope.hd[0] == hd && G->prope.hd[1] == hd &&
+                   G->prope.rows == T;
+    int32_t rope = held && T == 1 && G->fuse_rope;
+    if (held) G->prope.n = 0;
+    if (held && !rope) {
         snprintf(name, sizeof name, "qk_rope_append_%s", kv);
         void *rargs[] = {&qp, &kp, &vp, &kc, &vc, &st, &G->prope.inv[0], &G->prope.inv[1], &heads, &kv_heads, &hd};
         launch(G, fn_need(G, name), (unsigned)T, (unsigned)(heads + kv_heads), 1, 64, 0, rargs);
-    } else {
+    } else if (!held) {
         flush(G);
         snprintf(name, sizeof name, "qk_kv_append_%s", kv);
         void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
@@ -1335,6 +1342,14 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     }
     /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */
     int32_t nsplit = T == 1 ? X->nsplit : 1, minsplit = T == 1 ? X->minsplit : 1; /* kernels.cu attn_core */
+    if (rope) { /* the RoPEs and the append inside the attention (qk_attn_rope_*) */
+        snprintf(name, sizeof name, "qk_attn_rope_%s", kv);
+        void *args[] = {&qp, &kp, &vp, &kc, &vc, &o, &part, &X->cnt, &st, &G->prope.inv[0], &G->prope.inv[1],
+                        &heads, &kv_heads, &hd, &minsplit, &nsplit};
+        G->merged += 2;
+        launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, 1, 128, 0, args);
+        return;
+    }
     snprintf(name, sizeof name, "qk_attn_%s", kv);
     void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &minsplit, &nsplit};
     launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);

@@ -122,6 +122,7 @@ typedef struct qrt_args {
     int32_t no_graph;       /* --no-cuda-graph */
     int32_t no_pdl;         /* --no-pdl */
     int32_t fuse_norm;      /* 1, --no-fuse-norm: 0 */
+    int32_t no_fuse_rope;   /* --no-fuse-rope */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
     int32_t interactive;    /* -i: chat, one user message per line of stdin */

@@ -185,6 +185,8 @@ typedef struct qrt_cuda_opts {
     int32_t no_cublas; /* prefill through qk_gemm_* even when cuBLAS is there */
     int32_t fuse_norm; /* one token: RMSNorm in the prologue of the merged GEMVs after it, residual adds in the
                         * epilogue of the GEMV before them (docs/cuda.md; the executables' default) */
+    int32_t no_fuse_rope; /* one token: RoPE of q and k and the KV append as a kernel of their own instead of in
+                           * the attention's prologue (qk_attn_rope_*, the default) */
 } qrt_cuda_opts;
 
 /* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;

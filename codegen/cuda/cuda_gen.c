@@ -45,7 +45,7 @@ static const char *const base_kernels[] = {
     "qk_add_rmsnorm_f16", "qk_embed_bf16",  "qk_rmsnorm_bf16",  "qk_add_rmsnorm_bf16", "qk_rope",
     "qk_silu_mul",      "qk_add",           "qk_add_bias",      "qk_to_f16",        "qk_to_bf16",
     "qk_kv_append_f32", "qk_attn_f32",      "qk_rope_append_f32", "qk_kv_append_f16", "qk_attn_f16",
-    "qk_rope_append_f16", "qk_attn_tile_f32", "qk_attn_tile_f16",
+    "qk_rope_append_f16", "qk_attn_tile_f32", "qk_attn_tile_f16", "qk_attn_rope_f32", "qk_attn_rope_f16",
     "qk_topk",
 };
 

@@ -16,7 +16,7 @@
  *
  * Names are extern "C" so the runtime finds them with cuModuleGetFunction:
  *   qk_embed_<dt> qk_rmsnorm_<dt> qk_add_rmsnorm_<dt> qk_rope qk_kv_append_<kv>
- *   qk_rope_append_<kv> qk_attn_<kv> qk_attn_tile_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
+ *   qk_rope_append_<kv> qk_attn_<kv> qk_attn_rope_<kv> qk_attn_tile_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
  *   qk_to_bf16 qk_topk
  *   qk_gemv_<dt>_b1, _b4       GEMV for 1 / up to 4 rows, shape in the arguments
  *   qk_gemv_<dt>_k<K>_n<N>_g<G>_<s|a>_b1   batch 1 with the shape baked in
@@ -1944,17 +1944,25 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * (m, l, unnormalized o) go to part[heads, nsplit, hd + 4] (one token), and
  * the head's last split to finish (counted in cnt[heads], which it resets)
  * merges them in split order: the result does not depend on which block is
- * last. hd % 4 == 0, hd <= 512. */
+ * last. hd % 4 == 0, hd <= 512.
+ * qk_attn_rope_<kv> (one token) also does what qk_rope_append_<kv> would
+ * have done before it: each block rotates its head's q into shared memory;
+ * the split that reads position pos rotates its kv head's k and writes k
+ * and v into the cache there first (the q heads of one kv head write the
+ * same bytes), so the result is bit for bit the unfused one. q and k stay
+ * unrotated in their buffers (only the attention reads them). */
 #define QK_ATT_THREADS 128
 #define QK_ATT_U 4 /* positions per group whose K and V rows are loaded together */
 #define QK_ATT_SPOS 128 /* one token: positions per active split (at least minsplit splits) */
-template <int KVT>
-__device__ __forceinline__ void attn_core(const float *q, const void *kc, const void *vc, float *out, float *part,
+template <int KVT, int ROPE>
+__device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, float *out, float *part,
                                           unsigned *cnt, const int *st, int heads, int kvh, int hd, int minsplit,
-                                          int nsplit) {
+                                          int nsplit, const float *kn, const float *vn, const float *invq,
+                                          const float *invk) {
     __shared__ int is_last;
     __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS];
     __shared__ float4 gacc[4 * QK_ATT_THREADS];
+    __shared__ float4 qrot[ROPE ? 128 : 1]; /* ROPE: this head's rotated q (hd <= 512) */
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
     const int last = st[QK_ST_POS] + t;
@@ -1968,6 +1976,33 @@ __device__ __forceinline__ void attn_core(const float *q, const void *kc, const 
     while (lg < nq && lg < 32) lg <<= 1;
     const int G = QK_ATT_THREADS / lg, grp = tid / lg, gl = tid % lg;
     const float4 *qh = (const float4 *)(q + ((size_t)t * heads + h) * hd);
+    if (ROPE) { /* one token: this step's RoPE of q and k and the KV append, as rope_append_core */
+        const int half = hd / 2;
+        const float pos = (float)last, *qs = q + (size_t)h * hd, *ks = kn + (size_t)kh * hd;
+        const bool app = s == last / ch; /* this split reads position last: it appends k and v there first */
+        const size_t off = (size_t)last * kvd + (size_t)kh * hd;
+        float *qr = (float *)qrot;
+        for (int i = tid; i < half; i += QK_ATT_THREADS) {
+            float si, co;
+            sincosf(pos * invq[i], &si, &co);
+            const float x0 = qs[i], x1 = qs[i + half];
+            qr[i] = x0 * co - x1 * si, qr[i + half] = x1 * co + x0 * si;
+            if (!app) continue;
+            /* every q head of this kv head appends the same bytes; each reads back its own (the barrier) */
+            sincosf(pos * invk[i], &si, &co);
+            const float y0 = ks[i], y1 = ks[i + half], r0 = y0 * co - y1 * si, r1 = y1 * co + y0 * si;
+            const float v0 = vn[(size_t)kh * hd + i], v1 = vn[(size_t)kh * hd + i + half];
+            if (KVT == 0) {
+                ((float *)kc)[off + i] = r0, ((float *)kc)[off + i + half] = r1;
+                ((float *)vc)[off + i] = v0, ((float *)vc)[off + i + half] = v1;
+            } else {
+                ((u16 *)kc)[off + i] = qk_f2h(r0), ((u16 *)kc)[off + i + half] = qk_f2h(r1);
+                ((u16 *)vc)[off + i] = qk_f2h(v0), ((u16 *)vc)[off + i + half] = qk_f2h(v1);
+            }
+        }
+        __syncthreads();
+        qh = qrot;
+    }
     float4 qv[4], acc[4];
 #pragma unroll
     for (int c = 0; c < 4; c++) {
@@ -2186,10 +2221,18 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
         rope_append_core<KVT>(q, k, v, kc, vc, st, invq, invk, heads, kvh, hd);                          \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
-        qk_attn_##name(const float *q, const void *kc, const void *vc, float *out, float *part,           \
-                       unsigned *cnt, const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) { \
+        qk_attn_##name(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt,        \
+                       const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) {            \
         QK_DEP();                                                                                        \
-        attn_core<KVT>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit);                 \
+        attn_core<KVT, 0>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0);  \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
+        qk_attn_rope_##name(const float *q, const float *k, const float *v, void *kc, void *vc,           \
+                            float *out, float *part, unsigned *cnt, const int *st, const float *invq,    \
+                            const float *invk, int heads, int kvh, int hd, int minsplit, int nsplit) {   \
+        QK_DEP();                                                                                        \
+        attn_core<KVT, 1>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq,   \
+                          invk);                                                                         \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(8 * QK_AT_QT)                                           \
         qk_attn_tile_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \

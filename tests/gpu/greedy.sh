@@ -5,7 +5,7 @@
 # same on both devices; f16 weights agree too, and so does a 64-token
 # context (one decode attention split); sampled text (temperature, top-k,
 # top-p: the GPU picks the candidates, qk_topk) is the CPU's too;
-# --no-fuse-norm changes none of it.
+# --no-fuse-norm and --no-fuse-rope change none of it.
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
@@ -35,6 +35,13 @@ greedy s32 --device cuda --no-fuse-norm > "$T/f32.txt"
 cmp "$T/gpu.txt" "$T/f32.txt" || fail "--no-fuse-norm: f32 greedy text differs"
 greedy s16 --device cuda --no-fuse-norm > "$T/f16.txt"
 cmp "$T/g16.txt" "$T/f16.txt" || fail "--no-fuse-norm: f16 greedy text differs"
+# --no-fuse-rope (RoPE and KV append as a kernel of their own; by default in the decode attention): the same
+# text, with the f32 and the f16 KV cache
+greedy s32 --device cuda --no-fuse-rope > "$T/r32.txt"
+cmp "$T/gpu.txt" "$T/r32.txt" || fail "--no-fuse-rope: greedy text differs"
+greedy s32 --device cuda --cache-type f16 > "$T/k16.txt"
+greedy s32 --device cuda --cache-type f16 --no-fuse-rope > "$T/r16.txt"
+cmp "$T/k16.txt" "$T/r16.txt" || fail "--no-fuse-rope: greedy text with the f16 KV cache differs"
 # a context of 64 tokens: one decode attention split per head
 "$T/s32.bin" --device cuda -c 64 -n 48 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"
 "$T/s32.bin" --device cpu -c 64 -n 48 --temp 0 > "$T/c64.txt" || fail "-c 64 on the CPU exited $?"

@@ -8,14 +8,16 @@
  * A one-layer Llama-shaped model calls the qrt_k_* entry points in the order
  * the generated host code does. Checked: which kernels the runtime launches
  * and which buffers each reads and writes, for one decode step
- *   --no-fuse-norm  RMSNorm; q/k/v merged; RoPE + append; attention; o;
+ *   --no-fuse-norm --no-fuse-rope
+ *                 RMSNorm; q/k/v merged; RoPE + append; attention; o;
  *                 residual add + RMSNorm; gate/up merged; SiLU + down;
  *                 residual add + final RMSNorm; LM head
  *   default       each RMSNorm inside the merged q/k/v and gate/up GEMVs
- *                 (input: the residual stream, output still written), each
- *                 residual add in the epilogue of the GEMV before it (o and
- *                 SiLU + down), the final RMSNorm on its own before the LM
- *                 head; an add into the GEMV's own input is not fused;
+ *                 (input: the residual stream, output still written), the
+ *                 RoPEs and the append inside the attention, each residual
+ *                 add in the epilogue of the GEMV before it (o and SiLU +
+ *                 down), the final RMSNorm on its own before the LM head;
+ *                 an add into the GEMV's own input is not fused;
  * for a 4-token step (prefill: none of that fused in either mode, 4-row
  * GEMVs with nothing in their epilogue); decode steps through
  * qrt_ctx_forward (the first eager, the second captured into a graph with
@@ -113,6 +115,7 @@ static const char *signature(const char *name) {
     if (!strcmp(name, "qk_add")) return "pppi";
     if (!strcmp(name, "qk_repack_q3")) return "pii";
     if (!strcmp(name, "qk_i8_quant")) return "pppi";
+    if (!strncmp(name, "qk_attn_rope_", 13)) return "pppppppppppiiiii";
     if (!strncmp(name, "qk_gemv_i8_b", 12)) return "pppppiii";
     return "";
 }
@@ -336,6 +339,7 @@ static qrt_ctx *bring_up(qrt_model *mp, const uint8_t *sec, size_t sec_size, int
     qrt_cuda_opts o = {0};
     o.no_cublas = 1;
     o.fuse_norm = fuse;
+    o.no_fuse_rope = !fuse;
     char msg[512];
     host_blob = blob;
     *mp = m;
@@ -398,7 +402,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     CHECK(nrep == (WDT == QRT_DT_Q3 ? 7 : 0), "%d weights repacked (want %d)", nrep, WDT == QRT_DT_Q3 ? 7 : 0);
     qrt_cu_ptr bf[NBUF];
     for (int i = 0; i < NBUF; i++) bf[i] = (qrt_cu_ptr)(uintptr_t)c->bufs[i];
-    const char *mode = fuse ? "default" : "--no-fuse-norm";
+    const char *mode = fuse ? "default" : "--no-fuse-norm --no-fuse-rope";
     printf("%s %s: %d launches, %lld fused ops:", DTN, mode, n_launch, (long long)merged);
     for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
     printf("\n");
@@ -412,7 +416,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1";
     int i = 0;
     if (fuse) {
-        CHECK(n_launch == 10 && merged == 7, "10 launches and 7 fused ops (got %d, %lld)", n_launch, (long long)merged);
+        CHECK(n_launch == 9 && merged == 9, "9 launches and 9 fused ops (got %d, %lld)", n_launch, (long long)merged);
         if (at(i, qkvn)) { /* RMSNorm of h inside q/k/v; the normalized x still written */
             ARG(i, 0, dev(off_w[0]));
             ARG(i, 6, bf[B_H]);
@@ -425,8 +429,13 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
             memcpy(&eps, &launches[i].v[14], 4);
             CHECK(eps == 1e-5f, "eps %g", eps);
         }
-        at(++i, "qk_rope_append_f32");
-        at(++i, "qk_attn_f32");
+        if (at(++i, "qk_attn_rope_f32")) { /* RoPE of q and k, the append, the attention */
+            ARG(i, 0, bf[B_Q]);
+            ARG(i, 1, bf[B_K]);
+            ARG(i, 2, bf[B_V]);
+            ARG(i, 5, bf[B_ATT]);
+            CHECK(launches[i].v[9] && launches[i].v[10], "RoPE tables");
+        }
         if (at(++i, o_)) { /* o, then h += o in its epilogue */
             ARG(i, 2, bf[B_ATT]);
             ARG(i, 3, bf[B_O]);
@@ -511,7 +520,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     int nfirst = forward_steps(c, 6, 0, 0);
     printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN, mode, nfirst);
     /* a kernel that fails to launch: the step reports it, one line naming the call and the driver's message */
-    fail_kernel = "qk_attn_f32";
+    fail_kernel = fuse ? "qk_attn_rope_f32" : "qk_attn_f32";
     step(c, 0);
     qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
     const char *e = qrt_cuda_error(&m);
@@ -534,7 +543,7 @@ static void run_w8a8(const uint8_t *sec, size_t sec_size, int32_t *widths) {
     float y;
     qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
     CHECK(!qrt_cuda_error(&m), "%s", qrt_cuda_error(&m));
-    static const char *const want[] = {"qk_rmsnorm_f32", "L", "L", "L", "qk_rope_append_f32", "qk_attn_f32", "L",
+    static const char *const want[] = {"qk_rmsnorm_f32", "L", "L", "L", "qk_attn_rope_f32", "L",
                                        "qk_add_rmsnorm_f32", "L", "L", "qk_silu_mul", "L", "qk_add_rmsnorm_f32",
                                        "qk_gemv_f16_k256_n64_g0_a_b1", "L", "qk_add"};
     static const int lin_in[] = {B_XN, B_XN, B_XN, B_ATT, B_XN, B_XN, B_S, B_H}, lin_out[] = {B_Q, B_K, B_V, B_O,

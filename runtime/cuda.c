@@ -92,6 +92,9 @@ const qrt_cu_api *qrt_cu_load(char *why, size_t cap, int *nodev) {
             void **slot = (void **)&cu_api.LaunchKernelEx;
             if ((gpa2 ? gpa2("cuLaunchKernelEx", slot, 12000, 1, &status) : gpa1("cuLaunchKernelEx", slot, 12000, 1)) != 0)
                 *slot = NULL;
+            slot = (void **)&cu_api.ModuleGetGlobal;
+            if ((gpa2 ? gpa2("cuModuleGetGlobal", slot, 12000, 1, &status) : gpa1("cuModuleGetGlobal", slot, 12000, 1)) != 0)
+                *slot = NULL;
         }
         qrt_cu_result r = cu_api.Init(0);
         if (r != 0) {
@@ -347,6 +350,16 @@ struct qrt_gpu {
         int32_t n, rows, heads[2], hd[2];
         qrt_cu_ptr x[2], inv[2];
     } prope;
+    /* qcc --cuda-trace: the module's qk_trace / qk_trace_n (kernels.cu QK_TRACE, one record per launch);
+     * here, per record, the kernel (its fns slot; a graph replay adds the captured step's), and where the
+     * last graph replays began */
+    qrt_cu_ptr trace, trace_n;
+    int16_t *tslot;         /* [TRACE_N] by record number mod TRACE_N */
+    uint32_t tcount;        /* records so far (= the device's qk_trace_n) */
+    int16_t *tstep;         /* the kernels of the captured decode step */
+    int32_t n_tstep, cap_tstep;
+    uint32_t treplay[64];   /* first record of graph replay i (mod 64) */
+    uint32_t n_treplay;
     int64_t merged; /* ops fused into another op's kernel (qrt_cuda_merged): per merged-linear launch 1, its
                      * RMSNorm 1, a SILU_MUL 1, a residual add 1, the two RoPEs in an attention 2 */
     char failed[512]; /* first error; non-empty = the GPU path is dead */
@@ -442,9 +455,34 @@ static int fn_smem(struct qrt_gpu *G, qrt_cu_function f, const char *name, size_
     return CK(G->cu->FuncSetAttribute(f, QRT_CU_FUNC_ATTR_MAX_DYN_SMEM, (int)smem));
 }
 
+/* --cuda-trace: the kernel of each device record (kernels.cu QK_TRACE), in launch order: an eager launch
+ * adds its own, a capture notes the step's, a graph replay adds them all */
+enum { TRACE_N = 8192 }; /* kernels.cu QK_TRACE_N */
+static void trace_launch(struct qrt_gpu *G, qrt_cu_function f) {
+    int16_t slot = -1;
+    for (uint32_t i = 0; i < NFN && slot < 0; i++)
+        if (G->fns[i].used && G->fns[i].f == f) slot = (int16_t)i;
+    if (G->capturing) {
+        if (G->n_tstep == G->cap_tstep) {
+            int32_t nc = G->cap_tstep ? 2 * G->cap_tstep : 512;
+            int16_t *nn = realloc(G->tstep, (size_t)nc * sizeof *nn);
+            if (!nn) return;
+            G->tstep = nn, G->cap_tstep = nc;
+        }
+        G->tstep[G->n_tstep++] = slot;
+        return;
+    }
+    G->tslot[G->tcount++ % TRACE_N] = slot;
+}
+static void trace_replay(struct qrt_gpu *G) {
+    G->treplay[G->n_treplay++ % 64] = G->tcount;
+    for (int32_t i = 0; i < G->n_tstep; i++) G->tslot[G->tcount++ % TRACE_N] = G->tstep[i];
+}
+
 static void launch(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                    size_t smem, void **args) {
     if (!f || G->failed[0]) return;
+    if (G->tslot) trace_launch(G, f);
     if (G->pdl) { /* every kernel of the module waits for its predecessor itself (kernels.cu qk_dep_wait) */
         qrt_cu_launch_attr at;
         memset(&at, 0, sizeof at);
@@ -555,6 +593,11 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
         CK(cu->StreamCreate(&G->stream, 1 /* CU_STREAM_NON_BLOCKING */)) ||
         CK(cu->ModuleLoadData(&G->mod, im->data)))
         goto fail;
+    size_t tsz = 0;
+    if (cu->ModuleGetGlobal && (cu->ModuleGetGlobal(&G->trace, &tsz, G->mod, "qk_trace") != 0 ||
+                                cu->ModuleGetGlobal(&G->trace_n, &tsz, G->mod, "qk_trace_n") != 0))
+        G->trace = G->trace_n = 0; /* a module without --cuda-trace */
+    if (G->trace && !(G->tslot = calloc(TRACE_N, sizeof *G->tslot))) G->trace = 0;
     /* --dummy-weights: the blob is generated on the device (runtime/dummy.c) */
     size_t dsize = qrt_dummy_size();
     G->host_weights = dsize ? qrt_dummy_base : m->weights;
@@ -582,6 +625,8 @@ void qrt_cuda_free(qrt_model *m) {
     if (G->blas) G->cublas->Destroy(G->blas);
     if (G->weights) G->cu->MemFree(G->weights);
     free(G->q3set);
+    free(G->tslot);
+    free(G->tstep);
     if (G->mod) G->cu->ModuleUnload(G->mod);
     if (G->stream) G->cu->StreamDestroy(G->stream);
     if (G->ctx) G->cu->DevicePrimaryCtxRelease(G->dev);
@@ -590,6 +635,66 @@ void qrt_cuda_free(qrt_model *m) {
 }
 
 const char *qrt_cuda_device_name(const qrt_model *m) { return m->gpu ? m->gpu->name : "cpu"; }
+
+/* The records (kernels.cu QK_TRACE: per launch, block 0's start and the end of its dependency wait, in
+ * launch order) of the last R replayed decode steps: each replay's kernels and the eager ones after it
+ * (sampling) up to the next replay. A kernel's time runs from the end of its wait (its predecessor done) to
+ * the end of the next kernel's (itself done): the critical path of the step, kernel by kernel. "early" is
+ * how long before that its block 0 was already running (programmatic dependent launch). The last row runs
+ * to the next replay's first wait, so it includes the host's turn between steps. */
+int qrt_cuda_trace_report(const qrt_model *m, FILE *f) {
+    struct qrt_gpu *G = m->gpu;
+    if (!G || !G->tslot || G->n_tstep < 1 || G->n_treplay < 3 || G->failed[0]) return -1;
+    uint32_t cnt = 0, nr = G->n_treplay < 64 ? G->n_treplay : 64;
+    uint64_t(*rec)[2] = malloc(sizeof(uint64_t[TRACE_N][2]));
+    if (!rec || CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemcpyDtoH(&cnt, G->trace_n, 4)) ||
+        CK(G->cu->MemcpyDtoH(rec, G->trace, sizeof(uint64_t[TRACE_N][2]))) || cnt != G->tcount) {
+        if (rec && cnt != G->tcount)
+            fprintf(stderr, "trace: %u device records, %u launches noted; no time line\n", cnt, G->tcount);
+        free(rec);
+        return -1;
+    }
+    /* the last replay's period (its kernels and the eager ones after it), and the replays before it with
+     * the same period whose records are all still in the ring */
+    uint32_t last = G->treplay[(G->n_treplay - 2) % 64], per = G->treplay[(G->n_treplay - 1) % 64] - last;
+    int32_t R = 0;
+    double *dt = calloc(per, sizeof(double)), *early = calloc(per, sizeof(double)), total = 0;
+    for (uint32_t r = 1; r < nr && dt && early; r++) {
+        uint32_t a = G->treplay[(G->n_treplay - 1 - r) % 64], b = G->treplay[(G->n_treplay - r) % 64];
+        if (b - a != per || cnt - a > TRACE_N) break;
+        for (uint32_t i = 0; i < per; i++) {
+            const uint64_t *x = rec[(a + i) % TRACE_N], *y = rec[(a + i + 1) % TRACE_N];
+            dt[i] += (double)(y[1] - x[1]) / 1e3, early[i] += (double)(x[1] - x[0]) / 1e3;
+        }
+        R++;
+    }
+    if (R < 1) {
+        free(rec), free(dt), free(early);
+        return -1;
+    }
+    for (uint32_t i = 0; i < per; i++) dt[i] /= R, early[i] /= R, total += dt[i];
+    fprintf(f, "\nTime line of a decode step (mean of %d replayed steps; %u kernels: %d in the graph, %u after it; "
+               "%.1f us):\n\n| # | kernel | us | early us |\n|---|---|---|---|\n",
+            R, per, (int)G->n_tstep, per - (uint32_t)G->n_tstep, total);
+    for (uint32_t i = 0; i < per; i++) {
+        int16_t sl = G->tslot[(last + i) % TRACE_N];
+        fprintf(f, "| %u | `%s`%s | %.2f | %.2f |\n", i, sl >= 0 ? G->fns[sl].name : "?",
+                i == per - 1 ? " (to the next step)" : "", dt[i], early[i]);
+    }
+    fprintf(f, "\n| kernel | per step | us per step | share |\n|---|---|---|---|\n"); /* by kernel, first seen first */
+    for (uint32_t i = 0; i < per; i++) {
+        int16_t sl = G->tslot[(last + i) % TRACE_N];
+        int32_t seen = 0, c = 0;
+        double sum = 0;
+        for (uint32_t j = 0; j < i && !seen; j++) seen = G->tslot[(last + j) % TRACE_N] == sl;
+        if (seen) continue;
+        for (uint32_t j = i; j < per; j++)
+            if (G->tslot[(last + j) % TRACE_N] == sl) c++, sum += dt[j];
+        fprintf(f, "| `%s` | %d | %.1f | %.1f%% |\n", sl >= 0 ? G->fns[sl].name : "?", c, sum, 100 * sum / total);
+    }
+    free(rec), free(dt), free(early);
+    return 0;
+}
 const char *qrt_cuda_error(const qrt_model *m) {
     return m->gpu && m->gpu->failed[0] ? m->gpu->failed : NULL;
 }
@@ -690,6 +795,7 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     if (want < lo) want = lo;
     if (want > hi) want = hi;
     if (want > maxs) want = maxs;
+    if (want > 1024) want = 1024; /* kernels.cu QK_ATT_MAXS */
     if (want < 1) want = 1;
     int32_t chunk = ((c->n_ctx + want - 1) / want + 63) / 64 * 64;
     X->nsplit = (c->n_ctx + chunk - 1) / chunk;
@@ -759,6 +865,7 @@ static void run_captured(qrt_ctx *c) {
     struct qrt_gpu_ctx *X = c->gpu;
     if (!X->exec) {
         G->capturing = 1;
+        G->n_tstep = 0;
         G->capture_failed = 0;
         qrt_cu_result r = G->cu->StreamBeginCapture(G->stream, 2 /* CU_STREAM_CAPTURE_MODE_RELAXED */);
         if (r == 0) {
@@ -779,6 +886,7 @@ static void run_captured(qrt_ctx *c) {
             return;
         }
     }
+    if (G->tslot) trace_replay(G);
     CK(G->cu->GraphLaunch(X->exec, G->stream));
 }
 
@@ -886,6 +994,7 @@ static void q3_ready(struct qrt_gpu *G, qrt_cu_ptr wp, int32_t K, int32_t N) {
     if (!f) return;
     size_t blocks = (size_t)N * (size_t)((K + 31) / 32);
     void *args[] = {&wp, &K, &N};
+    if (G->tslot) trace_launch(G, f);
     if (CK(G->cu->LaunchKernel(f, grid_for(blocks, 256), 1, 1, 256, 1, 1, 0, G->stream, args, NULL)) ||
         CK(G->cu->StreamSynchronize(G->stream)))
         return;
@@ -1343,14 +1452,14 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */
     int32_t nsplit = T == 1 ? X->nsplit : 1, minsplit = T == 1 ? X->minsplit : 1; /* kernels.cu attn_core */
     if (rope) { /* the RoPEs and the append inside the attention (qk_attn_rope_*) */
-        snprintf(name, sizeof name, "qk_attn_rope_%s", kv);
+        snprintf(name, sizeof name, "qk_attn_rope_%s%s", hd > 128 ? "w_" : "", kv);
         void *args[] = {&qp, &kp, &vp, &kc, &vc, &o, &part, &X->cnt, &st, &G->prope.inv[0], &G->prope.inv[1],
                         &heads, &kv_heads, &hd, &minsplit, &nsplit};
         G->merged += 2;
         launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, 1, 128, 0, args);
         return;
     }
-    snprintf(name, sizeof name, "qk_attn_%s", kv);
+    snprintf(name, sizeof name, "qk_attn_%s%s", hd > 128 ? "w_" : "", kv); /* kernels.cu QK_DEF_ATTN */
     void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &minsplit, &nsplit};
     launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);
 }

@@ -320,6 +320,7 @@ static int bench(const qrt_model *m, const qrt_args *a, int32_t n_ctx) {
         printf("| %s | prefill %d | %.1f |\n| %s | decode %d | %.1f |\n", dev, pl, pp[done / 2], dev, gl,
                tg[done / 2]);
     }
+    if (done && c->gpu) qrt_cuda_trace_report(m, stdout); /* qcc --cuda-trace builds only */
     fflush(stdout);
     if (interrupted) fprintf(stderr, "notice: interrupted after %d of %d repetitions\n", done, REPS);
     qrt_sampler_free(&greedy);

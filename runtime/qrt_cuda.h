@@ -20,6 +20,7 @@
 #define QRT_CUDA_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "qrt.h"
@@ -107,6 +108,7 @@ typedef struct qrt_cu_api {
     qrt_cu_result (*OccupancyMaxActiveBlocksPerMultiprocessor)(int *, qrt_cu_function, int, size_t);
     /* optional (NULL when the driver lacks it): launches with attributes */
     qrt_cu_result (*LaunchKernelEx)(const struct qrt_cu_launch_config *, qrt_cu_function, void **, void **);
+    qrt_cu_result (*ModuleGetGlobal)(qrt_cu_ptr *, size_t *, qrt_cu_module, const char *); /* optional */
 } qrt_cu_api;
 
 /* Opens libcuda.so.1 and calls cuInit(0) (once per process). NULL if there
@@ -233,5 +235,9 @@ int qrt_cuda_use_cublas(qrt_model *m, int on);
  * one), 2 per qk_gemvmn_* (the same and the RMSNorm before them), 1 per qk_gemvs_* (SILU_MUL + the GEMV
  * after it), 1 per residual add done in the epilogue of the GEMV before it. */
 int64_t qrt_cuda_merged(const qrt_model *m);
+/* qcc --cuda-trace builds: the last replayed decode steps as a time line, one row per kernel of the step
+ * (docs/cuda.md), as a markdown table on f. 0 printed, -1 nothing to print (no trace in the module, no
+ * replayed step yet, or fewer than 2 steps recorded). */
+int qrt_cuda_trace_report(const qrt_model *m, FILE *f);
 
 #endif

@@ -34,6 +34,7 @@ typedef struct args {
     const char *target, *cuda_arch; /* NULL: the defaults */
     const char *dummy;              /* --dummy-weights CONFIG: no checkpoint (docs/dummy-weights.md) */
     int32_t fuse_norm;              /* the qk_gemvmn_* kernels (docs/cuda.md); --no-fuse-norm: 0 */
+    int32_t cuda_trace;             /* --cuda-trace: kernels that note their timing (docs/cuda.md) */
     int32_t n_run;
     qc_opts o;
 } args;
@@ -44,6 +45,7 @@ static void usage(void) {
            "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order] [--quantize-head BITS]\n"
            "           [--damp F] [--calib FILE|DIR | --calib-tokens IDS.i32] [--calib-samples N] [--calib-seqlen L]\n"
            "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90] [--no-fuse-norm]\n"
+           "           [--cuda-trace]\n"
            "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
            "       qcc --dummy-weights CONFIG.json [options]  (no checkpoint: seeded random weights\n"
@@ -225,6 +227,8 @@ static int parse(args *a, int argc, char **argv) {
             a->fuse_norm = 1;
         } else if (!strcmp(f, "--no-fuse-norm")) {
             a->fuse_norm = 0;
+        } else if (!strcmp(f, "--cuda-trace")) {
+            a->cuda_trace = 1;
         } else if (!strcmp(f, "--emit")) {
             TAKE();
             if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir") && strcmp(v, "cuda-src") &&
@@ -369,6 +373,7 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
     if (quant && a->o.head_bits)
         snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --quantize-head %d", a->o.head_bits);
     if (!a->fuse_norm) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --no-fuse-norm");
+    if (a->cuda_trace) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --cuda-trace");
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);
@@ -584,6 +589,7 @@ static char *cuda_step(const args *a, const qc_graph *g, const char *out, const 
     co.opt_level = a->o.opt_level;
     co.threads = a->o.threads;
     co.fuse_norm = a->fuse_norm;
+    co.trace = a->cuda_trace;
     if (qc_cuda_parse_targets(&co, a->cuda_arch ? a->cuda_arch : QC_CUDA_DEFAULT_ARCHS, &err)) die(err.msg);
     /* Compiled images are cached: QCC_CACHE_DIR, else $XDG_CACHE_HOME/qcc, else ~/.cache/qcc ("" = off). */
     char cache[4096] = "";

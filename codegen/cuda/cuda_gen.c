@@ -46,6 +46,7 @@ static const char *const base_kernels[] = {
     "qk_silu_mul",      "qk_add",           "qk_add_bias",      "qk_to_f16",        "qk_to_bf16",
     "qk_kv_append_f32", "qk_attn_f32",      "qk_rope_append_f32", "qk_kv_append_f16", "qk_attn_f16",
     "qk_rope_append_f16", "qk_attn_tile_f32", "qk_attn_tile_f16", "qk_attn_rope_f32", "qk_attn_rope_f16",
+    "qk_attn_w_f32",    "qk_attn_w_f16",    "qk_attn_rope_w_f32", "qk_attn_rope_w_f16",
     "qk_topk",
 };
 
@@ -195,6 +196,7 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
     sb_printf(&s, "#define QK_GEMV_WARPS %d\n#define QK_GEMV_LOADS %d\n#define QK_GEMV_XS %d\n#define QK_GEMV_FAST %d\n",
               (int)m->gemv_warps, (int)m->gemv_loads, (int)m->gemv_xs, (int)m->gemv_fast);
     if (o->gemv_nopipe) sb_printf(&s, "#define QK_GEMV_PIPE 0\n");
+    if (o->trace) sb_printf(&s, "#define QK_TRACE 1\n");
     if (o->gemv_minb > 1) sb_printf(&s, "#define QK_GEMV_MINB %d\n", (int)o->gemv_minb);
     for (int d = 0; d < NDT; d++)
         if (dtypes & (1u << d)) sb_printf(&s, "#define QK_NEED_%s 1\n", dt_macros[d] + 3);

@@ -16,7 +16,7 @@
  *
  * Names are extern "C" so the runtime finds them with cuModuleGetFunction:
  *   qk_embed_<dt> qk_rmsnorm_<dt> qk_add_rmsnorm_<dt> qk_rope qk_kv_append_<kv>
- *   qk_rope_append_<kv> qk_attn_<kv> qk_attn_rope_<kv> qk_attn_tile_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
+ *   qk_rope_append_<kv> qk_attn[_rope][_w]_<kv> qk_attn_tile_<kv> qk_silu_mul qk_add qk_add_bias qk_to_f16
  *   qk_to_bf16 qk_topk
  *   qk_gemv_<dt>_b1, _b4       GEMV for 1 / up to 4 rows, shape in the arguments
  *   qk_gemv_<dt>_k<K>_n<N>_g<G>_<s|a>_b1   batch 1 with the shape baked in
@@ -168,11 +168,36 @@ __device__ __forceinline__ void qk_dep_go(void) {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
+#ifndef QK_TRACE
 #define QK_DEP() \
     do { \
         qk_dep_wait(); \
         qk_dep_go(); \
     } while (0)
+#else
+/* qcc --cuda-trace: block 0 of every launch notes, in launch order, the global timer when it started and
+ * when its dependency wait returned (= when the kernel before it had finished); the runtime turns a replayed
+ * decode step's records into a per-kernel time line (runtime/cuda.c qrt_cuda_trace_report). */
+#define QK_TRACE_N 8192
+__device__ unsigned long long qk_trace[QK_TRACE_N][2];
+__device__ unsigned qk_trace_n;
+__device__ __forceinline__ unsigned long long qk_gtime(void) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+#define QK_DEP() \
+    do { \
+        const unsigned long long t0_ = qk_gtime(); \
+        qk_dep_wait(); \
+        if ((blockIdx.x | blockIdx.y | blockIdx.z | threadIdx.x | threadIdx.y) == 0) { \
+            const unsigned i_ = atomicAdd(&qk_trace_n, 1u) % QK_TRACE_N; \
+            qk_trace[i_][0] = t0_; \
+            qk_trace[i_][1] = qk_gtime(); \
+        } \
+        qk_dep_go(); \
+    } while (0)
+#endif
 
 __device__ __forceinline__ float qk_warp_sum(float v) {
 #pragma unroll
@@ -1936,15 +1961,19 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * others return at once, so short positions pay for few splits and long
  * ones get up to nsplit; with nsplit 1, ns = 1.
  * The block's lanes form groups of lg lanes (a power of two covering hd / 4
- * float4s, at most 32); group g takes positions g, g + G, g + 2G, ... (G
- * groups) and keeps its own online softmax (max m, sum l, output in the
- * lanes' registers) without block-wide barriers, QK_ATT_U positions at a
- * time with their K and V rows requested together. The groups are merged in
- * group order at the end. With one split the block writes the output; else
- * (m, l, unnormalized o) go to part[heads, nsplit, hd + 4] (one token), and
- * the head's last split to finish (counted in cnt[heads], which it resets)
- * merges them in split order: the result does not depend on which block is
- * last. hd % 4 == 0, hd <= 512.
+ * float4s, at most 32; NC float4s per lane); group g takes positions g,
+ * g + G, g + 2G, ... (G groups) and keeps its own online softmax (max m,
+ * sum l, output in the lanes' registers) without block-wide barriers,
+ * QK_ATT_U positions a round. A round's K and V rows are all requested
+ * before any is used, and (NC 1) the next round's while this one is
+ * computed. The first round's rows of earlier steps (positions before the
+ * step's first) are requested before the dependency wait: no kernel still
+ * running writes them. The groups are merged in group order at the end.
+ * With one split the block writes the output; else (m, l, unnormalized o)
+ * go to part[heads, nsplit, hd + 4] (one token), and the head's last split
+ * to finish (counted in cnt[heads], which it resets) merges them in split
+ * order, all of them read at once: the result does not depend on which
+ * block is last. hd % 4 == 0, hd <= 512, nsplit <= QK_ATT_MAXS.
  * qk_attn_rope_<kv> (one token) also does what qk_rope_append_<kv> would
  * have done before it: each block rotates its head's q into shared memory;
  * the split that reads position pos rotates its kv head's k and writes k
@@ -1952,29 +1981,68 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * same bytes), so the result is bit for bit the unfused one. q and k stay
  * unrotated in their buffers (only the attention reads them). */
 #define QK_ATT_THREADS 128
-#define QK_ATT_U 4 /* positions per group whose K and V rows are loaded together */
+#define QK_ATT_U 4 /* positions per group and round */
 #define QK_ATT_SPOS 128 /* one token: positions per active split (at least minsplit splits) */
-template <int KVT, int ROPE>
+#define QK_ATT_MAXS 1024 /* splits per head at most (runtime/cuda.c caps nsplit) */
+
+/* K and V rows of positions p0 + u G (u < QK_ATT_U) in [lo, hi) into the lane's registers (others untouched) */
+template <int KVT, int NC>
+__device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC], const void *kc,
+                                            const void *vc, int p0, int G, int lo, int hi, int gl, int lg, int nq,
+                                            int kvd, size_t hoff) {
+#pragma unroll
+    for (int u = 0; u < QK_ATT_U; u++) {
+        const int p = p0 + u * G;
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            const int i = gl + c * lg;
+            if (p >= lo && p < hi && i < nq) {
+                const size_t base = (size_t)p * kvd + hoff + 4 * i;
+                kk[u][c] = qk_ld4kv<KVT>(kc, base);
+                vv[u][c] = qk_ld4kv<KVT>(vc, base);
+            }
+        }
+    }
+}
+template <int NC>
+__device__ __forceinline__ void qk_att_zero(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC]) {
+#pragma unroll
+    for (int u = 0; u < QK_ATT_U; u++)
+#pragma unroll
+        for (int c = 0; c < NC; c++) kk[u][c] = vv[u][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+template <int KVT, int ROPE, int NC>
 __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, float *out, float *part,
                                           unsigned *cnt, const int *st, int heads, int kvh, int hd, int minsplit,
                                           int nsplit, const float *kn, const float *vn, const float *invq,
                                           const float *invk) {
     __shared__ int is_last;
-    __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS];
+    __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS], wsp[QK_ATT_MAXS];
     __shared__ float4 gacc[4 * QK_ATT_THREADS];
     __shared__ float4 qrot[ROPE ? 128 : 1]; /* ROPE: this head's rotated q (hd <= 512) */
+    constexpr int PIPE = NC == 1;           /* the next round's rows in flight while this one is computed */
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
-    const int last = st[QK_ST_POS] + t;
+    /* the step block is written before the step's first kernel: readable before the wait */
+    const int pre = st[QK_ST_POS], last = pre + t;
     /* one token: the ns active splits share the current length evenly */
     const int ns = nsplit == 1 ? 1 : min(nsplit, max(minsplit, (last + QK_ATT_SPOS) / QK_ATT_SPOS));
-    if (s >= ns) return; /* not needed at this length (reads and writes nothing) */
+    if (s >= ns) { /* not needed at this length (reads and writes nothing) */
+        QK_DEP();
+        return;
+    }
     const int ch = (last + ns) / ns;
     const int j0 = s * ch, j1 = min(j0 + ch, last + 1);
     const float scale = 1.0f / sqrtf((float)hd);
     int lg = 1;
     while (lg < nq && lg < 32) lg <<= 1;
     const int G = QK_ATT_THREADS / lg, grp = tid / lg, gl = tid % lg;
+    const size_t hoff = (size_t)kh * hd;
+    float4 kk[QK_ATT_U][NC], vv[QK_ATT_U][NC];
+    qk_att_zero<NC>(kk, vv);
+    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, j0, min(j1, pre), gl, lg, nq, kvd, hoff);
+    QK_DEP();
     const float4 *qh = (const float4 *)(q + ((size_t)t * heads + h) * hd);
     if (ROPE) { /* one token: this step's RoPE of q and k and the KV append, as rope_append_core */
         const int half = hd / 2;
@@ -2003,60 +2071,74 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
         __syncthreads();
         qh = qrot;
     }
-    float4 qv[4], acc[4];
+    /* the first round's rows of this step (written by the kernel before, or just above) */
+    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, pre, j1, gl, lg, nq, kvd, hoff);
+    float4 qv[NC], acc[NC];
 #pragma unroll
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < NC; c++) {
         const int i = gl + c * lg;
         qv[c] = i < nq ? qh[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         acc[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     float m = QK_NEG_INF, l = 0.0f;
-    const size_t hoff = (size_t)kh * hd;
     for (int pb = j0; pb < j1; pb += G * QK_ATT_U) { /* the same trip count in every lane: shuffles below */
-        const int p0 = pb + grp;
+        const int p0 = pb + grp, pn = pb + G * QK_ATT_U;
+        float4 kx[QK_ATT_U][PIPE ? NC : 1], vx[QK_ATT_U][PIPE ? NC : 1];
+        if (PIPE) { /* the next round's rows */
+            qk_att_zero<PIPE ? NC : 1>(kx, vx);
+            if (pn < j1) qk_att_load<KVT, PIPE ? NC : 1>(kx, vx, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff);
+        }
         float sc[QK_ATT_U];
-        float4 vv[QK_ATT_U][4];
 #pragma unroll
         for (int u = 0; u < QK_ATT_U; u++) {
-            const int p = p0 + u * G;
             float d = 0.0f;
 #pragma unroll
-            for (int c = 0; c < 4; c++) {
-                const int i = gl + c * lg;
-                vv[u][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (p < j1 && i < nq) {
-                    const size_t base = (size_t)p * kvd + hoff + 4 * i;
-                    const float4 kk = qk_ld4kv<KVT>(kc, base);
-                    vv[u][c] = qk_ld4kv<KVT>(vc, base);
-                    d += qv[c].x * kk.x + qv[c].y * kk.y + qv[c].z * kk.z + qv[c].w * kk.w;
-                }
-            }
-            for (int o = lg >> 1; o; o >>= 1) d += __shfl_xor_sync(QK_FULL, d, o);
-            sc[u] = p < j1 ? d * scale : QK_NEG_INF;
+            for (int c = 0; c < NC; c++)
+                d += qv[c].x * kk[u][c].x + qv[c].y * kk[u][c].y + qv[c].z * kk[u][c].z + qv[c].w * kk[u][c].w;
+            sc[u] = d;
         }
-        float mt = sc[0];
 #pragma unroll
-        for (int u = 1; u < QK_ATT_U; u++) mt = fmaxf(mt, sc[u]);
-        if (mt == QK_NEG_INF) continue; /* no position of this group here (the last round) */
-        const float mn = fmaxf(m, mt), corr = expf(m - mn);
-        l *= corr;
+        for (int o = 16; o; o >>= 1)
+            if (o < lg) {
 #pragma unroll
-        for (int c = 0; c < 4; c++) acc[c].x *= corr, acc[c].y *= corr, acc[c].z *= corr, acc[c].w *= corr;
+                for (int u = 0; u < QK_ATT_U; u++) sc[u] += __shfl_xor_sync(QK_FULL, sc[u], o);
+            }
+        float mt = QK_NEG_INF;
 #pragma unroll
         for (int u = 0; u < QK_ATT_U; u++) {
-            const float e = expf(sc[u] - mn); /* 0 past j1 */
-            l += e;
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-                acc[c].x = fmaf(e, vv[u][c].x, acc[c].x), acc[c].y = fmaf(e, vv[u][c].y, acc[c].y);
-                acc[c].z = fmaf(e, vv[u][c].z, acc[c].z), acc[c].w = fmaf(e, vv[u][c].w, acc[c].w);
-            }
+            sc[u] = p0 + u * G < j1 ? sc[u] * scale : QK_NEG_INF;
+            mt = fmaxf(mt, sc[u]);
         }
-        m = mn;
+        if (mt != QK_NEG_INF) { /* else no position of this group here (the last round) */
+            const float mn = fmaxf(m, mt), corr = expf(m - mn);
+            l *= corr;
+#pragma unroll
+            for (int c = 0; c < NC; c++) acc[c].x *= corr, acc[c].y *= corr, acc[c].z *= corr, acc[c].w *= corr;
+#pragma unroll
+            for (int u = 0; u < QK_ATT_U; u++) {
+                const float e = expf(sc[u] - mn); /* 0 past j1 */
+                l += e;
+#pragma unroll
+                for (int c = 0; c < NC; c++) {
+                    acc[c].x = fmaf(e, vv[u][c].x, acc[c].x), acc[c].y = fmaf(e, vv[u][c].y, acc[c].y);
+                    acc[c].z = fmaf(e, vv[u][c].z, acc[c].z), acc[c].w = fmaf(e, vv[u][c].w, acc[c].w);
+                }
+            }
+            m = mn;
+        }
+        if (PIPE) {
+#pragma unroll
+            for (int u = 0; u < QK_ATT_U; u++)
+#pragma unroll
+                for (int c = 0; c < NC; c++) kk[u][c] = kx[u][PIPE ? c : 0], vv[u][c] = vx[u][PIPE ? c : 0];
+        } else if (pn < j1) {
+            qk_att_zero<NC>(kk, vv);
+            qk_att_load<KVT, NC>(kk, vv, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff);
+        }
     }
     if (gl == 0) gm[grp] = m, gsum[grp] = l;
 #pragma unroll
-    for (int c = 0; c < 4; c++)
+    for (int c = 0; c < NC; c++)
         if (gl + c * lg < nq) gacc[grp * nq + gl + c * lg] = acc[c];
     __syncthreads();
     for (int i = tid; i < nq; i += QK_ATT_THREADS) { /* merge the groups in order */
@@ -2088,15 +2170,27 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     __syncthreads();
     if (!is_last) return;
     __threadfence();
+    /* the ns partials: every (m, l) read at once, then every output column's ns values at once */
     const int stride = hd + 4;
     const float *P = part + (size_t)h * nsplit * stride;
-    float M = QK_NEG_INF;
-    for (int i = 0; i < ns; i++) M = fmaxf(M, __ldcg(P + i * stride));
-    float L = 0.0f;
-    for (int i = 0; i < ns; i++) L += __ldcg(P + i * stride + 1) * expf(__ldcg(P + i * stride) - M);
+    float mloc = QK_NEG_INF;
+    for (int i = tid; i < ns; i += QK_ATT_THREADS) {
+        const float mi = __ldcg(P + i * stride);
+        wsp[i] = mi;
+        mloc = fmaxf(mloc, mi);
+    }
+    const float M = qk_block_max(mloc, gm);
+    float lloc = 0.0f;
+    for (int i = tid; i < ns; i += QK_ATT_THREADS) {
+        const float w = expf(wsp[i] - M);
+        wsp[i] = w;
+        lloc += __ldcg(P + i * stride + 1) * w;
+    }
+    const float L = qk_block_sum(lloc, gsum); /* (its barrier also publishes wsp) */
     for (int d = tid; d < hd; d += QK_ATT_THREADS) {
         float o = 0.0f;
-        for (int i = 0; i < ns; i++) o += expf(__ldcg(P + i * stride) - M) * __ldcg(P + i * stride + 4 + d);
+#pragma unroll 8
+        for (int i = 0; i < ns; i++) o += wsp[i] * __ldcg(P + i * stride + 4 + d);
         out[(size_t)h * hd + d] = o / L;
     }
     if (tid == 0) cnt[h] = 0; /* ready for the next step (graph replay) */
@@ -2220,19 +2314,31 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
         QK_DEP();                                                                                        \
         rope_append_core<KVT>(q, k, v, kc, vc, st, invq, invk, heads, kvh, hd);                          \
     }                                                                                                    \
+    /* one token, and more when hd > 256 (kernels.cu attn_core): hd <= 128 (one float4 per lane, the next  \
+     * round in flight), _w_ hd <= 512 */                                                                 \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
         qk_attn_##name(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt,        \
                        const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) {            \
-        QK_DEP();                                                                                        \
-        attn_core<KVT, 0>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0);  \
+        attn_core<KVT, 0, 1>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0); \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
+        qk_attn_w_##name(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt,      \
+                         const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) {          \
+        attn_core<KVT, 0, 4>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0); \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
         qk_attn_rope_##name(const float *q, const float *k, const float *v, void *kc, void *vc,           \
                             float *out, float *part, unsigned *cnt, const int *st, const float *invq,    \
                             const float *invk, int heads, int kvh, int hd, int minsplit, int nsplit) {   \
-        QK_DEP();                                                                                        \
-        attn_core<KVT, 1>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq,   \
-                          invk);                                                                         \
+        attn_core<KVT, 1, 1>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq, \
+                             invk);                                                                      \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
+        qk_attn_rope_w_##name(const float *q, const float *k, const float *v, void *kc, void *vc,         \
+                              float *out, float *part, unsigned *cnt, const int *st, const float *invq,  \
+                              const float *invk, int heads, int kvh, int hd, int minsplit, int nsplit) { \
+        attn_core<KVT, 1, 4>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq, \
+                             invk);                                                                      \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(8 * QK_AT_QT)                                           \
         qk_attn_tile_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \

@@ -60,6 +60,7 @@ typedef struct qc_cuda_opts {
     int32_t gemv_warps, gemv_loads, gemv_xs, gemv_fast;
     int32_t gemv_nopipe, gemv_minb; /* tuning: no prefetch of the next item; min blocks per SM */
     int32_t fuse_norm; /* also the merged GEMVs with the RMSNorm before them (qk_gemvmn_*; qcc: unless --no-fuse-norm) */
+    int32_t trace;     /* every kernel notes when it started and when its wait returned (QK_TRACE; qcc --cuda-trace) */
 } qc_cuda_opts;
 
 /* Parses a comma-separated target list ("sm_80,sm_90,compute_90") into o. */

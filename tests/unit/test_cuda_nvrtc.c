@@ -57,9 +57,9 @@ int main(void) {
         fprintf(stderr, "module: %s\n", err.msg);
         return 1;
     }
-    /* 26 base (qk_topk, qk_add_rmsnorm_*, qk_rope_append_*, qk_attn_rope_*, qk_attn_tile_* included) + 7 dtypes x 3 + 4
+    /* 30 base (qk_topk, qk_add_rmsnorm_*, qk_rope_append_*, qk_attn_[rope_][w_]*, qk_attn_tile_* included) + 7 dtypes x 3 + 4
      * dequant + qk_repack_q3 + 8 distinct linears x 2 (batch 1 and 4) */
-    CHECK(m.n_names == 26 + 21 + 4 + 1 + 16);
+    CHECK(m.n_names == 30 + 21 + 4 + 1 + 16);
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b4, QK_Q4, 4, 4096, 11008, 128, 0)") != NULL);
     /* merged linears: q / k / v and gate / up shapes; a repeat and f32 (no tensor-core GEMV) add nothing */
     static const int32_t qkv[3] = {4096, 1024, 1024}, gu[2] = {11008, 11008};
@@ -70,7 +70,7 @@ int main(void) {
     CHECK(qc_cuda_module_add_multi(&m, &f32, 2, gu, &err) == 0);
     CHECK(qc_cuda_module_add_multi(&m, &q4, 1, gu, &err) == -1);
     char mname[128];
-    CHECK(m.n_names == 26 + 21 + 4 + 1 + 16 + 2);
+    CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 2);
     qc_cuda_gemvm_name(mname, sizeof mname, &q4, 3, qkv);
     CHECK(!strcmp(mname, "qk_gemvm_q4_k4096_n4096_n1024_n1024_g128_a"));
     CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n11008_n11008_n0_g128_a, QK_Q4, 4096, 128, 0, 11008, "
@@ -80,7 +80,7 @@ int main(void) {
     CHECK(qc_cuda_module_add_silu(&m, &down, &err) == 0);
     CHECK(qc_cuda_module_add_silu(&m, &down, &err) == 0);
     CHECK(qc_cuda_module_add_silu(&m, &down32, &err) == 0);
-    CHECK(m.n_names == 26 + 21 + 4 + 1 + 16 + 3);
+    CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 3);
     qc_cuda_gemvs_name(mname, sizeof mname, &down);
     CHECK(!strcmp(mname, "qk_gemvs_q4_k11008_n4096_g128_a"));
     qc_cuda_build b;

@@ -32,6 +32,8 @@ static void usage(const char *prog) {
            "                          the GEMV before it; docs/cuda.md)\n"
            "  --no-fuse-rope          GPU: RoPE of q and k and the KV append as a kernel of their own (default:\n"
            "                          in the decode attention's prologue; docs/cuda.md)\n"
+           "  --no-cluster            GPU: decode attention splits merged through global memory (default on\n"
+           "                          sm_90+: each head's splits one thread block cluster; docs/cuda.md)\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -152,6 +154,8 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->fuse_norm = 0;
         } else if (IS("--no-fuse-rope")) {
             a->no_fuse_rope = 1;
+        } else if (IS("--no-cluster")) {
+            a->no_cluster = 1;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

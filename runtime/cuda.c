@@ -302,6 +302,7 @@ struct qrt_gpu {
     int32_t pdl; /* launch with programmatic dependent launch (sm_90+, cuLaunchKernelEx present) */
     int32_t fuse_norm; /* qrt_cuda_opts.fuse_norm: pnorm and the residual adds (plin.res, psilu.res) */
     int32_t fuse_rope; /* qrt_cuda_opts.no_fuse_rope == 0: one token's RoPEs in the attention (qk_attn_rope_*) */
+    int32_t cluster;   /* one-token attention splits launched as clusters (launch_attn) */
     qrt_cu_ptr step_dev; /* the step block of the context whose RoPEs are held back */
     qrt_cuda_blob blob;
     qrt_cu_ptr weights;          /* device copy of the weight blob */
@@ -479,20 +480,52 @@ static void trace_replay(struct qrt_gpu *G) {
     for (int32_t i = 0; i < G->n_tstep; i++) G->tslot[G->tcount++ % TRACE_N] = G->tstep[i];
 }
 
+/* cly > 1: blocks (x, cly y .. cly y + cly - 1) form a thread block cluster (sm_90+, cuLaunchKernelEx). Returns
+ * the driver's result. */
+static qrt_cu_result launch_cl(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz,
+                               unsigned bx, size_t smem, void **args, unsigned cly) {
+    if (G->tslot) trace_launch(G, f);
+    if (G->pdl || cly > 1) {
+        qrt_cu_launch_attr at[2];
+        unsigned n = 0;
+        memset(at, 0, sizeof at);
+        if (G->pdl) { /* every kernel of the module waits for its predecessor itself (kernels.cu qk_dep_wait) */
+            at[n].id = QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION;
+            at[n++].value.i = 1;
+        }
+        if (cly > 1) {
+            const unsigned dim[3] = {1, cly, 1};
+            at[n].id = QRT_CU_LAUNCH_ATTR_CLUSTER_DIMENSION;
+            memcpy(at[n++].value.bytes, dim, sizeof dim);
+        }
+        qrt_cu_launch_config lc = {gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, at, n};
+        return G->cu->LaunchKernelEx(&lc, f, args, NULL);
+    }
+    return G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL);
+}
+
 static void launch(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                    size_t smem, void **args) {
     if (!f || G->failed[0]) return;
-    if (G->tslot) trace_launch(G, f);
-    if (G->pdl) { /* every kernel of the module waits for its predecessor itself (kernels.cu qk_dep_wait) */
-        qrt_cu_launch_attr at;
-        memset(&at, 0, sizeof at);
-        at.id = QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION;
-        at.value.i = 1;
-        qrt_cu_launch_config lc = {gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, &at, 1};
-        CK(G->cu->LaunchKernelEx(&lc, f, args, NULL));
-        return;
+    ck(G, launch_cl(G, f, gx, gy, gz, bx, smem, args, 0), G->pdl ? "cuLaunchKernelEx" : "cuLaunchKernel");
+}
+
+/* The one-token attention: the splits of a head as one cluster (kernels.cu attn_core merges them through
+ * distributed shared memory) where that can be (sm_90+, at most 8 splits, not --no-cluster); a driver that
+ * refuses the first such launch (never inside a capture: the first decode step runs eagerly) turns it off. */
+static void launch_attn(struct qrt_gpu *G, qrt_cu_function f, unsigned heads, unsigned nsplit, void **args) {
+    if (!f || G->failed[0]) return;
+    if (G->cluster && nsplit > 1 && nsplit <= 8) {
+        qrt_cu_result r = launch_cl(G, f, heads, nsplit, 1, 128, 0, args, nsplit);
+        /* CUDA_ERROR_INVALID_VALUE, _NOT_SUPPORTED, _INVALID_CLUSTER_SIZE: no clusters here; else a real error */
+        if ((r != 1 && r != 801 && r != 912) || G->capturing) {
+            ck(G, r, "cuLaunchKernelEx");
+            return;
+        }
+        if (G->tslot) G->tcount--; /* not launched */
+        G->cluster = 0;
     }
-    CK(G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL));
+    launch(G, f, heads, nsplit, 1, 128, 0, args);
 }
 
 static unsigned grid_for(size_t n, unsigned threads) {
@@ -559,6 +592,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->pdl = !o->no_pdl;
     G->fuse_norm = o->fuse_norm;
     G->fuse_rope = !o->no_fuse_rope;
+    G->cluster = !o->no_cluster;
     const int32_t *cfg = m->cfg;
     int major = 0, minor = 0;
     const qrt_cuda_image *im = NULL;
@@ -579,6 +613,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
         goto fail;
     G->cc = 10 * major + minor;
     G->pdl = G->pdl && G->cc >= 90 && cu->LaunchKernelEx;
+    G->cluster = G->cluster && G->cc >= 90 && cu->LaunchKernelEx;
     char dname[128] = "?";
     cu->DeviceGetName(dname, sizeof dname, G->dev);
     im = qrt_cuda_blob_pick(&G->blob, G->cc);
@@ -1456,12 +1491,15 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
         void *args[] = {&qp, &kp, &vp, &kc, &vc, &o, &part, &X->cnt, &st, &G->prope.inv[0], &G->prope.inv[1],
                         &heads, &kv_heads, &hd, &minsplit, &nsplit};
         G->merged += 2;
-        launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, 1, 128, 0, args);
+        launch_attn(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, args);
         return;
     }
     snprintf(name, sizeof name, "qk_attn_%s%s", hd > 128 ? "w_" : "", kv); /* kernels.cu QK_DEF_ATTN */
     void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &minsplit, &nsplit};
-    launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);
+    if (T == 1)
+        launch_attn(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, args);
+    else
+        launch(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, (unsigned)T, 128, 0, args);
 }
 
 /* out = a (+ or silu *) b over the step's tokens, held back: launched by the next entry point, fused into
@@ -1531,6 +1569,7 @@ int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes) {
 }
 
 int64_t qrt_cuda_merged(const qrt_model *m) { return m->gpu ? m->gpu->merged : 0; }
+int qrt_cuda_clusters(const qrt_model *m) { return m->gpu ? m->gpu->cluster : 0; }
 
 int qrt_cuda_use_cublas(qrt_model *m, int on) {
     struct qrt_gpu *G = m->gpu;

@@ -430,7 +430,7 @@ int main(int argc, char **argv) {
         char why[512];
         qrt_cuda_opts co = {.verbose = a.verbose, .kv_f16 = a.kv_f16, .no_graph = a.no_graph,
                               .no_pdl = a.no_pdl, .fuse_norm = a.fuse_norm,
-                              .no_fuse_rope = a.no_fuse_rope};
+                              .no_fuse_rope = a.no_fuse_rope, .no_cluster = a.no_cluster};
         int g = qrt_cuda_init(&m, &co, why, sizeof why);
         if (g < 0 || (g > 0 && (a.device == 2 || a.verbose)))
             fprintf(stderr, "notice: %s; running on the CPU\n", why);

@@ -123,6 +123,7 @@ typedef struct qrt_args {
     int32_t no_pdl;         /* --no-pdl */
     int32_t fuse_norm;      /* 1, --no-fuse-norm: 0 */
     int32_t no_fuse_rope;   /* --no-fuse-rope */
+    int32_t no_cluster;     /* --no-cluster */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
     int32_t interactive;    /* -i: chat, one user message per line of stdin */

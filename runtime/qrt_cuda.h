@@ -45,6 +45,7 @@ typedef struct CUgraphExec_st *qrt_cu_graph_exec;
 
 /* cuLaunchKernelEx's CUlaunchConfig / CUlaunchAttribute (cuda.h, CUDA 12):
  * the attribute is an id, padding to 8 bytes, and a 64-byte value union. */
+#define QRT_CU_LAUNCH_ATTR_CLUSTER_DIMENSION 4 /* value: unsigned x, y, z */
 #define QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION 6
 typedef struct qrt_cu_launch_attr {
     int id;
@@ -189,6 +190,8 @@ typedef struct qrt_cuda_opts {
                         * epilogue of the GEMV before them (docs/cuda.md; the executables' default) */
     int32_t no_fuse_rope; /* one token: RoPE of q and k and the KV append as a kernel of their own instead of in
                            * the attention's prologue (qk_attn_rope_*, the default) */
+    int32_t no_cluster;   /* one token: the attention's splits merged through global memory instead of as one
+                           * thread block cluster per head (sm_90+, at most 8 splits; the default) */
 } qrt_cuda_opts;
 
 /* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;
@@ -235,6 +238,8 @@ int qrt_cuda_use_cublas(qrt_model *m, int on);
  * one), 2 per qk_gemvmn_* (the same and the RMSNorm before them), 1 per qk_gemvs_* (SILU_MUL + the GEMV
  * after it), 1 per residual add done in the epilogue of the GEMV before it. */
 int64_t qrt_cuda_merged(const qrt_model *m);
+/* 1 while one-token attentions launch their splits as thread block clusters (docs/cuda.md) */
+int qrt_cuda_clusters(const qrt_model *m);
 /* qcc --cuda-trace builds: the last replayed decode steps as a time line, one row per kernel of the step
  * (docs/cuda.md), as a markdown table on f. 0 printed, -1 nothing to print (no trace in the module, no
  * replayed step yet, or fewer than 2 steps recorded). */

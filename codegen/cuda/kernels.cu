@@ -1985,6 +1985,33 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 #define QK_ATT_SPOS 128 /* one token: positions per active split (at least minsplit splits) */
 #define QK_ATT_MAXS 1024 /* splits per head at most (runtime/cuda.c caps nsplit) */
 
+/* Thread block clusters (sm_90+): the splits of a head launched as one cluster (runtime/cuda.c) merge
+ * through distributed shared memory. On older targets no launch has a cluster: qk_cl_n() is 1. */
+__device__ __forceinline__ unsigned qk_cl_n(void) {
+    unsigned r = 1;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
+#endif
+    return r;
+}
+__device__ __forceinline__ void qk_cl_sync(void) { /* every running thread of the cluster; writes before it seen after */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+/* *p in the shared memory of the cluster's block `rank` (p: this block's copy of the variable) */
+__device__ __forceinline__ float qk_cl_ld(const float *p, unsigned rank) {
+    float v = 0.0f;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned long long a;
+    unsigned r;
+    asm volatile("cvta.to.shared.u64 %0, %1;" : "=l"(a) : "l"(p));
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"((unsigned)a), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(r) : "memory");
+#endif
+    return (void)p, (void)rank, v;
+}
+
 /* K and V rows of positions p0 + u G (u < QK_ATT_U) in [lo, hi) into the lane's registers (others untouched) */
 template <int KVT, int NC>
 __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC], const void *kc,
@@ -2019,6 +2046,8 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
                                           const float *invk) {
     __shared__ int is_last;
     __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS], wsp[QK_ATT_MAXS];
+    __shared__ float4 cpart4[1 + 128]; /* cluster: this split's m, l, -, -, o (float4 stores: 16-byte aligned) */
+    float *const cpart = (float *)cpart4;
     __shared__ float4 gacc[4 * QK_ATT_THREADS];
     __shared__ float4 qrot[ROPE ? 128 : 1]; /* ROPE: this head's rotated q (hd <= 512) */
     constexpr int PIPE = NC == 1;           /* the next round's rows in flight while this one is computed */
@@ -2028,8 +2057,10 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     const int pre = st[QK_ST_POS], last = pre + t;
     /* one token: the ns active splits share the current length evenly */
     const int ns = nsplit == 1 ? 1 : min(nsplit, max(minsplit, (last + QK_ATT_SPOS) / QK_ATT_SPOS));
-    if (s >= ns) { /* not needed at this length (reads and writes nothing) */
+    const bool cl = nsplit > 1 && qk_cl_n() == (unsigned)nsplit; /* launched as clusters of the head's splits */
+    if (s >= ns) { /* not needed at this length (reads and writes nothing; takes part in the cluster barriers) */
         QK_DEP();
+        if (cl) qk_cl_sync(), qk_cl_sync();
         return;
     }
     const int ch = (last + ns) / ns;
@@ -2042,22 +2073,34 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     float4 kk[QK_ATT_U][NC], vv[QK_ATT_U][NC];
     qk_att_zero<NC>(kk, vv);
     qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, j0, min(j1, pre), gl, lg, nq, kvd, hoff);
+    /* ROPE: the angles of this position (constant tables; hd / 2 <= 256, two per thread at most) */
+    const bool app = ROPE && s == last / ch; /* this split reads position last: it appends k and v there first */
+    float qsn[2], qcs[2], ksn[2], kcs[2];
+    if (ROPE)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int i = tid + r * QK_ATT_THREADS;
+            if (i >= hd / 2) continue;
+            sincosf((float)last * invq[i], &qsn[r], &qcs[r]);
+            if (app) sincosf((float)last * invk[i], &ksn[r], &kcs[r]);
+        }
     QK_DEP();
     const float4 *qh = (const float4 *)(q + ((size_t)t * heads + h) * hd);
     if (ROPE) { /* one token: this step's RoPE of q and k and the KV append, as rope_append_core */
         const int half = hd / 2;
-        const float pos = (float)last, *qs = q + (size_t)h * hd, *ks = kn + (size_t)kh * hd;
-        const bool app = s == last / ch; /* this split reads position last: it appends k and v there first */
+        const float *qs = q + (size_t)h * hd, *ks = kn + (size_t)kh * hd;
         const size_t off = (size_t)last * kvd + (size_t)kh * hd;
         float *qr = (float *)qrot;
-        for (int i = tid; i < half; i += QK_ATT_THREADS) {
-            float si, co;
-            sincosf(pos * invq[i], &si, &co);
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int i = tid + r * QK_ATT_THREADS;
+            if (i >= half) continue;
+            float si = qsn[r], co = qcs[r];
             const float x0 = qs[i], x1 = qs[i + half];
             qr[i] = x0 * co - x1 * si, qr[i + half] = x1 * co + x0 * si;
             if (!app) continue;
             /* every q head of this kv head appends the same bytes; each reads back its own (the barrier) */
-            sincosf(pos * invk[i], &si, &co);
+            si = ksn[r], co = kcs[r];
             const float y0 = ks[i], y1 = ks[i + half], r0 = y0 * co - y1 * si, r1 = y1 * co + y0 * si;
             const float v0 = vn[(size_t)kh * hd + i], v1 = vn[(size_t)kh * hd + i + half];
             if (KVT == 0) {
@@ -2158,12 +2201,39 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             o.x *= inv, o.y *= inv, o.z *= inv, o.w *= inv;
             ((float4 *)(out + ((size_t)t * heads + h) * hd))[i] = o;
         } else {
-            float *P = part + ((size_t)h * nsplit + s) * (hd + 4);
+            float *P = cl ? cpart : part + ((size_t)h * nsplit + s) * (hd + 4);
             if (i == 0) P[0] = M, P[1] = L;
             ((float4 *)(P + 4))[i] = o;
         }
     }
     if (nsplit == 1) return;
+    if (cl) { /* the head's splits are one cluster: block 0 reads the others' partials where they are */
+        qk_cl_sync();
+        if (s == 0) {
+            float mloc = QK_NEG_INF;
+            for (int i = tid; i < ns; i += QK_ATT_THREADS) {
+                const float mi = qk_cl_ld(cpart, (unsigned)i);
+                wsp[i] = mi;
+                mloc = fmaxf(mloc, mi);
+            }
+            const float M = qk_block_max(mloc, gm);
+            float lloc = 0.0f;
+            for (int i = tid; i < ns; i += QK_ATT_THREADS) {
+                const float w = expf(wsp[i] - M);
+                wsp[i] = w;
+                lloc += qk_cl_ld(cpart + 1, (unsigned)i) * w;
+            }
+            const float L = qk_block_sum(lloc, gsum);
+            for (int d = tid; d < hd; d += QK_ATT_THREADS) {
+                float o = 0.0f;
+#pragma unroll 8
+                for (int i = 0; i < ns; i++) o += wsp[i] * qk_cl_ld(cpart + 4 + d, (unsigned)i);
+                out[(size_t)h * hd + d] = o / L;
+            }
+        }
+        qk_cl_sync(); /* the others' shared memory stays until block 0 has read it */
+        return;
+    }
     __threadfence(); /* this split's partials visible device-wide before it is counted */
     __syncthreads();
     if (tid == 0) is_last = atomicAdd(cnt + h, 1u) == (unsigned)ns - 1;

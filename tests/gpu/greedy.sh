@@ -5,7 +5,7 @@
 # same on both devices; f16 weights agree too, and so does a 64-token
 # context (one decode attention split); sampled text (temperature, top-k,
 # top-p: the GPU picks the candidates, qk_topk) is the CPU's too;
-# --no-fuse-norm and --no-fuse-rope change none of it.
+# --no-fuse-norm, --no-fuse-rope and --no-cluster change none of it.
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
@@ -42,6 +42,9 @@ cmp "$T/gpu.txt" "$T/r32.txt" || fail "--no-fuse-rope: greedy text differs"
 greedy s32 --device cuda --cache-type f16 > "$T/k16.txt"
 greedy s32 --device cuda --cache-type f16 --no-fuse-rope > "$T/r16.txt"
 cmp "$T/k16.txt" "$T/r16.txt" || fail "--no-fuse-rope: greedy text with the f16 KV cache differs"
+# --no-cluster (the decode attention's splits merged through global memory, not as thread block clusters)
+greedy s32 --device cuda --no-cluster > "$T/c32.txt"
+cmp "$T/gpu.txt" "$T/c32.txt" || fail "--no-cluster: greedy text differs"
 # a context of 64 tokens: one decode attention split per head
 "$T/s32.bin" --device cuda -c 64 -n 48 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"
 "$T/s32.bin" --device cpu -c 64 -n 48 --temp 0 > "$T/c64.txt" || fail "-c 64 on the CPU exited $?"

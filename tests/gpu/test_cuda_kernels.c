@@ -682,6 +682,7 @@ static void test_attention(const char *kv, double tol) {
     }
 }
 
+static int no_cluster; /* the next setup: --no-cluster */
 static int setup(qrt_model *m, int kv_f16, const uint8_t *cuda, size_t cuda_size) {
     memset(m, 0, sizeof *m);
     m->cfg[QRT_CFG_ABI_VERSION] = QRT_ABI_VERSION;
@@ -706,6 +707,7 @@ static int setup(qrt_model *m, int kv_f16, const uint8_t *cuda, size_t cuda_size
     qrt_cuda_opts o = {0};
     o.kv_f16 = kv_f16;
     o.fuse_norm = !kv_f16; /* as the executables (the f16 pass: --no-fuse-norm, attention only) */
+    o.no_cluster = no_cluster;
     o.verbose = 1;
     char msg[512];
     int rc = qrt_cuda_init(m, &o, msg, sizeof msg);
@@ -825,6 +827,27 @@ int main(void) {
         qrt_ctx_free(cc);
         qrt_cuda_free(&mg);
     }
+    /* a context of 512: 8 attention splits per head, one thread block cluster each on sm_90+ (at 1024 above:
+     * 16 splits, merged through global memory); and the same with --no-cluster */
+    for (int ncl = 0; ncl < 2; ncl++) {
+        no_cluster = ncl;
+        if (setup(&mg, 0, sec, sec_size)) return 1;
+        cg = qrt_ctx_new(&mg, 512);
+        cc = qrt_ctx_new(&mc, 512);
+        if (!cg || !cg->gpu || !cc) {
+            fprintf(stderr, "contexts\n");
+            return 1;
+        }
+        test_attention(ncl ? "f32 -c 512 --no-cluster" : "f32 -c 512", 2e-5);
+        int ccmaj = 0;
+        const char *sm = strstr(qrt_cuda_device_name(&mg), "(sm_");
+        if (sm) ccmaj = atoi(sm + 4) / 10;
+        report_count("attention splits as clusters", qrt_cuda_clusters(&mg), !ncl && ccmaj >= 9);
+        qrt_ctx_free(cg);
+        qrt_ctx_free(cc);
+        qrt_cuda_free(&mg);
+    }
+    no_cluster = 0;
     /* PTX only: the driver compiles it for this GPU */
     if (setup(&mg, 0, sec_ptx, sec_ptx_size)) return 1;
     cg = qrt_ctx_new(&mg, NCTX);

@@ -57,7 +57,9 @@ static struct {
     char name[160];
     unsigned long long v[MAXARG]; /* arguments as signature() reads them (floats: their bits) */
     int nv;
+    unsigned gy, cly; /* grid y; cluster y (0: no cluster) */
 } launches[MAXLOG];
+static int refuse_cluster; /* cuLaunchKernelEx refuses clusters (CUDA_ERROR_INVALID_VALUE), as an old driver */
 static int n_launch, n_captured, n_graph_launch, capturing;
 static const char *mod_names; /* the kernels the module has: NUL-separated, n_mod of them */
 static int n_mod;
@@ -142,8 +144,18 @@ static qrt_cu_result f_launch(qrt_cu_function f, unsigned gx, unsigned gy, unsig
     return record(f, args);
 }
 static qrt_cu_result f_launch_ex(const qrt_cu_launch_config *lc, qrt_cu_function f, void **args, void **extra) {
-    (void)lc, (void)extra;
-    return record(f, args);
+    (void)extra;
+    unsigned cly = 0;
+    for (unsigned i = 0; i < lc->nattrs; i++)
+        if (lc->attrs[i].id == QRT_CU_LAUNCH_ATTR_CLUSTER_DIMENSION) {
+            unsigned dim[3];
+            memcpy(dim, lc->attrs[i].value.bytes, sizeof dim);
+            if (refuse_cluster) return 1;
+            cly = dim[0] == 1 && dim[2] == 1 ? dim[1] : 0;
+        }
+    qrt_cu_result r = record(f, args);
+    if (r == 0) launches[n_launch - 1].gy = lc->grid_y, launches[n_launch - 1].cly = cly;
+    return r;
 }
 static qrt_cu_result f_malloc(qrt_cu_ptr *p, size_t n) {
     void *h = calloc(1, n ? n : 1);
@@ -207,7 +219,7 @@ static const qrt_cu_api fake = {
 
 /* ---- the model: one Llama layer, 4-bit q/k/v/o/gate/up/down, f16 LM head, f32 norms ---- */
 
-enum { D = 256, F = 512, HEADS = 4, KVH = 2, HD = 64, VOCAB = 64, NBUF = 13, NCTX = 64 };
+enum { D = 256, F = 512, HEADS = 4, KVH = 2, HD = 64, VOCAB = 64, NBUF = 13, NCTX = 512 }; /* 8 attention splits */
 static int32_t WDT = QRT_DT_Q4; /* the linears' format: 4 bits, then 3 (repacked on the device at first use) */
 static const char *DTN = "q4";
 enum { B_H, B_XN, B_Q, B_K, B_V, B_ATT, B_O, B_GATE, B_UP, B_S, B_DOWN, B_LOGITS, B_WIDE }; /* buffers */
@@ -435,6 +447,9 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
             ARG(i, 2, bf[B_V]);
             ARG(i, 5, bf[B_ATT]);
             CHECK(launches[i].v[9] && launches[i].v[10], "RoPE tables");
+            /* a head's 8 splits (512 positions, 64 at least each) as one thread block cluster */
+            CHECK(launches[i].gy == 8 && launches[i].cly == 8, "attention: grid y %u, cluster y %u (want 8, 8)",
+                  launches[i].gy, launches[i].cly);
         }
         if (at(++i, o_)) { /* o, then h += o in its epilogue */
             ARG(i, 2, bf[B_ATT]);
@@ -519,6 +534,21 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     m.forward = forward;
     int nfirst = forward_steps(c, 6, 0, 0);
     printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN, mode, nfirst);
+    if (fuse) { /* a driver that refuses clusters: the attention launched again without, and from then on */
+        refuse_cluster = 1;
+        for (int k = 0; k < 2; k++) {
+            n_launch = 0;
+            step(c, 0);
+            qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
+            int a = -1;
+            for (int j = 0; j < n_launch; j++)
+                if (!strcmp(launches[j].name, "qk_attn_rope_f32")) a = j;
+            CHECK(!qrt_cuda_error(&m) && a >= 0 && launches[a].cly == 0 && launches[a].gy == 8,
+                  "clusters refused, step %d: %s; attention launch %d (cluster y %u)", k,
+                  qrt_cuda_error(&m) ? qrt_cuda_error(&m) : "ok", a, a >= 0 ? launches[a].cly : 0);
+        }
+        refuse_cluster = 0;
+    }
     /* a kernel that fails to launch: the step reports it, one line naming the call and the driver's message */
     fail_kernel = fuse ? "qk_attn_rope_f32" : "qk_attn_f32";
     step(c, 0);

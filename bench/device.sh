@@ -5,14 +5,18 @@
 #
 #   bench/device.sh prepare       here (qcc built in build/): copies ../shared/data's stories260K and
 #                                 text and the xxHash header into carry/, packs the GPU tests'
-#                                 executables (tests/gpu/pack.sh) and the end-to-end ones
-#                                 (bench/e2e.sh build carry/e2e)
+#                                 executables (tests/gpu/pack.sh), the end-to-end ones
+#                                 (bench/e2e.sh build carry/e2e) and two built with --cuda-trace
+#                                 (Llama-2-7B and TinyLlama-1.1B shapes, 4-bit: carry/trace.tar.xz)
 #   bench/device.sh run [STEPS]   there: builds without LLVM (build-dev), then runs STEPS
 #                                 (default "tests e2e gemv"): ctest -L gpu, bench/e2e.sh run,
 #                                 bench/gpu.sh; "profile": bench/step.sh on the Llama-2-7B 4-bit
-#                                 executable, by default and with --no-fuse-rope; output in $OUT when set
+#                                 executable, by default and with --no-fuse-rope; "trace": the time line
+#                                 of a decode step (qcc --cuda-trace, docs/cuda.md) of the traced
+#                                 executables at positions ~190 and ~830, and with --no-cluster;
+#                                 output in $OUT when set
 #
-# The device tool's carry list: ["carry/bins.tar.xz", "carry/data", "carry/deps", "carry/e2e"].
+# The device tool's carry list: ["carry/bins.tar.xz", "carry/data", "carry/deps", "carry/e2e", "carry/trace.tar.xz"].
 # Env for prepare: MODELS, BITS, QCC_ARGS (bench/e2e.sh); for run: TORCH=0 (no PyTorch rows), GEMV_ARGS
 # (bench/gpu.sh options, e.g. "--quick").
 set -euo pipefail
@@ -30,7 +34,13 @@ case "${1:-}" in
     tests/gpu/pack.sh carry
     rm -rf carry/bins
     QCC=$root/build/qcc bench/e2e.sh build carry/e2e
-    du -sh carry/bins.tar.xz carry/data carry/deps carry/e2e
+    tr=$(mktemp -d)
+    for m in llama-2-7b tinyllama-1.1b; do
+      build/qcc --dummy-weights "bench/configs/$m.json" --bits 4 --cuda-arch sm_90 --cuda-trace --quiet -o "$tr/$m-4.bin"
+    done
+    (cd "$tr" && tar -cf - ./*.bin | xz -T1 -6 > "$root/carry/trace.tar.xz.tmp") && mv carry/trace.tar.xz.tmp carry/trace.tar.xz
+    rm -rf "$tr"
+    du -sh carry/bins.tar.xz carry/data carry/deps carry/e2e carry/trace.tar.xz
     ;;
   run)
     out=${OUT:-$root/out}
@@ -55,6 +65,15 @@ case "${1:-}" in
           for a in "" --no-fuse-rope; do
             echo "bench/step.sh llama-2-7b-4.bin 2 4 ${a:-(default)}"
             ARGS=$a bench/step.sh carry/e2e/llama-2-7b-4.bin 2 4 | tee -a "$out/step.txt"
+          done ;;
+        trace)
+          mkdir -p carry/trace && tar -xJf carry/trace.tar.xz -C carry/trace
+          for m in llama-2-7b tinyllama-1.1b; do
+            for a in "--prompt-len 128" "--prompt-len 128 --no-cluster" "--prompt-len 768"; do
+              echo "== $m 4-bit, --bench $a --gen 128 -c 1024"
+              # shellcheck disable=SC2086
+              "carry/trace/$m-4.bin" --bench $a --gen 128 -c 1024 2> /dev/null | tee -a "$out/trace.txt"
+            done
           done ;;
         *) echo "device.sh: unknown step $s" >&2; exit 2 ;;
       esac

@@ -22,7 +22,9 @@
  * GEMVs with nothing in their epilogue); decode steps through
  * qrt_ctx_forward (the first eager, the second captured into a graph with
  * the same kernels, the third a replay); a launch that fails (one error
- * line naming the driver call). With 4-bit weights, 3-bit ones (each
+ * line naming the driver call); the attention's 8 splits as one thread
+ * block cluster per head, launched again without when the driver refuses
+ * clusters. With 4-bit weights, 3-bit ones (each
  * repacked once into the device layout, before the first GEMV that reads
  * it) and W8A8 (each linear: qk_i8_quant into the context's int8 scratch,
  * qk_gemv_i8_b1 from it; a linear wider than the scratch grows it and drops

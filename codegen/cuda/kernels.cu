@@ -2031,6 +2031,34 @@ __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (
         }
     }
 }
+/* The head's output from its ns splits' partials (m, l, unnormalized o; ld(i, k): word k of split i's):
+ * every (m, l) read at once, then every output column's ns values at once; the sums in split order. */
+template <class LD>
+__device__ __forceinline__ void qk_att_merge(const LD &ld, int ns, int hd, float *out, float *wsp, float *gm,
+                                             float *gsum) {
+    const int tid = threadIdx.x;
+    float mloc = QK_NEG_INF;
+    for (int i = tid; i < ns; i += QK_ATT_THREADS) {
+        const float mi = ld(i, 0);
+        wsp[i] = mi;
+        mloc = fmaxf(mloc, mi);
+    }
+    const float M = qk_block_max(mloc, gm);
+    float lloc = 0.0f;
+    for (int i = tid; i < ns; i += QK_ATT_THREADS) {
+        const float w = expf(wsp[i] - M);
+        wsp[i] = w;
+        lloc += ld(i, 1) * w;
+    }
+    const float L = qk_block_sum(lloc, gsum); /* (its barrier also publishes wsp) */
+    for (int d = tid; d < hd; d += QK_ATT_THREADS) {
+        float o = 0.0f;
+#pragma unroll 8
+        for (int i = 0; i < ns; i++) o += wsp[i] * ld(i, 4 + d);
+        out[d] = o / L;
+    }
+}
+
 template <int NC>
 __device__ __forceinline__ void qk_att_zero(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC]) {
 #pragma unroll
@@ -2209,28 +2237,9 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     if (nsplit == 1) return;
     if (cl) { /* the head's splits are one cluster: block 0 reads the others' partials where they are */
         qk_cl_sync();
-        if (s == 0) {
-            float mloc = QK_NEG_INF;
-            for (int i = tid; i < ns; i += QK_ATT_THREADS) {
-                const float mi = qk_cl_ld(cpart, (unsigned)i);
-                wsp[i] = mi;
-                mloc = fmaxf(mloc, mi);
-            }
-            const float M = qk_block_max(mloc, gm);
-            float lloc = 0.0f;
-            for (int i = tid; i < ns; i += QK_ATT_THREADS) {
-                const float w = expf(wsp[i] - M);
-                wsp[i] = w;
-                lloc += qk_cl_ld(cpart + 1, (unsigned)i) * w;
-            }
-            const float L = qk_block_sum(lloc, gsum);
-            for (int d = tid; d < hd; d += QK_ATT_THREADS) {
-                float o = 0.0f;
-#pragma unroll 8
-                for (int i = 0; i < ns; i++) o += wsp[i] * qk_cl_ld(cpart + 4 + d, (unsigned)i);
-                out[(size_t)h * hd + d] = o / L;
-            }
-        }
+        if (s == 0)
+            qk_att_merge([&](int i, int off) { return qk_cl_ld(cpart + off, (unsigned)i); }, ns, hd,
+                         out + (size_t)h * hd, wsp, gm, gsum);
         qk_cl_sync(); /* the others' shared memory stays until block 0 has read it */
         return;
     }
@@ -2240,29 +2249,10 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     __syncthreads();
     if (!is_last) return;
     __threadfence();
-    /* the ns partials: every (m, l) read at once, then every output column's ns values at once */
     const int stride = hd + 4;
     const float *P = part + (size_t)h * nsplit * stride;
-    float mloc = QK_NEG_INF;
-    for (int i = tid; i < ns; i += QK_ATT_THREADS) {
-        const float mi = __ldcg(P + i * stride);
-        wsp[i] = mi;
-        mloc = fmaxf(mloc, mi);
-    }
-    const float M = qk_block_max(mloc, gm);
-    float lloc = 0.0f;
-    for (int i = tid; i < ns; i += QK_ATT_THREADS) {
-        const float w = expf(wsp[i] - M);
-        wsp[i] = w;
-        lloc += __ldcg(P + i * stride + 1) * w;
-    }
-    const float L = qk_block_sum(lloc, gsum); /* (its barrier also publishes wsp) */
-    for (int d = tid; d < hd; d += QK_ATT_THREADS) {
-        float o = 0.0f;
-#pragma unroll 8
-        for (int i = 0; i < ns; i++) o += wsp[i] * __ldcg(P + i * stride + 4 + d);
-        out[(size_t)h * hd + d] = o / L;
-    }
+    qk_att_merge([&](int i, int off) { return __ldcg(P + i * stride + off); }, ns, hd, out + (size_t)h * hd, wsp, gm,
+                 gsum);
     if (tid == 0) cnt[h] = 0; /* ready for the next step (graph replay) */
 }
 
@@ -2372,6 +2362,20 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
     }
 }
 
+#define QK_DEF_ATT1(kname, KVT, NC)                                                                      \
+    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
+        kname(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt, const int *st,  \
+              int heads, int kvh, int hd, int minsplit, int nsplit) {                                    \
+        attn_core<KVT, 0, NC>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0); \
+    }
+#define QK_DEF_ATT1_ROPE(kname, KVT, NC)                                                                 \
+    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
+        kname(const float *q, const float *k, const float *v, void *kc, void *vc, float *out, float *part, \
+              unsigned *cnt, const int *st, const float *invq, const float *invk, int heads, int kvh,    \
+              int hd, int minsplit, int nsplit) {                                                        \
+        attn_core<KVT, 1, NC>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq, \
+                              invk);                                                                     \
+    }
 #define QK_DEF_ATTN(name, KVT)                                                                           \
     extern "C" __global__ void qk_kv_append_##name(const float *k, const float *v, void *kc, void *vc,    \
                                                    const int *st, int kvd, int T) {                       \
@@ -2384,32 +2388,12 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
         QK_DEP();                                                                                        \
         rope_append_core<KVT>(q, k, v, kc, vc, st, invq, invk, heads, kvh, hd);                          \
     }                                                                                                    \
-    /* one token, and more when hd > 256 (kernels.cu attn_core): hd <= 128 (one float4 per lane, the next  \
-     * round in flight), _w_ hd <= 512 */                                                                 \
-    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
-        qk_attn_##name(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt,        \
-                       const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) {            \
-        attn_core<KVT, 0, 1>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0); \
-    }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
-        qk_attn_w_##name(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt,      \
-                         const int *st, int heads, int kvh, int hd, int minsplit, int nsplit) {          \
-        attn_core<KVT, 0, 4>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, 0, 0, 0, 0); \
-    }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
-        qk_attn_rope_##name(const float *q, const float *k, const float *v, void *kc, void *vc,           \
-                            float *out, float *part, unsigned *cnt, const int *st, const float *invq,    \
-                            const float *invk, int heads, int kvh, int hd, int minsplit, int nsplit) {   \
-        attn_core<KVT, 1, 1>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq, \
-                             invk);                                                                      \
-    }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
-        qk_attn_rope_w_##name(const float *q, const float *k, const float *v, void *kc, void *vc,         \
-                              float *out, float *part, unsigned *cnt, const int *st, const float *invq,  \
-                              const float *invk, int heads, int kvh, int hd, int minsplit, int nsplit) { \
-        attn_core<KVT, 1, 4>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq, \
-                             invk);                                                                      \
-    }                                                                                                    \
+    /* one token, and more when hd > 256 (attn_core): hd <= 128 (one float4 per lane, the next round in  \
+     * flight), _w_ hd <= 512 */                                                                         \
+    QK_DEF_ATT1(qk_attn_##name, KVT, 1)                                                                  \
+    QK_DEF_ATT1(qk_attn_w_##name, KVT, 4)                                                                \
+    QK_DEF_ATT1_ROPE(qk_attn_rope_##name, KVT, 1)                                                        \
+    QK_DEF_ATT1_ROPE(qk_attn_rope_w_##name, KVT, 4)                                                      \
     extern "C" __global__ void __launch_bounds__(8 * QK_AT_QT)                                           \
         qk_attn_tile_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \
                             int heads, int kvh, int hd, int T) {                                         \

@@ -484,7 +484,7 @@ static void trace_replay(struct qrt_gpu *G) {
  * the driver's result. */
 static qrt_cu_result launch_cl(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz,
                                unsigned bx, size_t smem, void **args, unsigned cly) {
-    if (G->tslot) trace_launch(G, f);
+    qrt_cu_result r;
     if (G->pdl || cly > 1) {
         qrt_cu_launch_attr at[2];
         unsigned n = 0;
@@ -499,9 +499,12 @@ static qrt_cu_result launch_cl(struct qrt_gpu *G, qrt_cu_function f, unsigned gx
             memcpy(at[n++].value.bytes, dim, sizeof dim);
         }
         qrt_cu_launch_config lc = {gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, at, n};
-        return G->cu->LaunchKernelEx(&lc, f, args, NULL);
+        r = G->cu->LaunchKernelEx(&lc, f, args, NULL);
+    } else {
+        r = G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL);
     }
-    return G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL);
+    if (r == 0 && G->tslot) trace_launch(G, f);
+    return r;
 }
 
 static void launch(struct qrt_gpu *G, qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
@@ -522,7 +525,6 @@ static void launch_attn(struct qrt_gpu *G, qrt_cu_function f, unsigned heads, un
             ck(G, r, "cuLaunchKernelEx");
             return;
         }
-        if (G->tslot) G->tcount--; /* not launched */
         G->cluster = 0;
     }
     launch(G, f, heads, nsplit, 1, 128, 0, args);
@@ -1029,10 +1031,10 @@ static void q3_ready(struct qrt_gpu *G, qrt_cu_ptr wp, int32_t K, int32_t N) {
     if (!f) return;
     size_t blocks = (size_t)N * (size_t)((K + 31) / 32);
     void *args[] = {&wp, &K, &N};
-    if (G->tslot) trace_launch(G, f);
-    if (CK(G->cu->LaunchKernel(f, grid_for(blocks, 256), 1, 1, 256, 1, 1, 0, G->stream, args, NULL)) ||
-        CK(G->cu->StreamSynchronize(G->stream)))
+    if (CK(G->cu->LaunchKernel(f, grid_for(blocks, 256), 1, 1, 256, 1, 1, 0, G->stream, args, NULL)))
         return;
+    if (G->tslot) trace_launch(G, f);
+    if (CK(G->cu->StreamSynchronize(G->stream))) return;
     G->q3set[q3_slot(G, wp)] = wp;
     G->q3n++;
 }
@@ -1457,6 +1459,7 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     qrt_cu_ptr kp = DEV(k), vp = DEV(v), qp = DEV(q), o = DEV(out), st = X->step, part = X->part;
     int32_t T = c->n_tokens, kvd = kv_heads * hd;
     char name[64];
+    const char *wide = hd > 128 ? "w_" : ""; /* one token: the kernels for head_dim > 128 (kernels.cu QK_DEF_ATTN) */
     /* the held RoPEs are q's and k's: one token, they go into the attention (qk_attn_rope_*); more, into
      * the append (qk_rope_append_*) */
     int32_t held = G->prope.n == 2 && G->prope.x[0] == qp && G->prope.x[1] == kp && G->prope.heads[0] == heads &&
@@ -1487,14 +1490,14 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
     /* one token: split the positions over blocks; more (head_dim > 256): one block per (head, token) */
     int32_t nsplit = T == 1 ? X->nsplit : 1, minsplit = T == 1 ? X->minsplit : 1; /* kernels.cu attn_core */
     if (rope) { /* the RoPEs and the append inside the attention (qk_attn_rope_*) */
-        snprintf(name, sizeof name, "qk_attn_rope_%s%s", hd > 128 ? "w_" : "", kv);
+        snprintf(name, sizeof name, "qk_attn_rope_%s%s", wide, kv);
         void *args[] = {&qp, &kp, &vp, &kc, &vc, &o, &part, &X->cnt, &st, &G->prope.inv[0], &G->prope.inv[1],
                         &heads, &kv_heads, &hd, &minsplit, &nsplit};
         G->merged += 2;
         launch_attn(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, args);
         return;
     }
-    snprintf(name, sizeof name, "qk_attn_%s%s", hd > 128 ? "w_" : "", kv); /* kernels.cu QK_DEF_ATTN */
+    snprintf(name, sizeof name, "qk_attn_%s%s", wide, kv);
     void *args[] = {&qp, &kc, &vc, &o, &part, &X->cnt, &st, &heads, &kv_heads, &hd, &minsplit, &nsplit};
     if (T == 1)
         launch_attn(G, fn_need(G, name), (unsigned)heads, (unsigned)nsplit, args);

@@ -1922,6 +1922,19 @@ __device__ __forceinline__ void kv_append_core(const float *k, const float *v, v
     }
 }
 
+/* Cache elements j and j + half of a row: k0, k1 and v0, v1 (as f32 or f16) */
+template <int KVT>
+__device__ __forceinline__ void qk_kv_put2(void *kc, void *vc, size_t j, int half, float k0, float k1, float v0,
+                                           float v1) {
+    if (KVT == 0) {
+        ((float *)kc)[j] = k0, ((float *)kc)[j + half] = k1;
+        ((float *)vc)[j] = v0, ((float *)vc)[j + half] = v1;
+    } else {
+        ((u16 *)kc)[j] = qk_f2h(k0), ((u16 *)kc)[j + half] = qk_f2h(k1);
+        ((u16 *)vc)[j] = qk_f2h(v0), ((u16 *)vc)[j + half] = qk_f2h(v1);
+    }
+}
+
 /* RoPE of q and k in place (as qk_rope) and the KV append of k and v, one
  * launch before the attention (runtime/cuda.c merges ROPE q, ROPE k,
  * ATTENTION): grid (T, heads + kvh), block y < heads a q head, else a k head. */
@@ -1942,14 +1955,7 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
         const float r0 = x0 * co - x1 * si, r1 = x1 * co + x0 * si;
         p[i] = r0;
         p[i + half] = r1;
-        if (!isk) continue;
-        if (KVT == 0) {
-            ((float *)kc)[off + i] = r0, ((float *)kc)[off + i + half] = r1;
-            ((float *)vc)[off + i] = v[vo + i], ((float *)vc)[off + i + half] = v[vo + i + half];
-        } else {
-            ((u16 *)kc)[off + i] = qk_f2h(r0), ((u16 *)kc)[off + i + half] = qk_f2h(r1);
-            ((u16 *)vc)[off + i] = qk_f2h(v[vo + i]), ((u16 *)vc)[off + i + half] = qk_f2h(v[vo + i + half]);
-        }
+        if (isk) qk_kv_put2<KVT>(kc, vc, off + i, half, r0, r1, v[vo + i], v[vo + i + half]);
     }
 }
 
@@ -2130,14 +2136,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             /* every q head of this kv head appends the same bytes; each reads back its own (the barrier) */
             si = ksn[r], co = kcs[r];
             const float y0 = ks[i], y1 = ks[i + half], r0 = y0 * co - y1 * si, r1 = y1 * co + y0 * si;
-            const float v0 = vn[(size_t)kh * hd + i], v1 = vn[(size_t)kh * hd + i + half];
-            if (KVT == 0) {
-                ((float *)kc)[off + i] = r0, ((float *)kc)[off + i + half] = r1;
-                ((float *)vc)[off + i] = v0, ((float *)vc)[off + i + half] = v1;
-            } else {
-                ((u16 *)kc)[off + i] = qk_f2h(r0), ((u16 *)kc)[off + i + half] = qk_f2h(r1);
-                ((u16 *)vc)[off + i] = qk_f2h(v0), ((u16 *)vc)[off + i + half] = qk_f2h(v1);
-            }
+            qk_kv_put2<KVT>(kc, vc, off + i, half, r0, r1, vn[(size_t)kh * hd + i], vn[(size_t)kh * hd + i + half]);
         }
         __syncthreads();
         qh = qrot;

@@ -14,6 +14,7 @@
 #                                 executable, by default and with --no-fuse-rope; "trace": the time line
 #                                 of a decode step (qcc --cuda-trace, docs/cuda.md) of the traced
 #                                 executables at positions ~190 and ~830, and with --no-cluster;
+#                                 "floor": bench/launch_floor.cu (what a kernel boundary costs);
 #                                 output in $OUT when set
 #
 # The device tool's carry list: ["carry/bins.tar.xz", "carry/data", "carry/deps", "carry/e2e", "carry/trace.tar.xz"].
@@ -75,6 +76,8 @@ case "${1:-}" in
               "carry/trace/$m-4.bin" --bench $a --gen 128 -c 1024 2> /dev/null | tee -a "$out/trace.txt"
             done
           done ;;
+        floor)
+          nvcc -O3 -arch=sm_90 -o "$B/launch_floor" bench/launch_floor.cu && "$B/launch_floor" | tee "$out/floor.txt" ;;
         *) echo "device.sh: unknown step $s" >&2; exit 2 ;;
       esac
     done

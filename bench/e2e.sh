@@ -16,14 +16,14 @@
 # PROMPT (128), GEN (128), CTX (-c, 1024), MODELS, BITS (to run a subset), TORCH=0 (no PyTorch rows),
 # ARGS (more options for every qcc executable, e.g. "--cache-type f16"), QCC_ARGS (more qcc options for
 # build, e.g. "--no-fuse-norm"), ALT (the options of the last column's second decode run; default
-# --no-fuse-rope).
+# --no-lookahead).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-all}
 dir=${2:-$root/carry/e2e}
 MODELS=${MODELS:-"llama-2-7b tinyllama-1.1b"}
 BITS=${BITS:-"16 8 4 3"}
-PROMPT=${PROMPT:-128} GEN=${GEN:-128} CTX=${CTX:-1024} ALT=${ALT:---no-fuse-rope}
+PROMPT=${PROMPT:-128} GEN=${GEN:-128} CTX=${CTX:-1024} ALT=${ALT:---no-lookahead}
 
 build() {
   local qcc=${QCC:-$root/build/qcc}
@@ -94,8 +94,9 @@ PY
       "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} --no-pdl > "$dir/$m-$b.nopdl" 2>&1 ||
         { cat "$dir/$m-$b.nopdl" >&2; exit 1; }
       tn=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$dir/$m-$b.nopdl")
-      # the same with the options ALT (default --no-fuse-rope: the RoPEs and the KV append as a kernel of
-      # their own, docs/cuda.md; "-": an executable older than the option)
+      # the same with the options ALT (default --no-lookahead: the host's turn between greedy decode steps
+      # instead of the next step queued behind the sampling, docs/cuda.md; "-": an executable older than
+      # the option)
       tf=-
       # shellcheck disable=SC2086
       if "$exe" --bench --prompt-len "$PROMPT" --gen "$GEN" -c "$CTX" ${ARGS:-} $ALT > "$dir/$m-$b.fuse" 2>&1; then

@@ -130,6 +130,7 @@ enum { NS = sizeof shapes / sizeof shapes[0] };
 typedef struct variant {
     int warps, loads, fast, nopipe, xs, trace;
     const char *label;
+    const char *defs; /* source lines put before the kernels (kernels.cu's #ifndef knobs) */
     qrt_cu_module mod;
     qrt_cuda_blob shape; /* only the gemv_* fields are used */
     const qc_cuda_linear *lin;
@@ -154,14 +155,15 @@ static void *build_variant(void *arg) {
         fprintf(stderr, "gemv_bench: %s\n", err.msg);
         exit(1);
     }
-    if (v->trace) { /* phase timestamps over y (kernels.cu QK_GEMV_TRACE) */
-        static const char def[] = "#define QK_GEMV_TRACE 1\n";
-        char *src = malloc(sizeof def + m.source_len);
-        memcpy(src, def, sizeof def - 1);
-        memcpy(src + sizeof def - 1, m.source, m.source_len + 1);
+    const char *def = v->trace ? "#define QK_GEMV_TRACE 1\n" : v->defs; /* trace: phase timestamps over y */
+    if (def) {
+        size_t n = strlen(def);
+        char *src = malloc(n + m.source_len + 1);
+        memcpy(src, def, n);
+        memcpy(src + n, m.source, m.source_len + 1);
         free(m.source);
         m.source = src;
-        m.source_len += sizeof def - 1;
+        m.source_len += n;
     }
     if (qc_cuda_compile(&m, &o, NULL, &v->b, &err)) {
         fprintf(stderr, "gemv_bench: %s\n", err.msg);
@@ -266,15 +268,21 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     int B = rows == 1 ? 1 : 4, bits = qrt_qdtype_bits(dt);
     int g = bits ? group : 0, sym = 0;
     char name[128];
+    int32_t warps = 0;
     if (dt == QRT_DT_I8) {
         snprintf(name, sizeof name, "qk_gemv_i8_b%d", B);
-    } else { /* shape-specialized, as qcc emits them for each linear (batch 1 and 4) */
+    } else { /* shape-specialized, as qcc emits them for each linear (batch 1 and 4; "_w8": 8 warps a block) */
         qc_cuda_linear l = {dt, K, N, g, 0};
         qc_cuda_gemv_name(name, sizeof name, &l, B);
+        qrt_cu_function t;
+        size_t n = strlen(name);
+        snprintf(name + n, sizeof name - n, "_w8");
+        if (cu->ModuleGetFunction(&t, v->mod, name) == 0) warps = 8;
+        else name[n] = '\0';
     }
     qrt_cu_function f;
     CHECK(cu->ModuleGetFunction(&f, v->mod, name));
-    qrt_gemv_shape sh = qrt_gemv_shape_of(&v->shape, dt, K, B);
+    qrt_gemv_shape sh = qrt_gemv_shape_w(&v->shape, dt, K, B, warps);
     if (dt == QRT_DT_I8) { /* runtime/cuda.c i8_linear: 8 warps x 2 rows, x as int8 in shared memory */
         memset(&sh, 0, sizeof sh);
         sh.threads = 256, sh.smem = (size_t)B * ((K + 31) / 32 * 32);
@@ -356,14 +364,18 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
             if (q[4] > t4) t4 = q[4];
             for (int i = 0; i < 4; i++) ph[i] += (double)(q[i + 1] - q[i]) / grid;
         }
-        unsigned long long first = ~0ull, last = 0; /* spread of block starts */
+        unsigned long long first = ~0ull, last = 0, e0 = ~0ull; /* spread of block starts; of their ends */
+        double emean = 0;
         for (unsigned b = 0; b < grid; b++) {
             if (t[5 * b] < first) first = t[5 * b];
             if (t[5 * b] > last) last = t[5 * b];
+            if (t[5 * b + 4] < e0) e0 = t[5 * b + 4];
+            emean += (double)(t[5 * b + 4] - t0) / grid;
         }
         printf("trace %s %dx%d: span %.2f us; per block: prefetch %.2f, x staging %.2f, items %.2f, store %.2f us; "
-               "block starts spread %.2f us\n",
-               name, K, N, (t4 - t0) / 1e3, ph[0] / 1e3, ph[1] / 1e3, ph[2] / 1e3, ph[3] / 1e3, (last - first) / 1e3);
+               "block starts spread %.2f us; ends: first %.2f, mean %.2f, last %.2f us\n",
+               name, K, N, (t4 - t0) / 1e3, ph[0] / 1e3, ph[1] / 1e3, ph[2] / 1e3, ph[3] / 1e3, (last - first) / 1e3,
+               (e0 - t0) / 1e3, emean / 1e3, (t4 - t0) / 1e3);
         free(y);
         if (XQ) cu->MemFree(XQ);
         cu->MemFree(W);
@@ -551,12 +563,21 @@ int main(int argc, char **argv) {
     /* warps, loads, fast, no prefetch, xs; the first is the default (or the command line's) */
     static const struct {
         int warps, loads, fast, nopipe, xs, trace;
-        const char *label;
-    } more[] = {{0, 0, 0, 0, 0, 1, "trace (phase timestamps, batch 1)"}, {0, 0, 2, 0, 0, 0, "old float GEMV (fast 2)"},
-                {0, 0, 1, 0, 0, 0, "magic unpacking (fast 1)"},          {0, 16, 0, 0, 0, 0, "16 loads in flight"},
-                {12, 16, 0, 0, 0, 0, "12 warps, 16 loads"},               {20, 0, 0, 0, 0, 0, "20 warps"},
-                {8, 0, 0, 0, 0, 0, "8 warps"}};
-    variant vs[8];
+        const char *label, *defs;
+    } more[] = {{0, 0, 0, 0, 0, 1, "trace (phase timestamps, batch 1)", NULL},
+                {0, 0, 2, 0, 0, 0, "old float GEMV (fast 2)", NULL},
+                {0, 0, 1, 0, 0, 0, "magic unpacking (fast 1)", NULL},
+                {0, 16, 0, 0, 0, 0, "16 loads in flight", NULL},
+                {12, 16, 0, 0, 0, 0, "12 warps, 16 loads", NULL},
+                {20, 0, 0, 0, 0, 0, "20 warps", NULL},
+                {8, 0, 0, 0, 0, 0, "8 warps", NULL},
+                /* 8-12: what the warps ask for before the dependency wait (kernels.cu QK_GEMV_PRE, _L2PF) */
+                {0, 0, 0, 0, 0, 0, "1 item before the wait", "#define QK_GEMV_PRE 1\n"},
+                {0, 0, 0, 0, 0, 0, "1 item, 4 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 4\n"},
+                {0, 0, 0, 0, 0, 0, "none, 4 from L2", "#define QK_GEMV_PRE 0\n#define QK_GEMV_L2PF 4\n"},
+                {0, 0, 0, 0, 0, 0, "all D, 4 more from L2", "#define QK_GEMV_L2PF 4\n"},
+                {0, 0, 0, 0, 0, 0, "1 item, 8 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 8\n"}};
+    variant vs[16];
     int nv = 0;
     memset(vs, 0, sizeof vs);
     vs[nv].warps = warps, vs[nv].loads = loads, vs[nv].fast = fast, vs[nv].xs = xs;
@@ -568,9 +589,10 @@ int main(int argc, char **argv) {
             if (!pick) continue;
             vs[nv].warps = more[i].warps, vs[nv].loads = more[i].loads, vs[nv].fast = more[i].fast;
             vs[nv].nopipe = more[i].nopipe, vs[nv].xs = more[i].xs, vs[nv].trace = more[i].trace;
+            vs[nv].defs = more[i].defs;
             vs[nv++].label = more[i].label;
         }
-    pthread_t th[8];
+    pthread_t th[16];
     for (int v = 0; v < nv; v++) {
         vs[v].lin = lin, vs[v].nl = nl, vs[v].cc = cc;
         if (only >= 0 && v != only) continue;

@@ -34,6 +34,8 @@ static void usage(const char *prog) {
            "                          in the decode attention's prologue; docs/cuda.md)\n"
            "  --no-cluster            GPU: decode attention splits merged through global memory (default on\n"
            "                          sm_90+: each head's splits one thread block cluster; docs/cuda.md)\n"
+           "  --no-lookahead          GPU, greedy: wait for the host between decode steps (default: the next\n"
+           "                          step is queued behind the sampling kernel; docs/cuda.md)\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -156,6 +158,8 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->no_fuse_rope = 1;
         } else if (IS("--no-cluster")) {
             a->no_cluster = 1;
+        } else if (IS("--no-lookahead")) {
+            a->no_lookahead = 1;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

@@ -143,6 +143,8 @@ int32_t qrt_ctx_sample(qrt_ctx *c, qrt_sampler *s) {
     return lg ? qrt_sample(s, lg) : -1;
 }
 
+int qrt_ctx_sync(qrt_ctx *c) { return c->gpu ? qrt_cuda_sync(c) : 0; }
+
 const char *qrt_ctx_error(const qrt_ctx *c) {
     const char *e = c->gpu ? qrt_cuda_error(c->m) : NULL;
     return e ? e : "unknown error";

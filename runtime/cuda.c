@@ -226,6 +226,10 @@ const qrt_cuda_image *qrt_cuda_blob_pick(const qrt_cuda_blob *b, int32_t cc) {
  * lane, chunks of CH columns, x padded by PADX floats after every UV. */
 #define GEMV_MMAX(batch) ((batch) == 1 ? 16 : 8) /* QK_GEMV_MMAX */
 qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch) {
+    return qrt_gemv_shape_w(b, dtype, K, batch, 0);
+}
+
+qrt_gemv_shape qrt_gemv_shape_w(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch, int32_t warps) {
     qrt_gemv_shape s;
     int32_t bits = qrt_qdtype_bits(dtype), esize = dtype == QRT_DT_F32 ? 4 : 2;
     if (b->gemv_fast != 2 && (bits || dtype == QRT_DT_F16)) {
@@ -241,12 +245,13 @@ qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t 
         s.sv = (int32_t)(kr < cap ? kr : cap);
         int64_t nrec = s.sv / 32 * rp32, nxs = s.sv / xsv;
         int64_t xsum = batch * nrec * 128, zero = xsum + (batch * nxs * 4 + 127) / 128 * 128 + 16;
-        int64_t part = zero - 16 + 1152, misc = part + (int64_t)GEMV_MMAX(batch) * b->gemv_warps * 16 * batch * 4;
+        int32_t w = warps > 0 ? warps : b->gemv_warps;
+        int64_t part = zero - 16 + 1152, misc = part + (int64_t)GEMV_MMAX(batch) * w * 16 * batch * 4;
         s.smem = (size_t)(misc + 1024);
         s.rows_per_warp = 16;
         s.mmax = GEMV_MMAX(batch);
-        s.warps = b->gemv_warps;
-        s.threads = 32 * b->gemv_warps;
+        s.warps = w;
+        s.threads = 32 * w;
         return s;
     }
     int32_t U = bits == 3 ? 3 : bits == 2 ? 2 : bits == 4 ? 4 : 8;
@@ -303,6 +308,8 @@ struct qrt_gpu {
     int32_t fuse_norm; /* qrt_cuda_opts.fuse_norm: pnorm and the residual adds (plin.res, psilu.res) */
     int32_t fuse_rope; /* qrt_cuda_opts.no_fuse_rope == 0: one token's RoPEs in the attention (qk_attn_rope_*) */
     int32_t cluster;   /* one-token attention splits launched as clusters (launch_attn) */
+    int32_t lookahead; /* greedy: the next decode step queued behind the sampling (qrt_cuda_topk) */
+    int32_t uva;       /* pinned host memory is addressable by kernels at its host address */
     qrt_cu_ptr step_dev; /* the step block of the context whose RoPEs are held back */
     qrt_cuda_blob blob;
     qrt_cu_ptr weights;          /* device copy of the weight blob */
@@ -595,6 +602,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->fuse_norm = o->fuse_norm;
     G->fuse_rope = !o->no_fuse_rope;
     G->cluster = !o->no_cluster;
+    G->lookahead = !o->no_lookahead;
     const int32_t *cfg = m->cfg;
     int major = 0, minor = 0;
     const qrt_cuda_image *im = NULL;
@@ -613,6 +621,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
         CK(cu->DeviceGetAttribute(&G->sms, QRT_CU_ATTR_MULTIPROCESSOR_COUNT, G->dev)) ||
         CK(cu->DeviceGetAttribute(&G->smem_optin, QRT_CU_ATTR_SMEM_OPTIN, G->dev)))
         goto fail;
+    if (cu->DeviceGetAttribute(&G->uva, QRT_CU_ATTR_UNIFIED_ADDRESSING, G->dev) != 0) G->uva = 0;
     G->cc = 10 * major + minor;
     G->pdl = G->pdl && G->cc >= 90 && cu->LaunchKernelEx;
     G->cluster = G->cluster && G->cc >= 90 && cu->LaunchKernelEx;
@@ -774,7 +783,14 @@ struct qrt_gpu_ctx {
     qrt_cu_graph graph;
     qrt_cu_graph_exec exec;
     int32_t decode_steps, graph_off;
-    qrt_cu_ptr topk;        /* sampling candidates: float [QRT_TOPK_MAX] + int32 [QRT_TOPK_MAX] */
+    qrt_cu_ptr topk;        /* sampling candidates: float [QRT_TOPK_MAX] + int32 [QRT_TOPK_MAX], where qk_topk
+                             * writes them: h_cand itself when kernels address pinned memory, else device memory */
+    float *h_cand;          /* pinned: the candidates on the host */
+    qrt_cu_event cand_ev;   /* recorded after qk_topk (and the copy) */
+    /* look-ahead (greedy, a captured step): qk_topk also wrote its id and the next position into the step
+     * block and the step for them is queued already; qrt_cuda_run with exactly that token and position
+     * then has nothing to do */
+    int32_t ahead, ahead_tok, ahead_pos;
 };
 
 static qrt_cu_ptr dalloc(struct qrt_gpu *G, size_t n, int *ok) {
@@ -885,7 +901,11 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     if (X->graph) cu->GraphDestroy(X->graph);
     for (int i = 0; i < 32; i++)
         if (X->bufs[i]) cu->MemFree(X->bufs[i]);
-    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->topk, X->i8x};
+    if (X->cand_ev) cu->EventDestroy(X->cand_ev);
+    if (X->h_cand && X->topk != (qrt_cu_ptr)(uintptr_t)X->h_cand) cu->MemFree(X->topk);
+    X->topk = 0;
+    if (X->h_cand) cu->MemFreeHost(X->h_cand);
+    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->i8x};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         if (ps[i]) cu->MemFree(ps[i]);
     for (int32_t i = 0; i < X->n_rope; i++) cu->MemFree(X->rope[i].inv);
@@ -941,7 +961,14 @@ int qrt_cuda_step_upload(qrt_ctx *c) {
 int qrt_cuda_run(qrt_ctx *c) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
-    if (G->failed[0] || qrt_cuda_step_upload(c)) return -1;
+    if (G->failed[0]) return -1;
+    if (X->ahead) { /* queued by qrt_cuda_topk for this token and position? */
+        X->ahead = 0;
+        if (c->n_tokens == 1 && !c->logits_all && c->tokens && c->tokens[0] == X->ahead_tok &&
+            c->pos == X->ahead_pos)
+            return 0;
+    }
+    if (qrt_cuda_step_upload(c)) return -1;
     int32_t n = c->n_tokens;
     if (n == 1 && !c->logits_all && !G->no_graph && !X->graph_off && X->decode_steps++ > 0)
         run_captured(c);
@@ -956,6 +983,10 @@ const float *qrt_cuda_logits(qrt_ctx *c) {
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t rows = c->logits_all ? c->n_tokens : 1, vocab = c->m->cfg[QRT_CFG_VOCAB];
     flush(G);
+    if (X->ahead) { /* the logits buffer is the queued step's now */
+        snprintf(G->failed, sizeof G->failed, "internal: logits read after the next step was queued (look-ahead)");
+        return NULL;
+    }
     CK(G->cu->MemcpyDtoHAsync(X->h_logits, X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]],
                               (size_t)rows * vocab * sizeof(float), G->stream));
     CK(G->cu->StreamSynchronize(G->stream));
@@ -966,23 +997,59 @@ const float *qrt_cuda_forward(qrt_ctx *c) {
     return qrt_cuda_run(c) ? NULL : qrt_cuda_logits(c);
 }
 
+/* The candidates' buffers: pinned host memory written by qk_topk directly where kernels can address it
+ * (unified addressing), else device memory copied after it; an event to wait for them alone. */
+static int cand_init(struct qrt_gpu *G, struct qrt_gpu_ctx *X) {
+    if (CK(G->cu->MemAllocHost((void **)&X->h_cand, QRT_TOPK_MAX * 8)) || CK(G->cu->EventCreate(&X->cand_ev, 2)))
+        return -1; /* 2: CU_EVENT_DISABLE_TIMING */
+    if (G->uva) X->topk = (qrt_cu_ptr)(uintptr_t)X->h_cand;
+    else if (dev_alloc(G, &X->topk, QRT_TOPK_MAX * 8, "sampling candidates", G->name))
+        return -1;
+    return 0;
+}
+
 int32_t qrt_cuda_topk(qrt_ctx *c, int32_t k, float *val, int32_t *idx) {
     struct qrt_gpu *G = c->m->gpu;
     struct qrt_gpu_ctx *X = c->gpu;
     int32_t vocab = c->m->cfg[QRT_CFG_VOCAB];
     if (k < 1 || k > QRT_TOPK_MAX || k > vocab) return -2;
     flush(G);
-    if (G->failed[0] || (!X->topk && dev_alloc(G, &X->topk, QRT_TOPK_MAX * 8, "sampling candidates", G->name)))
+    if (G->failed[0] || (!X->cand_ev && cand_init(G, X))) return -1;
+    if (X->ahead) { /* the logits buffer is the queued step's now */
+        snprintf(G->failed, sizeof G->failed, "internal: sampling twice after the next step was queued (look-ahead)");
         return -1;
+    }
+    /* greedy after a captured step: the next step (this id at the next position, as qrt_cuda_run would
+     * write the step block) is queued right behind qk_topk, so the GPU does not wait for the host's turn */
+    int32_t next = c->pos + c->n_tokens;
+    int ahead = k == 1 && G->lookahead && X->exec && !X->graph_off && !G->no_graph && next < c->n_ctx;
     qrt_cu_ptr lg = X->bufs[c->m->cfg[QRT_CFG_LOGITS_BUF]], v = X->topk, ix = X->topk + QRT_TOPK_MAX * 4;
-    void *args[] = {&lg, &vocab, &k, &v, &ix};
+    qrt_cu_ptr st = ahead ? X->step : 0;
+    void *args[] = {&lg, &vocab, &k, &v, &ix, &st, &next};
     launch(G, fn_need(G, "qk_topk"), 1, 1, 1, 1024, 0, args);
-    CK(G->cu->MemcpyDtoHAsync(X->h_logits, X->topk, QRT_TOPK_MAX * 8, G->stream));
-    CK(G->cu->StreamSynchronize(G->stream));
+    if (X->topk != (qrt_cu_ptr)(uintptr_t)X->h_cand) {
+        CK(G->cu->MemcpyDtoHAsync(X->h_cand, v, (size_t)k * 4, G->stream));
+        CK(G->cu->MemcpyDtoHAsync(X->h_cand + QRT_TOPK_MAX, ix, (size_t)k * 4, G->stream));
+    }
+    CK(G->cu->EventRecord(X->cand_ev, G->stream));
+    if (ahead && !G->failed[0]) {
+        X->decode_steps++;
+        if (G->tslot) trace_replay(G);
+        CK(G->cu->GraphLaunch(X->exec, G->stream));
+    }
+    CK(G->cu->EventSynchronize(X->cand_ev));
     if (G->failed[0]) return -1;
-    memcpy(val, X->h_logits, (size_t)k * sizeof(float));
-    memcpy(idx, X->h_logits + QRT_TOPK_MAX, (size_t)k * sizeof(int32_t));
+    memcpy(val, X->h_cand, (size_t)k * sizeof(float));
+    memcpy(idx, X->h_cand + QRT_TOPK_MAX, (size_t)k * sizeof(int32_t));
+    if (ahead) X->ahead = 1, X->ahead_tok = idx[0], X->ahead_pos = next;
     return k;
+}
+
+int qrt_cuda_sync(qrt_ctx *c) {
+    struct qrt_gpu *G = c->m->gpu;
+    flush(G);
+    CK(G->cu->StreamSynchronize(G->stream));
+    return G->failed[0] ? -1 : 0;
 }
 
 /* ---- the kernels ---- */
@@ -1112,6 +1179,20 @@ static void silu_now(struct qrt_gpu *G) {
 
 static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
                        int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res);
+/* A shape-specialized GEMV kernel by its name (n characters in name[cap]): the one of 8 warps a block
+ * ("_w8", qc_cuda_gemv_warps) if the module has it, *warps = 8, else the name itself (*warps = 0, the
+ * module's); name keeps the suffix of the one found. NULL: neither. */
+static qrt_cu_function gemv_fn(struct qrt_gpu *G, char *name, size_t n, size_t cap, int32_t *warps) {
+    *warps = 0;
+    if (n + 4 < cap) {
+        memcpy(name + n, "_w8", 4);
+        qrt_cu_function f = fn_get(G, name);
+        if (f) return *warps = 8, f;
+        name[n] = '\0';
+    }
+    return fn_get(G, name);
+}
+
 /* Pending linears i .. i + k - 1 (k 2 or 3) as one qk_gemvm_* kernel, or with norm as one qk_gemvmn_* kernel
  * that also does the held RMSNorm; 0: the module has no such kernel (nothing launched). */
 static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
@@ -1119,10 +1200,11 @@ static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
     int n = snprintf(name, sizeof name, "qk_gemvm%s_%s_k%d_n%d_n%d_n%d_g%d_%c", norm ? "n" : "", dt_name(G->plin.dt),
                      (int)G->plin.K, (int)G->plin.N[i], (int)G->plin.N[i + 1], k > 2 ? (int)G->plin.N[i + 2] : 0,
                      (int)G->plin.g, G->plin.s ? 's' : 'a');
-    if (norm) snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
-    qrt_cu_function f = fn_get(G, name);
+    if (norm) n += snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
+    int32_t warps = 0;
+    qrt_cu_function f = gemv_fn(G, name, (size_t)n, sizeof name, &warps);
     if (!f) return 0;
-    qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, G->plin.dt, G->plin.K, 1);
+    qrt_gemv_shape sh = qrt_gemv_shape_w(&G->blob, G->plin.dt, G->plin.K, 1, warps);
     if (norm && (sh.sv < G->plin.K || sh.sv > 32 * sh.threads)) return 0; /* kernels.cu gemv_mma: `fused` */
     if (fn_smem(G, f, name, sh.smem)) return 1;
     int32_t tiles = 0, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem);
@@ -1268,10 +1350,11 @@ static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, con
     char name[96];
     if (rows <= 8) {
         int32_t B = rows == 1 ? 1 : 4;
-        qrt_gemv_shape sh = qrt_gemv_shape_of(&G->blob, dt, K, B);
-        snprintf(name, sizeof name, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_name(dt), (int)K, (int)N, (int)g,
-                 s ? 's' : 'a', (int)B);
-        qrt_cu_function f = fn_get(G, name); /* qcc specializes batches 1 and 4 */
+        int n = snprintf(name, sizeof name, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_name(dt), (int)K, (int)N, (int)g,
+                         s ? 's' : 'a', (int)B);
+        int32_t warps = 0;
+        qrt_cu_function f = gemv_fn(G, name, (size_t)n, sizeof name, &warps); /* qcc specializes batches 1, 4 */
+        qrt_gemv_shape sh = qrt_gemv_shape_w(&G->blob, dt, K, B, warps);
         int generic = f == NULL;
         if (generic) {
             snprintf(name, sizeof name, "qk_gemv_%s_b%d", dt_name(dt), (int)B);

@@ -99,6 +99,10 @@ int32_t qrt_sample_from(qrt_sampler *s, const float *val, const int32_t *idx, in
  * sampler's candidates cross to the host). -1 after a GPU error. */
 int qrt_ctx_run(qrt_ctx *c, const int32_t *tokens, int32_t n, int32_t pos);
 int32_t qrt_ctx_sample(qrt_ctx *c, qrt_sampler *s);
+/* Waits until the device has done all it was given (on the GPU a greedy
+ * qrt_ctx_sample may have queued the next step already: docs/cuda.md,
+ * look-ahead); 0, or -1 after a GPU error. */
+int qrt_ctx_sync(qrt_ctx *c);
 
 /* Command line of the executable. */
 typedef struct qrt_args {
@@ -124,6 +128,7 @@ typedef struct qrt_args {
     int32_t fuse_norm;      /* 1, --no-fuse-norm: 0 */
     int32_t no_fuse_rope;   /* --no-fuse-rope */
     int32_t no_cluster;     /* --no-cluster */
+    int32_t no_lookahead;   /* --no-lookahead */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
     int32_t interactive;    /* -i: chat, one user message per line of stdin */

@@ -41,6 +41,7 @@ typedef struct CUgraphExec_st *qrt_cu_graph_exec;
 #define QRT_CU_ATTR_CC_MAJOR 75
 #define QRT_CU_ATTR_CC_MINOR 76
 #define QRT_CU_ATTR_SMEM_OPTIN 97
+#define QRT_CU_ATTR_UNIFIED_ADDRESSING 41
 #define QRT_CU_FUNC_ATTR_MAX_DYN_SMEM 8
 
 /* cuLaunchKernelEx's CUlaunchConfig / CUlaunchAttribute (cuda.h, CUDA 12):
@@ -174,6 +175,8 @@ typedef struct qrt_gemv_shape {
     size_t smem;
 } qrt_gemv_shape;
 qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch);
+/* The same for a tensor-core GEMV kernel of `warps` warps (qcc's "_w8" kernels: 8; 0: the module's). */
+qrt_gemv_shape qrt_gemv_shape_w(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch, int32_t warps);
 /* Blocks to launch for N rows: with all of K staged at once the grid is
  * persistent (at most max_blocks: what fits on the device at once), else
  * one row group per warp. */
@@ -192,6 +195,8 @@ typedef struct qrt_cuda_opts {
                            * the attention's prologue (qk_attn_rope_*, the default) */
     int32_t no_cluster;   /* one token: the attention's splits merged through global memory instead of as one
                            * thread block cluster per head (sm_90+, at most 8 splits; the default) */
+    int32_t no_lookahead; /* greedy: wait for the host's turn instead of queuing the next decode step behind
+                           * the sampling (qrt_cuda_topk) */
 } qrt_cuda_opts;
 
 /* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;
@@ -215,9 +220,16 @@ const float *qrt_cuda_logits(qrt_ctx *c);
 /* After qrt_cuda_run: the sampler's k candidates of the last row
  * (runtime/sampler.c's rule), computed on the GPU (qk_topk), so only k
  * (logit, id) pairs cross to the host. Returns k, -1 after a GPU error,
- * -2 if k is out of the kernel's range (1 .. QRT_TOPK_MAX, <= vocab). */
+ * -2 if k is out of the kernel's range (1 .. QRT_TOPK_MAX, <= vocab).
+ * Look-ahead: with k = 1 and a captured decode step, the step for the
+ * chosen id at the next position is queued before this returns; a
+ * qrt_cuda_run for exactly that token and position then launches nothing,
+ * any other run simply follows it (it overwrites what it wrote), and
+ * qrt_cuda_logits before the next run is an error. */
 #define QRT_TOPK_MAX 1024
 int32_t qrt_cuda_topk(qrt_ctx *c, int32_t k, float *val, int32_t *idx);
+/* Waits until the GPU has done everything queued (a look-ahead step too). */
+int qrt_cuda_sync(qrt_ctx *c);
 const char *qrt_cuda_error(const qrt_model *m);
 /* Writes the step block (n_tokens, pos, tokens of c) to the device: what
  * qrt_cuda_forward does first; tests that call kernels directly use it. */

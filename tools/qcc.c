@@ -35,6 +35,8 @@ typedef struct args {
     const char *dummy;              /* --dummy-weights CONFIG: no checkpoint (docs/dummy-weights.md) */
     int32_t fuse_norm;              /* the qk_gemvmn_* kernels (docs/cuda.md); --no-fuse-norm: 0 */
     int32_t cuda_trace;             /* --cuda-trace: kernels that note their timing (docs/cuda.md) */
+    int32_t gemv_warps;             /* --gemv-warps: warps per block of the tensor-core GEMV (0: 16); fewer than
+                                     * 16: as many blocks per SM in the launch bounds (128 registers a thread) */
     int32_t n_run;
     qc_opts o;
 } args;
@@ -45,7 +47,7 @@ static void usage(void) {
            "           [--group-size 32|64|128|-1] [--sym|--asym] [--act-order] [--quantize-head BITS]\n"
            "           [--damp F] [--calib FILE|DIR | --calib-tokens IDS.i32] [--calib-samples N] [--calib-seqlen L]\n"
            "           [--target cuda,cpu|cpu] [--cuda-arch sm_80,sm_86,sm_89,sm_90,compute_90] [--no-fuse-norm]\n"
-           "           [--cuda-trace]\n"
+           "           [--cuda-trace] [--gemv-warps 4..32]\n"
            "           [--emit exe|obj|llvm-ir|cuda-src|ptx] [--dump-after PASS] [-v] [--quiet]\n"
            "       qcc MODEL --run PROMPT [-n N]     (reference executor, greedy)\n"
            "       qcc --dummy-weights CONFIG.json [options]  (no checkpoint: seeded random weights\n"
@@ -229,6 +231,9 @@ static int parse(args *a, int argc, char **argv) {
             a->fuse_norm = 0;
         } else if (!strcmp(f, "--cuda-trace")) {
             a->cuda_trace = 1;
+        } else if (!strcmp(f, "--gemv-warps")) {
+            TAKE();
+            if (int_arg(f, v, 4, 32, &a->gemv_warps)) return -1;
         } else if (!strcmp(f, "--emit")) {
             TAKE();
             if (strcmp(v, "exe") && strcmp(v, "obj") && strcmp(v, "llvm-ir") && strcmp(v, "cuda-src") &&
@@ -374,6 +379,7 @@ static int write_info(const char *path, const qc_graph *g, const args *a, const 
         snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --quantize-head %d", a->o.head_bits);
     if (!a->fuse_norm) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --no-fuse-norm");
     if (a->cuda_trace) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --cuda-trace");
+    if (a->gemv_warps) snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " --gemv-warps %d", a->gemv_warps);
     char sh[33], whx[33];
     hex(sh, g->source_hash);
     hex(whx, wh);
@@ -590,6 +596,8 @@ static char *cuda_step(const args *a, const qc_graph *g, const char *out, const 
     co.threads = a->o.threads;
     co.fuse_norm = a->fuse_norm;
     co.trace = a->cuda_trace;
+    co.gemv_warps = a->gemv_warps;
+    co.gemv_minb = a->gemv_warps && a->gemv_warps < 16 ? 16 / a->gemv_warps : 1; /* 128 registers at most, as 16 */
     if (qc_cuda_parse_targets(&co, a->cuda_arch ? a->cuda_arch : QC_CUDA_DEFAULT_ARCHS, &err)) die(err.msg);
     /* Compiled images are cached: QCC_CACHE_DIR, else $XDG_CACHE_HOME/qcc, else ~/.cache/qcc ("" = off). */
     char cache[4096] = "";

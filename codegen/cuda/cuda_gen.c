@@ -86,6 +86,21 @@ static void add_name(qc_cuda_module *m, strbuf *names, const char *name) {
     m->n_names++;
 }
 
+static int is_packed(int32_t dt);
+
+/* Warps per block of a batch-1 tensor-core GEMV of `tiles` row tiles of 16, merged or not: 8 (2 blocks an
+ * SM, 128 registers a thread each) where that measured faster, else 0 (the module's, 16). With 8 warps a
+ * block takes half an SM, so the next kernel's block can start beside it where the previous kernel's
+ * blocks end (and the attention's small blocks leave room for one), and the tiles are spread over twice
+ * as many blocks. H100, Llama-2-7B / TinyLlama-1.1B 4-bit (bench/NOTES-gemv.md, session 8): q/k/v (768 /
+ * 160 tiles), o (256 / 128) and TinyLlama's gate/up (704) faster; Llama-2-7B's gate/up (1376) the same;
+ * the SiLU + down GEMV slower (not here). x must fit in one piece for the fused prologues: K <= 8192
+ * (32 columns a thread, kernels.cu gemv_mma `fused`). The kernel's name ends in _w8 (runtime/cuda.c). */
+int32_t qc_cuda_gemv_warps(const qc_cuda_module *m, const qc_cuda_linear *l, int32_t tiles) {
+    if (m->gemv_warps != GEMV_WARPS || m->gemv_fast == 2 || !is_packed(l->dtype)) return 0;
+    return l->K <= 32 * 8 * 32 && tiles <= 1024 ? 8 : 0;
+}
+
 void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t batch) {
     snprintf(out, cap, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_names[l->dtype], (int)l->K, (int)l->N,
              (int)l->group, l->sym ? 's' : 'a', (int)batch);
@@ -144,16 +159,19 @@ static int add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, cons
                           (int)l->dtype, (int)l->K, (int)l->group);
     if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
     char name[160], line[320];
-    if (norm_dt >= 0) {
-        qc_cuda_gemvmn_name(name, sizeof name, l, n, N, norm_dt);
-        snprintf(line, sizeof line, "QK_GEMV_MULTIN(%s, %s, %d, %d, %d, %d, %d, %d, %s)\n", name,
+    int32_t tiles = 0;
+    for (int32_t i = 0; i < n; i++) tiles += (N[i] + 15) / 16;
+    const int32_t w = qc_cuda_gemv_warps(m, l, tiles);
+    if (norm_dt >= 0) qc_cuda_gemvmn_name(name, sizeof name, l, n, N, norm_dt);
+    else qc_cuda_gemvm_name(name, sizeof name, l, n, N);
+    if (w) snprintf(name + strlen(name), sizeof name - strlen(name), "_w%d", (int)w);
+    if (norm_dt >= 0)
+        snprintf(line, sizeof line, "QK_GEMV_MULTIN(%s, %s, %d, %d, %d, %d, %d, %d, %s, %d)\n", name,
                  dt_macros[l->dtype], (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1],
-                 n > 2 ? (int)N[2] : 0, dt_macros[norm_dt]);
-    } else {
-        qc_cuda_gemvm_name(name, sizeof name, l, n, N);
-        snprintf(line, sizeof line, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype],
-                 (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0);
-    }
+                 n > 2 ? (int)N[2] : 0, dt_macros[norm_dt], (int)w);
+    else
+        snprintf(line, sizeof line, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype],
+                 (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1], n > 2 ? (int)N[2] : 0, (int)w);
     module_append(m, name, line);
     return 0;
 }
@@ -231,8 +249,10 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             for (int32_t b = 1; b <= 4; b += 3) {
                 char name[128];
                 qc_cuda_gemv_name(name, sizeof name, l, b);
-                sb_printf(&s, "QK_GEMV_SPEC(%s, %s, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)b,
-                          (int)l->K, (int)l->N, (int)l->group, l->sym ? 1 : 0);
+                const int32_t w = b == 1 ? qc_cuda_gemv_warps(m, l, (l->N + 15) / 16) : 0;
+                if (w) snprintf(name + strlen(name), sizeof name - strlen(name), "_w%d", (int)w);
+                sb_printf(&s, "QK_GEMV_SPEC(%s, %s, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)b,
+                          (int)l->K, (int)l->N, (int)l->group, l->sym ? 1 : 0, (int)w);
                 add_name(m, &names, name);
             }
         }

@@ -76,6 +76,13 @@ typedef unsigned int u32;
 #ifndef QK_GEMV_TRACE
 #define QK_GEMV_TRACE 0 /* gemv_bench --trace: phase timestamps over y */
 #endif
+#ifndef QK_GEMV_PRE
+#define QK_GEMV_PRE 4 /* of a warp's first D items, how many are loaded into registers before the dependency
+                       * wait (the rest after x is staged) */
+#endif
+#ifndef QK_GEMV_L2PF
+#define QK_GEMV_L2PF 0 /* items of a warp after those asked of L2 before the wait (sm_90+) */
+#endif
 
 /* The step block. */
 #define QK_ST_N 0
@@ -862,7 +869,7 @@ struct qk_mf {
 struct qk_mlay {
     int nrec, nxs, xsum, zero, part, misc, size;
 };
-template <int DT, int B>
+template <int DT, int B, int W = QK_GEMV_WARPS>
 __device__ __forceinline__ qk_mlay qk_mlay_make(int sv) {
     typedef qk_mf<DT> F;
     qk_mlay L;
@@ -871,7 +878,7 @@ __device__ __forceinline__ qk_mlay qk_mlay_make(int sv) {
     L.xsum = B * L.nrec * 128;
     L.zero = L.xsum + (B * L.nxs * 4 + 127) / 128 * 128 + 16;
     L.part = L.zero - 16 + 1152;
-    L.misc = L.part + QK_GEMV_MMAX(B) * QK_GEMV_WARPS * 16 * B * 4;
+    L.misc = L.part + QK_GEMV_MMAX(B) * W * 16 * B * 4;
     L.size = L.misc + 1024;
     return L;
 }
@@ -1310,6 +1317,37 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
     }
 }
 
+/* Asks L2 for n items of the warp from cursor q on (within q's tile): lanes 0-15 the codes of row n0 + lane,
+ * lanes 16-31 that row's scales and zero points (cp.async.bulk.prefetch.L2: no registers, not the load
+ * path x is read through). */
+template <int DT>
+__device__ __forceinline__ void qk_ml2pf(const qk_cur &q, const u8 *w, const qk_qlayout &l, int tile0, int K, int N,
+                                         int g, int sym, int kcp, int n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    typedef qk_mf<DT> F;
+    const int lane = threadIdx.x & 31, r = (tile0 + q.tl) * 16 + (lane & 15);
+    const int c0 = q.kc, c1 = min(min(q.kc + n * F::CK, K), q.kc + (kcp - q.ci) * F::CK);
+    if (n <= 0 || r >= N || c1 <= c0) return;
+    size_t a0, a1;
+    if (lane < 16) {
+        const size_t rb = (size_t)r * l.row_bytes;
+        a0 = rb + (DT == QK_F16 ? 2 * (size_t)c0 : DT == QK_Q3 ? (size_t)c0 / 32 * 12 : (size_t)c0 * F::bits / 8);
+        a1 = rb + (DT == QK_F16 ? 2 * (size_t)c1 : DT == QK_Q3 ? ((size_t)c1 + 31) / 32 * 12
+                                                               : ((size_t)c1 * F::bits + 7) / 8);
+    } else {
+        if (!F::bits) return;
+        a0 = l.scales_off + 2 * ((size_t)r * l.G + c0 / g);
+        a1 = l.scales_off + 2 * ((size_t)r * l.G + (c1 - 1) / g + 1);
+    }
+    for (int z = 0; z < (F::bits && !sym && lane >= 16 ? 2 : 1); z++) {
+        if (z) a0 = l.zeros_off + (size_t)r * l.G + c0 / g, a1 = l.zeros_off + (size_t)r * l.G + (c1 - 1) / g + 1;
+        const size_t s = a0 & ~(size_t)15, e = (a1 + 15) & ~(size_t)15;
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(w + s), "r"((unsigned)(e - s)) : "memory");
+    }
+#endif
+    (void)q, (void)w, (void)l, (void)tile0, (void)K, (void)N, (void)g, (void)sym, (void)kcp, (void)n;
+}
+
 /* QK_GEMV_TRACE (bench only): thread 0 of each block records the global
  * timer at start, weights requested, x staged, loop done, end, and writes
  * them to y's second row (gemv_bench's trace variant: batch 1, y has 8 rows). */
@@ -1338,7 +1376,7 @@ __device__ __forceinline__ float qk_silu(float a) { return a / (1.0f + expf(-a))
 #define QK_MX_PLAIN 0
 #define QK_MX_SILU 1
 #define QK_MX_NORM 2
-template <int DT, int B, int MODE = QK_MX_PLAIN, int NDT = QK_F32>
+template <int DT, int B, int MODE = QK_MX_PLAIN, int NDT = QK_F32, int W = QK_GEMV_WARPS>
 __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *__restrict__ bias,
                                          const float *__restrict__ x, float *__restrict__ y, int rows, int sv, int K,
                                          int N, int g, int sym, int tile0, int m, const float *__restrict__ x2 = NULL,
@@ -1346,13 +1384,13 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                                          const void *__restrict__ nw = NULL, float eps = 0.0f) {
     const bool SILU = MODE == QK_MX_SILU, NORM = MODE == QK_MX_NORM;
     typedef qk_mf<DT> F;
-    const int W = QK_GEMV_WARPS, NT = F::bits ? B : 1, D = F::D, CK = F::CK;
+    const int NT = F::bits ? B : 1, D = F::D, CK = F::CK;
     char *sm = (char *)qk_smem4;
 #if QK_GEMV_TRACE
     unsigned long long qk_tr[5];
 #endif
     sv = sv / CK * CK; /* the runtime gives a multiple of CK (qrt_gemv_shape_of) */
-    const qk_mlay L = qk_mlay_make<DT, B>(sv);
+    const qk_mlay L = qk_mlay_make<DT, B, W>(sv);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gq = lane >> 2, c = lane & 3;
     qk_qlayout l;
     if (F::bits)
@@ -1410,12 +1448,17 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         qk_cur ql;
         ql.tl = i0 / kcp, ql.ci = i0 - ql.tl * kcp, ql.kc = s0 + ql.ci * CK;
         qk_cur_tile<DT>(ql, w, l, tile0, N);
+        qk_cur qd = ql; /* piece 0: the first item loaded after the wait (QK_GEMV_PRE) */
 #pragma unroll
         for (int d = 0; d < D; d++)
             if (i0 + d < i1) {
-                qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
+                if (pc > 0 || d < QK_GEMV_PRE) qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
                 qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
+                if (d + 1 == QK_GEMV_PRE) qd = ql;
             }
+        if (pc == 0 && QK_GEMV_L2PF)
+            qk_ml2pf<DT>(QK_GEMV_PRE < D ? qd : ql, w, l, tile0, K, N, g, sym, kcp,
+                         min(QK_GEMV_L2PF, i1 - i0 - min(QK_GEMV_PRE, D)));
         QK_TRACE(1);
         if (pc == 0) QK_DEP(); /* the weights above are constant: prefetched before the wait */
         if (fused) {
@@ -1547,6 +1590,13 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         }
         __syncthreads();
         QK_TRACE(2);
+        if (pc == 0 && QK_GEMV_PRE < D) /* the first items not loaded before the wait */
+#pragma unroll
+            for (int d = QK_GEMV_PRE < D ? QK_GEMV_PRE : 0; d < D; d++)
+                if (i0 + d < i1) {
+                    qk_mload<DT>(buf[d], qd, w, l, tile0, K, N, g, sym, one, smode);
+                    qk_cur_next<DT>(qd, w, l, tile0, N, kcp, s0);
+                }
 
         int tlc = i0 / kcp, cic = i0 - tlc * kcp; /* compute cursor */
         for (int ib = i0; ib < i1; ib += D) {
@@ -1758,12 +1808,51 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
 
 /* ---- the other ops ---- */
 
+/* A row of the table as f32. 16-byte loads, QK_EMB_U of them per thread requested before any is stored (the
+ * row is cold: an element loop waits for memory once per element, ~15 us for 4096 f16 values). */
+#define QK_EMB_U 4
 template <int DT>
-__device__ __forceinline__ void embed_core(float *out, const void *w, const int *st, int dim, int vocab) {
+__device__ __forceinline__ void embed_core(float *__restrict__ out, const void *__restrict__ w, const int *st, int dim,
+                                           int vocab) {
     const int t = blockIdx.x;
     int id = st[QK_ST_TOK + t];
     if (id < 0 || id >= vocab) id = 0; /* ids are validated by the caller */
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)t * dim + i] = qk_ld<DT>(w, (size_t)id * dim + i);
+    constexpr int E = DT == QK_F32 ? 4 : 8; /* elements per 16 bytes */
+    const size_t base = (size_t)id * dim;
+    float *o = out + (size_t)t * dim;
+    const char *row = (const char *)w + base * (DT == QK_F32 ? 4 : 2);
+    if (dim % E || ((unsigned long long)row & 15) || ((unsigned long long)o & 15)) {
+        for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = qk_ld<DT>(w, base + i);
+        return;
+    }
+    const int nv = dim / E;
+    for (int i0 = threadIdx.x; i0 < nv; i0 += QK_EMB_U * blockDim.x) {
+        uint4 v[QK_EMB_U];
+#pragma unroll
+        for (int u = 0; u < QK_EMB_U; u++) {
+            const int i = i0 + u * blockDim.x;
+            if (i < nv) v[u] = __ldg((const uint4 *)row + i);
+        }
+#pragma unroll
+        for (int u = 0; u < QK_EMB_U; u++) {
+            const int i = i0 + u * blockDim.x;
+            if (i >= nv) break;
+            const u32 q[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
+            if (DT == QK_F32) {
+                ((float4 *)o)[i] = make_float4(__uint_as_float(q[0]), __uint_as_float(q[1]), __uint_as_float(q[2]),
+                                               __uint_as_float(q[3]));
+                continue;
+            }
+            float f[8];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                f[2 * e] = DT == QK_F16 ? qk_h2f((u16)(q[e] & 0xffff)) : qk_bf2f((u16)(q[e] & 0xffff));
+                f[2 * e + 1] = DT == QK_F16 ? qk_h2f((u16)(q[e] >> 16)) : qk_bf2f((u16)(q[e] >> 16));
+            }
+            ((float4 *)o)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+            ((float4 *)o)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
+        }
+    }
 }
 
 /* RMSNorm of one token per block: y = x * r * w, r = 1 / sqrt(mean(x^2) + eps),
@@ -2452,8 +2541,11 @@ __device__ unsigned qk_select(const float *__restrict__ x, int n, int k, unsigne
     return prefix;
 }
 
+/* st (greedy only; NULL: none): the chosen id becomes the next step's token, at position next, so the
+ * runtime can queue that step before the host has seen the id (runtime/cuda.c, look-ahead). */
 extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
-    qk_topk(const float *__restrict__ x, int n, int k, float *__restrict__ val, int *__restrict__ idx) {
+    qk_topk(const float *__restrict__ x, int n, int k, float *__restrict__ val, int *__restrict__ idx, int *st,
+            int next) {
     __shared__ unsigned hist[256];
     __shared__ int sh[2], cnt;
     __shared__ float cv[QK_TOPK_MAX];
@@ -2474,6 +2566,7 @@ extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
             const int i = (int)~(unsigned)(best & 0xffffffffull);
             val[0] = x[i];
             idx[0] = i;
+            if (st) st[QK_ST_N] = 1, st[QK_ST_POS] = next, st[QK_ST_TOK] = i;
         }
         return;
     }
@@ -2509,24 +2602,32 @@ extern "C" __global__ void __launch_bounds__(QK_TOPK_THREADS)
 /* GEMV entry points: gemv_mma for packed and f16 weights, gemv_core for
  * f32 and bf16 (and for every dtype when QK_GEMV_FAST is 2). */
 #define QK_MMA_DT(DT) (QK_GEMV_FAST != 2 && DT != QK_F32 && DT != QK_BF16)
-#define QK_GEMV_BOUNDS(DT) \
-    __launch_bounds__(QK_MMA_DT(DT) ? QK_GEMV_WARPS * 32 : QK_LGEMV_WARPS * 32, QK_MMA_DT(DT) ? QK_GEMV_MINB : 1)
-template <int DT, int B, bool MMA>
+/* A kernel's warps per block (qcc emits 0: the module's QK_GEMV_WARPS; or fewer, codegen/cuda/cuda_gen.c
+ * gemv_warps_for), its launch bounds: as many blocks per SM more, so at most as many registers a thread. */
+#define QK_GW(W) ((W) ? (W) : QK_GEMV_WARPS)
+#define QK_GEMV_BOUNDS_W(DT, W)                                                                          \
+    __launch_bounds__(QK_MMA_DT(DT) ? QK_GW(W) * 32 : QK_LGEMV_WARPS * 32,                               \
+                      QK_MMA_DT(DT) ? QK_GEMV_MINB * (QK_GEMV_WARPS / QK_GW(W) > 1 ? QK_GEMV_WARPS / QK_GW(W) : 1) \
+                                    : 1)
+#define QK_GEMV_BOUNDS(DT) QK_GEMV_BOUNDS_W(DT, 0)
+template <int DT, int B, bool MMA, int W = QK_GEMV_WARPS>
 struct qk_gemv_sel {
     static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
                                                int K, int N, int g, int sym, float *res = NULL) {
         const int m = ((N + 15) / 16 + gridDim.x - 1) / gridDim.x; /* tiles per block */
-        gemv_mma<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym, blockIdx.x * m, m, NULL, NULL, res);
+        gemv_mma<DT, B, QK_MX_PLAIN, QK_F32, W>(w, bias, x, y, rows, sv, K, N, g, sym, blockIdx.x * m, m, NULL, NULL,
+                                                res);
     }
 };
-template <int DT, int B>
-struct qk_gemv_sel<DT, B, false> {
+template <int DT, int B, int W>
+struct qk_gemv_sel<DT, B, false, W> {
     static __device__ __forceinline__ void run(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv,
                                                int K, int N, int g, int sym, float *res = NULL) {
         gemv_core<DT, B>(w, bias, x, y, rows, sv, K, N, g, sym, res);
     }
 };
 #define QK_GEMV_RUN(DT, B) qk_gemv_sel<DT, B, QK_MMA_DT(DT)>::run
+#define QK_GEMV_RUN_W(DT, B, W) qk_gemv_sel<DT, B, QK_MMA_DT(DT), QK_GW(W)>::run
 
 #define QK_DEF_LINEAR(name, DT)                                                                          \
     extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
@@ -2731,7 +2832,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_gemv_i8_b4(const u8 *w, con
  * rows (T0 = ceil(N0 / 16)), m per block, the next ones linear 1's, then
  * linear 2's (N2 = 0: two linears). runtime/cuda.c merges consecutive
  * linears into this when qcc emitted the matching qk_gemvm_* kernel. */
-template <int DT, int MODE = QK_MX_PLAIN, int NDT = QK_F32>
+template <int DT, int MODE = QK_MX_PLAIN, int NDT = QK_F32, int W = QK_GEMV_WARPS>
 __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1,
                                            const float *b2, const float *x, float *y0, float *y1, float *y2, int rows,
                                            int sv, int m, int K, int N0, int N1, int N2, int g, int sym,
@@ -2746,23 +2847,24 @@ __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 
         if (b >= nb1) b -= nb1, w = w2, bias = b2, y = y2, N = N2;
     }
     /* (xo: written by the launch's block 0, gemv_mma) */
-    gemv_mma<DT, 1, MODE, NDT>(w, bias, x, y, rows, sv, K, N, g, sym, b * m, m, NULL, xo, NULL, nw, eps);
+    gemv_mma<DT, 1, MODE, NDT, W>(w, bias, x, y, rows, sv, K, N, g, sym, b * m, m, NULL, xo, NULL, nw, eps);
 }
-#define QK_GEMV_MULTI(name, DT, K, G, SYM, N0, N1, N2)                                                    \
-    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
+#define QK_GEMV_MULTI(name, DT, K, G, SYM, N0, N1, N2, W)                                                 \
+    extern "C" __global__ void QK_GEMV_BOUNDS_W(DT, W)                                                   \
         name(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1, const float *b2, \
              const float *x, float *y0, float *y1, float *y2, int rows, int sv, int m) {                 \
-        gemv_multi<DT>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, N2, G, SYM);       \
+        gemv_multi<DT, QK_MX_PLAIN, QK_F32, QK_GW(W)>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, \
+                                                     N1, N2, G, SYM);                                    \
     }
 /* The same with the RMSNorm that made x (weight of dtype NDT) in the
  * prologue: x is the norm's input, xo its output (runtime/cuda.c). */
-#define QK_GEMV_MULTIN(name, DT, K, G, SYM, N0, N1, N2, NDT)                                              \
-    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
+#define QK_GEMV_MULTIN(name, DT, K, G, SYM, N0, N1, N2, NDT, W)                                           \
+    extern "C" __global__ void QK_GEMV_BOUNDS_W(DT, W)                                                   \
         name(const u8 *w0, const u8 *w1, const u8 *w2, const float *b0, const float *b1, const float *b2, \
              const float *x, float *y0, float *y1, float *y2, int rows, int sv, int m, const void *nw,   \
              float eps, float *xo) {                                                                     \
-        gemv_multi<DT, QK_MX_NORM, NDT>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, N2, G, \
-                                        SYM, nw, eps, xo);                                               \
+        gemv_multi<DT, QK_MX_NORM, NDT, QK_GW(W)>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, \
+                                                 N2, G, SYM, nw, eps, xo);                               \
     }
 
 /* A batch-1 GEMV whose input is silu(x) * x2 (the SILU_MUL before it, fused
@@ -2776,8 +2878,8 @@ __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 
     }
 
 /* Shape-specialized GEMV: qcc appends QK_GEMV_SPEC(...) lines below. */
-#define QK_GEMV_SPEC(name, DT, B, K, N, G, SYM)                                                          \
-    extern "C" __global__ void QK_GEMV_BOUNDS(DT)                                                        \
+#define QK_GEMV_SPEC(name, DT, B, K, N, G, SYM, W)                                                       \
+    extern "C" __global__ void QK_GEMV_BOUNDS_W(DT, W)                                                   \
         name(const u8 *w, const float *bias, const float *x, float *y, int rows, int sv, float *res) {   \
-        QK_GEMV_RUN(DT, B)(w, bias, x, y, rows, sv, K, N, G, SYM, res);                                  \
+        QK_GEMV_RUN_W(DT, B, W)(w, bias, x, y, rows, sv, K, N, G, SYM, res);                             \
     }

@@ -92,6 +92,9 @@ void qc_cuda_module_free(qc_cuda_module *m); /* accepts NULL */
 
 /* Kernel name of a specialized GEMV (the runtime builds the same string). */
 void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t batch);
+/* The warps per block qcc gives a batch-1 GEMV kernel of l with `tiles` row tiles of 16 (merged or not):
+ * 0 for the module's gemv_warps, or 8, then the kernel's name ends in "_w8" (codegen/cuda/cuda_gen.c). */
+int32_t qc_cuda_gemv_warps(const qc_cuda_module *m, const qc_cuda_linear *l, int32_t tiles);
 
 /* Two or three linears of l's dtype, K, group and sym with N[0..n) outputs
  * that read the same input (q / k / v, gate / up): one batch-1 kernel

@@ -24,7 +24,7 @@ while IFS=$'\t' read -r case want; do
   echo "ok   $case: $msg"
 done < "$here/cases.txt"
 # Bad options.
-for opts in "--bits 5" "--emit wasm" "--frobnicate" "-o"; do
+for opts in "--bits 5" "--emit wasm" "--frobnicate" "-o" "--gemv-warps 3" "--gemv-warps 8x"; do
   "$QCC" "$here/files/ok_tiny" $opts -o "$T/o.bin" 2> "$T/stderr"; rc=$?
   if [ $rc -ne 1 ] || [ -e "$T/o.bin" ] || [ "$(wc -l < "$T/stderr")" -ne 1 ]; then
     echo "FAIL options '$opts': exit $rc: $(cat "$T/stderr")"; fails=$((fails+1)); fi

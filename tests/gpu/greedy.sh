@@ -5,7 +5,8 @@
 # same on both devices; f16 weights agree too, and so does a 64-token
 # context (one decode attention split); sampled text (temperature, top-k,
 # top-p: the GPU picks the candidates, qk_topk) is the CPU's too;
-# --no-fuse-norm, --no-fuse-rope and --no-cluster change none of it.
+# --no-fuse-norm, --no-fuse-rope, --no-cluster and --no-lookahead change
+# none of it.
 . "$(dirname "$0")/lib.sh"
 bin s32 "$DATA/stories260K" --bits 32
 bin s16 "$DATA/stories260K" --bits 16
@@ -45,9 +46,13 @@ cmp "$T/k16.txt" "$T/r16.txt" || fail "--no-fuse-rope: greedy text with the f16 
 # --no-cluster (the decode attention's splits merged through global memory, not as thread block clusters)
 greedy s32 --device cuda --no-cluster > "$T/c32.txt"
 cmp "$T/gpu.txt" "$T/c32.txt" || fail "--no-cluster: greedy text differs"
-# a context of 64 tokens: one decode attention split per head
-"$T/s32.bin" --device cuda -c 64 -n 48 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"
-"$T/s32.bin" --device cpu -c 64 -n 48 --temp 0 > "$T/c64.txt" || fail "-c 64 on the CPU exited $?"
+# --no-lookahead (the host's turn between greedy steps; by default the next step is queued behind the sampling)
+greedy s32 --device cuda --no-lookahead > "$T/la.txt"
+cmp "$T/gpu.txt" "$T/la.txt" || fail "--no-lookahead: greedy text differs"
+# a context of 64 tokens: one decode attention split per head; generation runs into the end of the context
+# (no step queued ahead past it)
+"$T/s32.bin" --device cuda -c 64 -n 100 --temp 0 > "$T/g64.txt" || fail "-c 64 on the GPU exited $?"
+"$T/s32.bin" --device cpu -c 64 -n 100 --temp 0 > "$T/c64.txt" || fail "-c 64 on the CPU exited $?"
 cmp "$T/g64.txt" "$T/c64.txt" || fail "-c 64: GPU and CPU greedy text differ: $(head -c 200 "$T/g64.txt") / $(head -c 200 "$T/c64.txt")"
 for opt in "--temp 0.8 --seed 5" "--temp 1 --top-k 0 --seed 6" "--temp 0.7 --top-k 5 --top-p 0.5 --seed 7" \
            "--temp 1.2 --top-k 512 --seed 8"; do

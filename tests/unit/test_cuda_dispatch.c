@@ -62,7 +62,10 @@ static struct {
     unsigned gy, cly; /* grid y; cluster y (0: no cluster) */
 } launches[MAXLOG];
 static int refuse_cluster; /* cuLaunchKernelEx refuses clusters (CUDA_ERROR_INVALID_VALUE), as an old driver */
-static int n_launch, n_captured, n_graph_launch, capturing;
+static int n_launch, n_captured, n_graph_launch, capturing, n_upload;
+static int fake_uva = 1;   /* kernels address pinned host memory (CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING) */
+static int no_lookahead;   /* bring_up's qrt_cuda_opts.no_lookahead */
+enum { FAKE_TOK = 37 };    /* the id the fake qk_topk picks first */
 static const char *mod_names; /* the kernels the module has: NUL-separated, n_mod of them */
 static int n_mod;
 static const void *host_blob;
@@ -77,6 +80,7 @@ static qrt_cu_result f_attr(int *v, int a, qrt_cu_device d) {
     (void)d;
     *v = a == QRT_CU_ATTR_CC_MAJOR ? 9 : a == QRT_CU_ATTR_CC_MINOR ? 0 : a == QRT_CU_ATTR_MULTIPROCESSOR_COUNT ? 132
          : a == QRT_CU_ATTR_SMEM_OPTIN                              ? 232448
+         : a == QRT_CU_ATTR_UNIFIED_ADDRESSING                      ? fake_uva
                                                                     : 0;
     return 0;
 }
@@ -121,6 +125,7 @@ static const char *signature(const char *name) {
     if (!strcmp(name, "qk_i8_quant")) return "pppi";
     if (!strncmp(name, "qk_attn_rope_", 13)) return "pppppppppppiiiii";
     if (!strncmp(name, "qk_gemv_i8_b", 12)) return "pppppiii";
+    if (!strcmp(name, "qk_topk")) return "piipppi";
     return "";
 }
 static const char *fail_kernel; /* launches of this kernel fail (CUDA_ERROR_LAUNCH_FAILED) */
@@ -138,6 +143,13 @@ static qrt_cu_result record(qrt_cu_function f, void **args) {
     }
     launches[n_launch++].nv = n;
     n_captured += capturing;
+    if (!strcmp(name, "qk_topk")) { /* as the kernel: k candidates FAKE_TOK, FAKE_TOK + 1, ...; greedy: st */
+        const unsigned long long *a = launches[n_launch - 1].v;
+        float *val = (float *)(uintptr_t)a[3];
+        int32_t *idx = (int32_t *)(uintptr_t)a[4], *st = (int32_t *)(uintptr_t)a[5], k = (int32_t)a[2];
+        for (int32_t j = 0; j < k; j++) val[j] = 1.0f - (float)j, idx[j] = FAKE_TOK + j;
+        if (st && k == 1) st[0] = 1, st[1] = (int32_t)a[6], st[4] = FAKE_TOK;
+    }
     return 0;
 }
 static qrt_cu_result f_launch(qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
@@ -177,6 +189,7 @@ static qrt_cu_result f_dtod(qrt_cu_ptr d, qrt_cu_ptr s, size_t n) {
     return memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n), 0;
 }
 static qrt_cu_result f_htod_a(qrt_cu_ptr d, const void *s, size_t n, qrt_cu_stream st) {
+    n_upload++;
     return (void)st, f_htod(d, s, n);
 }
 static qrt_cu_result f_dtoh_a(void *d, qrt_cu_ptr s, size_t n, qrt_cu_stream st) { return (void)st, f_dtoh(d, s, n); }
@@ -354,6 +367,7 @@ static qrt_ctx *bring_up(qrt_model *mp, const uint8_t *sec, size_t sec_size, int
     o.no_cublas = 1;
     o.fuse_norm = fuse;
     o.no_fuse_rope = !fuse;
+    o.no_lookahead = no_lookahead;
     char msg[512];
     host_blob = blob;
     *mp = m;
@@ -421,11 +435,12 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
     printf("\n");
     char qkv[64], gu[64], qkvn[64], gun[64], o_[64], down[64];
-    snprintf(qkv, sizeof qkv, "qk_gemvm_%s_k256_n256_n128_n128_g128_a", DTN);
-    snprintf(gu, sizeof gu, "qk_gemvm_%s_k256_n512_n512_n0_g128_a", DTN);
-    snprintf(qkvn, sizeof qkvn, "qk_gemvmn_%s_k256_n256_n128_n128_g128_a_f32", DTN);
-    snprintf(gun, sizeof gun, "qk_gemvmn_%s_k256_n512_n512_n0_g128_a_f32", DTN);
-    snprintf(o_, sizeof o_, "qk_gemv_%s_k256_n256_g128_a_b1", DTN);
+    /* batch-1 GEMVs of packed weights this small: 8 warps a block (qc_cuda_gemv_warps), the SiLU one excepted */
+    snprintf(qkv, sizeof qkv, "qk_gemvm_%s_k256_n256_n128_n128_g128_a_w8", DTN);
+    snprintf(gu, sizeof gu, "qk_gemvm_%s_k256_n512_n512_n0_g128_a_w8", DTN);
+    snprintf(qkvn, sizeof qkvn, "qk_gemvmn_%s_k256_n256_n128_n128_g128_a_f32_w8", DTN);
+    snprintf(gun, sizeof gun, "qk_gemvmn_%s_k256_n512_n512_n0_g128_a_f32_w8", DTN);
+    snprintf(o_, sizeof o_, "qk_gemv_%s_k256_n256_g128_a_b1_w8", DTN);
     snprintf(down, sizeof down, "qk_gemvs_%s_k512_n256_g128_a", DTN);
     const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1";
     int i = 0;
@@ -562,6 +577,60 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     qrt_cuda_free(&m);
 }
 
+/* Greedy look-ahead (qrt_cuda_topk, docs/cuda.md): once the decode step is a graph, a k = 1 sampling also has
+ * qk_topk write the id and the next position into the step block, and the step is replayed right behind it;
+ * the run for exactly that token and position then launches and uploads nothing, any other run uploads its
+ * step block and replays after it. Not for k > 1, not with --no-lookahead; logits read while a step is
+ * queued ahead are an error. Candidates written by the kernel into pinned memory (uva) or copied. */
+static void run_lookahead(const uint8_t *sec, size_t sec_size, int32_t *widths, int off) {
+    qrt_model m;
+    no_lookahead = off;
+    qrt_ctx *c = bring_up(&m, sec, sec_size, 1, widths);
+    no_lookahead = 0;
+    if (!c) return;
+    m.forward = forward;
+    forward_steps(c, 6, 0, 0); /* positions 6, 7 (captured), 8 (replayed) */
+    float val[4];
+    int32_t idx[4];
+    for (int round = 0; round < 2; round++) {
+        const int32_t next = 9 + round;
+        n_launch = n_graph_launch = n_upload = 0;
+        int32_t k = qrt_cuda_topk(c, 1, val, idx);
+        CHECK(k == 1 && idx[0] == FAKE_TOK && val[0] == 1.0f, "greedy: %d candidates, id %d", k, idx[0]);
+        CHECK(n_launch == 1 && n_graph_launch == !off, "greedy (%s): %d launches, %d graph launches (want 1, %d)",
+              off ? "--no-lookahead" : "default", n_launch, n_graph_launch, !off);
+        if (n_launch == 1 && at(0, "qk_topk")) {
+            const int32_t *st = (const int32_t *)(uintptr_t)launches[0].v[5];
+            CHECK(off ? st == NULL : st && st[0] == 1 && st[1] == next && st[4] == FAKE_TOK,
+                  "step block from qk_topk: %d %d %d (want 1 %d %d)", st ? st[0] : -1, st ? st[1] : -1,
+                  st ? st[4] : -1, next, FAKE_TOK);
+        }
+        /* round 0: the token the sampler chose (queued already); round 1: another one */
+        const int32_t tok = round ? FAKE_TOK + 5 : idx[0];
+        n_launch = n_graph_launch = n_upload = 0;
+        CHECK(qrt_ctx_run(c, &tok, 1, next) == 0, "run: %s", qrt_cuda_error(&m) ? qrt_cuda_error(&m) : "?");
+        const int queued = !off && !round;
+        CHECK(n_launch == 0 && n_graph_launch == !queued && n_upload == !queued,
+              "run %d at %d after the sampling: %d launches, %d graph launches, %d uploads (want 0, %d, %d)", tok,
+              next, n_launch, n_graph_launch, n_upload, !queued, !queued);
+    }
+    n_launch = n_graph_launch = 0;
+    int32_t k = qrt_cuda_topk(c, 4, val, idx);
+    CHECK(k == 4 && idx[3] == FAKE_TOK + 3 && val[3] == -2.0f && n_graph_launch == 0 && n_launch == 1 &&
+              launches[0].v[5] == 0,
+          "top-4: %d candidates, last %d %g; %d graph launches, step block %#llx (want none)", k, idx[3], val[3],
+          n_graph_launch, n_launch ? launches[0].v[5] : 0);
+    if (!off) {
+        qrt_ctx_run(c, &idx[0], 1, 11);
+        k = qrt_cuda_topk(c, 1, val, idx);
+        CHECK(k == 1 && qrt_cuda_logits(c) == NULL && qrt_cuda_error(&m) && strstr(qrt_cuda_error(&m), "look-ahead"),
+              "logits while a step is queued: %s", qrt_cuda_error(&m) ? qrt_cuda_error(&m) : "no error");
+    }
+    printf("look-ahead (%s, candidates %s): checked\n", off ? "off" : "on", fake_uva ? "in pinned memory" : "copied");
+    qrt_ctx_free(c);
+    qrt_cuda_free(&m);
+}
+
 /* W8A8: every linear is per-token int8 quantization (qk_i8_quant, into the context's scratch) + the int8 GEMV
  * reading that scratch; no norm / residual fusion applies (no merged int8 GEMVs). A linear wider than the model
  * grows the scratch, which drops the captured decode graph (it holds the old address): the next decode step
@@ -671,6 +740,13 @@ int main(void) {
         } else {
             run(sec, sec_size, 0, widths);
             run(sec, sec_size, 1, widths);
+            if (WDT == QRT_DT_Q4) {
+                run_lookahead(sec, sec_size, widths, 0);
+                run_lookahead(sec, sec_size, widths, 1);
+                fake_uva = 0;
+                run_lookahead(sec, sec_size, widths, 0);
+                fake_uva = 1;
+            }
         }
         qrt_cu_use(NULL);
         free(sec);

@@ -60,7 +60,14 @@ int main(void) {
     /* 30 base (qk_topk, qk_add_rmsnorm_*, qk_rope_append_*, qk_attn_[rope_][w_]*, qk_attn_tile_* included) + 7 dtypes x 3 + 4
      * dequant + qk_repack_q3 + 8 distinct linears x 2 (batch 1 and 4) */
     CHECK(m.n_names == 30 + 21 + 4 + 1 + 16);
-    CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b4, QK_Q4, 4, 4096, 11008, 128, 0)") != NULL);
+    CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b4, QK_Q4, 4, 4096, 11008, 128, 0, 0)") != NULL);
+    /* batch 1 of a packed weight with K <= 8192 and at most 1024 row tiles: 8 warps a block (qc_cuda_gemv_warps);
+     * K 14336, more tiles, f16 and batch 4: the module's 16 */
+    CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b1_w8, QK_Q4, 1, 4096, 11008, 128, 0, 8)"));
+    CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q8_k14336_n4096_g128_s_b1, QK_Q8, 1, 14336, 4096, 128, 1, 0)"));
+    CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_f16_k172_n64_g0_a_b1, QK_F16, 1, 172, 64, 0, 0, 0)"));
+    const qc_cuda_linear wide = {QRT_DT_Q4, 4096, 16400, 128, 0};
+    CHECK(qc_cuda_gemv_warps(&m, &lin[0], 688) == 8 && qc_cuda_gemv_warps(&m, &wide, 1025) == 0);
     /* merged linears: q / k / v and gate / up shapes; a repeat and f32 (no tensor-core GEMV) add nothing */
     static const int32_t qkv[3] = {4096, 1024, 1024}, gu[2] = {11008, 11008};
     const qc_cuda_linear q4 = {QRT_DT_Q4, 4096, 0, 128, 0}, f32 = {QRT_DT_F32, 4096, 0, 0, 0};
@@ -74,7 +81,9 @@ int main(void) {
     qc_cuda_gemvm_name(mname, sizeof mname, &q4, 3, qkv);
     CHECK(!strcmp(mname, "qk_gemvm_q4_k4096_n4096_n1024_n1024_g128_a"));
     CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n11008_n11008_n0_g128_a, QK_Q4, 4096, 128, 0, 11008, "
-                           "11008, 0)") != NULL);
+                           "11008, 0, 0)") != NULL);
+    CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n4096_n1024_n1024_g128_a_w8, QK_Q4, 4096, 128, 0, 4096, "
+                           "1024, 1024, 8)") != NULL);
     /* SILU_MUL + GEMV */
     const qc_cuda_linear down = {QRT_DT_Q4, 11008, 4096, 128, 0}, down32 = {QRT_DT_F32, 11008, 4096, 0, 0};
     CHECK(qc_cuda_module_add_silu(&m, &down, &err) == 0);

@@ -8,7 +8,7 @@
 # Skipped when qcc has no CUDA (no NVRTC).
 . "$(dirname "$0")/lib.sh"
 "$QCC" "$DATA/stories260K" --bits 32 --emit cuda-src --quiet -o "$T/s.cu" || fail "--emit cuda-src"
-grep -q '^QK_GEMV_SPEC(qk_gemv_f32_k64_n64_g0_a_b1, QK_F32, 1, 64, 64, 0, 0)$' "$T/s.cu" || fail "no specialized GEMV in the source"
+grep -q '^QK_GEMV_SPEC(qk_gemv_f32_k64_n64_g0_a_b1, QK_F32, 1, 64, 64, 0, 0, 0)$' "$T/s.cu" || fail "no specialized GEMV in the source"
 grep -q 'extern "C" __global__' "$T/s.cu" || fail "no kernels in the source"
 compile s32 "$DATA/stories260K" --bits 32
 "$T/s32.bin" --info > "$T/info.json"
@@ -37,9 +37,9 @@ PY
 tiny=$(dirname "$0")/../dummy/tiny.json
 "$QCC" --dummy-weights "$tiny" --bits 4 --emit cuda-src --quiet -o "$T/d4f.cu" || fail "d4 cuda-src"
 "$QCC" --dummy-weights "$tiny" --bits 4 --no-fuse-norm --emit cuda-src --quiet -o "$T/d4.cu" || fail "d4 --no-fuse-norm"
-grep -q '^QK_GEMV_MULTI(qk_gemvm_q4_k64_n64_n32_n32_g64_a, ' "$T/d4.cu" || fail "no merged q/k/v GEMV"
+grep -q '^QK_GEMV_MULTI(qk_gemvm_q4_k64_n64_n32_n32_g64_a_w8, ' "$T/d4.cu" || fail "no merged q/k/v GEMV"
 if grep -q '^QK_GEMV_MULTIN(' "$T/d4.cu"; then fail "qk_gemvmn_* with --no-fuse-norm"; fi
-[ "$(grep -c '^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n64_n32_n32_g64_a_f32, \|^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n192_n192_n0_g64_a_f32, ' "$T/d4f.cu")" -eq 2 ] ||
+[ "$(grep -c '^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n64_n32_n32_g64_a_f32_w8, \|^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n192_n192_n0_g64_a_f32_w8, ' "$T/d4f.cu")" -eq 2 ] ||
   fail "fused norms: $(grep '^QK_GEMV_MULTI' "$T/d4f.cu")"
 "$QCC" "$DATA/stories260K" --bits 32 --emit ptx --quiet -o "$T/s.ptx" || fail "--emit ptx"
 grep -q '^.target sm_90' "$T/s.ptx" && grep -q '.entry qk_gemv_f32_k64_n512_g0_a_b1(' "$T/s.ptx" || fail "PTX"

@@ -1870,26 +1870,19 @@ __device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *
     float ss = 0.0f;
     if ((dim & 3) == 0 && dim <= 16 * nt) {
         float4 v[4], wv[4];
-        /* w (constant) requested before the dependency wait (tensors are 64-byte aligned) */
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             const int i = (threadIdx.x + r * nt) * 4;
-            if (i >= dim) continue;
-            if (!w) wv[r] = make_float4(1.0f, 1.0f, 1.0f, 1.0f);
-            else if (DT == QK_F32) wv[r] = __ldg((const float4 *)w + i / 4);
-            else {
-                const uint2 h = qk_ld8((const u16 *)w + i);
-                wv[r].x = DT == QK_F16 ? qk_h2f((u16)h.x) : qk_bf2f((u16)h.x);
-                wv[r].y = DT == QK_F16 ? qk_h2f((u16)(h.x >> 16)) : qk_bf2f((u16)(h.x >> 16));
-                wv[r].z = DT == QK_F16 ? qk_h2f((u16)h.y) : qk_bf2f((u16)h.y);
-                wv[r].w = DT == QK_F16 ? qk_h2f((u16)(h.y >> 16)) : qk_bf2f((u16)(h.y >> 16));
-            }
-        }
-        QK_DEP();
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            const int i = (threadIdx.x + r * nt) * 4;
-            if (i < dim) {
+            if (i < dim) { /* w requested with x, not after the reduction (tensors are 64-byte aligned) */
+                if (!w) wv[r] = make_float4(1.0f, 1.0f, 1.0f, 1.0f);
+                else if (DT == QK_F32) wv[r] = __ldg((const float4 *)w + i / 4);
+                else {
+                    const uint2 h = qk_ld8((const u16 *)w + i);
+                    wv[r].x = DT == QK_F16 ? qk_h2f((u16)h.x) : qk_bf2f((u16)h.x);
+                    wv[r].y = DT == QK_F16 ? qk_h2f((u16)(h.x >> 16)) : qk_bf2f((u16)(h.x >> 16));
+                    wv[r].z = DT == QK_F16 ? qk_h2f((u16)h.y) : qk_bf2f((u16)h.y);
+                    wv[r].w = DT == QK_F16 ? qk_h2f((u16)(h.y >> 16)) : qk_bf2f((u16)(h.y >> 16));
+                }
                 v[r] = *(const float4 *)(x + i);
                 if (ADD) {
                     const float4 q = *(const float4 *)(xb + i);
@@ -1918,7 +1911,6 @@ __device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *
         }
         return;
     }
-    QK_DEP();
     for (int i = threadIdx.x; i < dim; i += nt) {
         const float v = ADD ? x[i] + xb[i] : x[i];
         if (ADD) hy[i] = v;
@@ -1939,10 +1931,12 @@ __device__ __forceinline__ void rmsnorm_core(float *out, float *h, const float *
     }                                                                                                   \
     extern "C" __global__ void qk_rmsnorm_##name(float *out, const float *a, const void *w, int dim,    \
                                                  float eps) {                                           \
-        rmsnorm_core<DT, 0>(out, NULL, a, NULL, w, dim, eps); /* (its dependency wait after w's loads) */ \
+        QK_DEP();                                                                                        \
+        rmsnorm_core<DT, 0>(out, NULL, a, NULL, w, dim, eps);                                            \
     }                                                                                                   \
     extern "C" __global__ void qk_add_rmsnorm_##name(float *out, float *h, const float *a, const float *b, \
                                                      const void *w, int dim, float eps) {               \
+        QK_DEP();                                                                                        \
         rmsnorm_core<DT, 1>(out, h, a, b, w, dim, eps);                                                  \
     }
 QK_FLOAT_DTS(QK_DEF_EMBED_NORM)
@@ -2113,13 +2107,11 @@ __device__ __forceinline__ float qk_cl_ld(const float *p, unsigned rank) {
     return (void)p, (void)rank, v;
 }
 
-/* K and V rows of positions p0 + u G (u < QK_ATT_U) in [lo, hi) into the lane's registers (others untouched);
- * position pnew's from ks / vs (shared memory) when ks is not NULL. */
+/* K and V rows of positions p0 + u G (u < QK_ATT_U) in [lo, hi) into the lane's registers (others untouched) */
 template <int KVT, int NC>
 __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC], const void *kc,
                                             const void *vc, int p0, int G, int lo, int hi, int gl, int lg, int nq,
-                                            int kvd, size_t hoff, const float4 *ks = NULL, const float4 *vs = NULL,
-                                            int pnew = -1) {
+                                            int kvd, size_t hoff) {
 #pragma unroll
     for (int u = 0; u < QK_ATT_U; u++) {
         const int p = p0 + u * G;
@@ -2127,10 +2119,6 @@ __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (
         for (int c = 0; c < NC; c++) {
             const int i = gl + c * lg;
             if (p >= lo && p < hi && i < nq) {
-                if (ks && p == pnew) {
-                    kk[u][c] = ks[i], vv[u][c] = vs[i];
-                    continue;
-                }
                 const size_t base = (size_t)p * kvd + hoff + 4 * i;
                 kk[u][c] = qk_ld4kv<KVT>(kc, base);
                 vv[u][c] = qk_ld4kv<KVT>(vc, base);
@@ -2138,9 +2126,6 @@ __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (
         }
     }
 }
-/* x as the KV cache gives it back (f16: rounded) */
-template <int KVT>
-__device__ __forceinline__ float qk_kv_round(float x) { return KVT == 0 ? x : qk_h2f(qk_f2h(x)); }
 /* The head's output from its ns splits' partials (m, l, unnormalized o; ld(i, k): word k of split i's):
  * every (m, l) read at once, then every output column's ns values at once; the sums in split order. */
 template <class LD>
@@ -2188,7 +2173,6 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     float *const cpart = (float *)cpart4;
     __shared__ float4 gacc[4 * QK_ATT_THREADS];
     __shared__ float4 qrot[ROPE ? 128 : 1]; /* ROPE: this head's rotated q (hd <= 512) */
-    __shared__ float4 knew[ROPE ? 128 : 1], vnew[ROPE ? 128 : 1]; /* ROPE, app: the row appended at last */
     constexpr int PIPE = NC == 1;           /* the next round's rows in flight while this one is computed */
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
@@ -2241,19 +2225,13 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             /* every q head of this kv head appends the same bytes; each reads back its own (the barrier) */
             si = ksn[r], co = kcs[r];
             const float y0 = ks[i], y1 = ks[i + half], r0 = y0 * co - y1 * si, r1 = y1 * co + y0 * si;
-            const float v0 = vn[(size_t)kh * hd + i], v1 = vn[(size_t)kh * hd + i + half];
-            qk_kv_put2<KVT>(kc, vc, off + i, half, r0, r1, v0, v1);
-            /* and as the cache gives it back, for this block's own reads of position last (no round trip) */
-            float *kw = (float *)knew, *vw = (float *)vnew;
-            kw[i] = qk_kv_round<KVT>(r0), kw[i + half] = qk_kv_round<KVT>(r1);
-            vw[i] = qk_kv_round<KVT>(v0), vw[i + half] = qk_kv_round<KVT>(v1);
+            qk_kv_put2<KVT>(kc, vc, off + i, half, r0, r1, vn[(size_t)kh * hd + i], vn[(size_t)kh * hd + i + half]);
         }
         __syncthreads();
         qh = qrot;
     }
     /* the first round's rows of this step (written by the kernel before, or just above) */
-    const float4 *ksm = ROPE && app ? knew : NULL, *vsm = ROPE && app ? vnew : NULL;
-    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, pre, j1, gl, lg, nq, kvd, hoff, ksm, vsm, last);
+    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, pre, j1, gl, lg, nq, kvd, hoff);
     float4 qv[NC], acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) {
@@ -2267,9 +2245,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
         float4 kx[QK_ATT_U][PIPE ? NC : 1], vx[QK_ATT_U][PIPE ? NC : 1];
         if (PIPE) { /* the next round's rows */
             qk_att_zero<PIPE ? NC : 1>(kx, vx);
-            if (pn < j1)
-                qk_att_load<KVT, PIPE ? NC : 1>(kx, vx, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff, ksm, vsm,
-                                                last);
+            if (pn < j1) qk_att_load<KVT, PIPE ? NC : 1>(kx, vx, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff);
         }
         float sc[QK_ATT_U];
 #pragma unroll
@@ -2316,7 +2292,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
                 for (int c = 0; c < NC; c++) kk[u][c] = kx[u][PIPE ? c : 0], vv[u][c] = vx[u][PIPE ? c : 0];
         } else if (pn < j1) {
             qk_att_zero<NC>(kk, vv);
-            qk_att_load<KVT, NC>(kk, vv, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff, ksm, vsm, last);
+            qk_att_load<KVT, NC>(kk, vv, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff);
         }
     }
     if (gl == 0) gm[grp] = m, gsum[grp] = l;

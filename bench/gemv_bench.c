@@ -576,7 +576,11 @@ int main(int argc, char **argv) {
                 {0, 0, 0, 0, 0, 0, "1 item, 4 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 4\n"},
                 {0, 0, 0, 0, 0, 0, "none, 4 from L2", "#define QK_GEMV_PRE 0\n#define QK_GEMV_L2PF 4\n"},
                 {0, 0, 0, 0, 0, 0, "all D, 4 more from L2", "#define QK_GEMV_L2PF 4\n"},
-                {0, 0, 0, 0, 0, 0, "1 item, 8 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 8\n"}};
+                {0, 0, 0, 0, 0, 0, "1 item, 8 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 8\n"},
+                /* 13-15: fewer warps a block for every GEMV, 128 registers a thread (qcc --gemv-warps) */
+                {8, 0, 0, 0, 0, 0, "8 warps, 2 blocks an SM", "#define QK_GEMV_MINB 2\n"},
+                {4, 0, 0, 0, 0, 0, "4 warps, 4 blocks an SM", "#define QK_GEMV_MINB 4\n"},
+                {4, 16, 0, 0, 0, 0, "4 warps, 4 blocks an SM, 16 loads", "#define QK_GEMV_MINB 4\n"}};
     variant vs[16];
     int nv = 0;
     memset(vs, 0, sizeof vs);

@@ -1198,8 +1198,8 @@ static qrt_cu_function gemv_fn(struct qrt_gpu *G, char *name, size_t n, size_t c
 static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
     char name[160];
     int n = snprintf(name, sizeof name, "qk_gemvm%s_%s_k%d_n%d_n%d_n%d_g%d_%c", norm ? "n" : "", dt_name(G->plin.dt),
-                     (int)G->plin.K, (int)G->plin.N[i], (int)G->plin.N[i + 1], k > 2 ? (int)G->plin.N[i + 2] : 0,
-                     (int)G->plin.g, G->plin.s ? 's' : 'a');
+                     (int)G->plin.K, (int)G->plin.N[i], k > 1 ? (int)G->plin.N[i + 1] : 0,
+                     k > 2 ? (int)G->plin.N[i + 2] : 0, (int)G->plin.g, G->plin.s ? 's' : 'a');
     if (norm) n += snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
     int32_t warps = 0;
     qrt_cu_function f = gemv_fn(G, name, (size_t)n, sizeof name, &warps);
@@ -1224,7 +1224,7 @@ static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
                     &yp[1], &yp[2], &rows,   &sv,    &m,     &G->pnorm.w, &G->pnorm.eps, &G->pnorm.out};
     launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
     if (norm) G->pnorm.on = 0;
-    G->merged += norm ? 2 : 1;
+    G->merged += (k > 1) + (norm != 0);
     return 1;
 }
 
@@ -1235,7 +1235,7 @@ static void flush_linears(struct qrt_gpu *G) {
     qrt_cu_ptr res = G->plin.res;
     G->plin.n = 0, G->plin.norm = 0, G->plin.res = 0;
     if (norm) {
-        if (n >= 2 && multi_now(G, 0, n, 1)) return; /* (the norm too) */
+        if (multi_now(G, 0, n, 1)) return; /* (the norm too; one linear: the LM head, when qcc emitted it) */
         norm_now(G);
     }
     for (int32_t i = 0; i < n && !G->failed[0];) {
@@ -1492,6 +1492,8 @@ void qrt_cuda_k_lm_head(qrt_ctx *c, float *out, const float *a, const float *b, 
     (void)b, (void)cc, (void)f0;
     if (c->logits_all)
         linear(c, DEV(out), DEV(a), c->n_tokens, w, bias, wdtype, K, N, group, sym);
+    else if (c->n_tokens == 1) /* as a LINEAR: held, so the final RMSNorm can go into its prologue */
+        qrt_cuda_k_linear(c, out, a, b, cc, w, bias, wdtype, K, N, group, sym, f0);
     else
         linear(c, DEV(out), DEV(a) + (size_t)(c->n_tokens - 1) * K * 4, 1, w, bias, wdtype, K, N, group, sym);
 }

@@ -114,8 +114,8 @@ void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t 
 }
 
 void qc_cuda_gemvmn_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt) {
-    snprintf(out, cap, "qk_gemvmn_%s_k%d_n%d_n%d_n%d_g%d_%c_%s", dt_names[l->dtype], (int)l->K, (int)N[0], (int)N[1],
-             n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a', dt_names[norm_dt]);
+    snprintf(out, cap, "qk_gemvmn_%s_k%d_n%d_n%d_n%d_g%d_%c_%s", dt_names[l->dtype], (int)l->K, (int)N[0],
+             n > 1 ? (int)N[1] : 0, n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a', dt_names[norm_dt]);
 }
 
 /* Appends one kernel definition line and its name to m unless the name is there already. */
@@ -152,8 +152,8 @@ int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *
 /* QK_GEMV_MULTI, or QK_GEMV_MULTIN with the RMSNorm of weight dtype norm_dt (>= 0) in its prologue. */
 static int add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt,
                      qc_err *err) {
-    if (n < 2 || n > 3 || l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || N[0] <= 0 || N[1] <= 0 ||
-        (n > 2 && N[2] <= 0) || norm_dt > QRT_DT_BF16 ||
+    if (n < (norm_dt >= 0 ? 1 : 2) || n > 3 || l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || N[0] <= 0 ||
+        (n > 1 && N[1] <= 0) || (n > 2 && N[2] <= 0) || norm_dt > QRT_DT_BF16 ||
         (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
         return qc_err_set(err, "cuda: merged linears: unsupported shape (%d linears, dtype %d, K %d, group %d)", (int)n,
                           (int)l->dtype, (int)l->K, (int)l->group);
@@ -167,7 +167,7 @@ static int add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, cons
     if (w) snprintf(name + strlen(name), sizeof name - strlen(name), "_w%d", (int)w);
     if (norm_dt >= 0)
         snprintf(line, sizeof line, "QK_GEMV_MULTIN(%s, %s, %d, %d, %d, %d, %d, %d, %s, %d)\n", name,
-                 dt_macros[l->dtype], (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], (int)N[1],
+                 dt_macros[l->dtype], (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)N[0], n > 1 ? (int)N[1] : 0,
                  n > 2 ? (int)N[2] : 0, dt_macros[norm_dt], (int)w);
     else
         snprintf(line, sizeof line, "QK_GEMV_MULTI(%s, %s, %d, %d, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype],
@@ -330,6 +330,16 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
             nrm->in[0] != nrm->out && nrm->p[0] == l.K)
             rc = qc_cuda_module_add_multin(m, &l, k, N, nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32, err);
         i += k - 1;
+    }
+    /* the LM head right after the final RMSNorm: that norm in its prologue (one "merged" linear) */
+    for (int32_t i = 1; rc == 0 && o->opt_level > 0 && o->fuse_norm && i < g->n_ops; i++) {
+        const qc_op *a = &g->ops[i], *nrm = &g->ops[i - 1];
+        if (a->kind != QRT_K_LM_HEAD || a->w < 0 || nrm->kind != QRT_K_RMSNORM || nrm->out != a->in[0] ||
+            nrm->in[0] == nrm->out || nrm->p[0] != a->p[0])
+            continue;
+        qc_cuda_linear l = linear_of(g, a);
+        int32_t N[3] = {l.N, 0, 0};
+        rc = qc_cuda_module_add_multin(m, &l, 1, N, nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32, err);
     }
     return rc;
 }

@@ -4,7 +4,8 @@
 # the executable finds no driver or device and prints the exact reference
 # greedy text from the CPU; --device cuda adds one notice line and nothing
 # else. --target cpu leaves the device code out; --emit cuda-src / ptx
-# write the device code; qcc --no-fuse-norm leaves out the qk_gemvmn_* kernels.
+# write the device code; qcc --no-fuse-norm leaves out the qk_gemvmn_* kernels
+# (the LM head's with the final norm too).
 # Skipped when qcc has no CUDA (no NVRTC).
 . "$(dirname "$0")/lib.sh"
 "$QCC" "$DATA/stories260K" --bits 32 --emit cuda-src --quiet -o "$T/s.cu" || fail "--emit cuda-src"
@@ -41,6 +42,8 @@ grep -q '^QK_GEMV_MULTI(qk_gemvm_q4_k64_n64_n32_n32_g64_a_w8, ' "$T/d4.cu" || fa
 if grep -q '^QK_GEMV_MULTIN(' "$T/d4.cu"; then fail "qk_gemvmn_* with --no-fuse-norm"; fi
 [ "$(grep -c '^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n64_n32_n32_g64_a_f32_w8, \|^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n192_n192_n0_g64_a_f32_w8, ' "$T/d4f.cu")" -eq 2 ] ||
   fail "fused norms: $(grep '^QK_GEMV_MULTI' "$T/d4f.cu")"
+# ... and the final one in the LM head's
+grep -q '^QK_GEMV_MULTIN(qk_gemvmn_f16_k64_n512_n0_n0_g0_a_f32, ' "$T/d4f.cu" || fail "no final norm in the LM head"
 "$QCC" "$DATA/stories260K" --bits 32 --emit ptx --quiet -o "$T/s.ptx" || fail "--emit ptx"
 grep -q '^.target sm_90' "$T/s.ptx" && grep -q '.entry qk_gemv_f32_k64_n512_g0_a_b1(' "$T/s.ptx" || fail "PTX"
 if "$T/s32.bin" -v -n 1 --temp 0 2>&1 >/dev/null | grep -q '^cuda: '; then

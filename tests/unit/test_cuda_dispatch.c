@@ -442,10 +442,10 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     snprintf(gun, sizeof gun, "qk_gemvmn_%s_k256_n512_n512_n0_g128_a_f32_w8", DTN);
     snprintf(o_, sizeof o_, "qk_gemv_%s_k256_n256_g128_a_b1_w8", DTN);
     snprintf(down, sizeof down, "qk_gemvs_%s_k512_n256_g128_a", DTN);
-    const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1";
+    const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1", *lmn = "qk_gemvmn_f16_k256_n64_n0_n0_g0_a_f32";
     int i = 0;
     if (fuse) {
-        CHECK(n_launch == 9 && merged == 9, "9 launches and 9 fused ops (got %d, %lld)", n_launch, (long long)merged);
+        CHECK(n_launch == 8 && merged == 10, "8 launches and 10 fused ops (got %d, %lld)", n_launch, (long long)merged);
         if (at(i, qkvn)) { /* RMSNorm of h inside q/k/v; the normalized x still written */
             ARG(i, 0, dev(off_w[0]));
             ARG(i, 6, bf[B_H]);
@@ -487,12 +487,14 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
             ARG(i, 5, bf[B_DOWN]);
             ARG(i, 8, bf[B_H]);
         }
-        if (at(++i, "qk_rmsnorm_f32")) { /* the LM head is no merged GEMV: the final norm on its own */
-            ARG(i, 0, bf[B_XN]);
-            ARG(i, 1, bf[B_H]);
-            ARG(i, 2, dev(off_nf));
+        if (at(++i, lmn)) { /* the final norm in the LM head's prologue: x = h, its output still written */
+            ARG(i, 0, dev(off_w[7]));
+            ARG(i, 1, 0);
+            ARG(i, 6, bf[B_H]);
+            ARG(i, 7, bf[B_LOGITS]);
+            ARG(i, 13, dev(off_nf));
+            ARG(i, 15, bf[B_XN]);
         }
-        if (at(++i, lm)) ARG(i, 6, 0);
         if (at(++i, o_)) { /* its output is added into its own input: not in the epilogue */
             ARG(i, 2, bf[B_H]);
             ARG(i, 6, 0);
@@ -715,7 +717,7 @@ int main(void) {
         o.opt_level = 2;
         qc_cuda_module mod;
         qc_err err;
-        int32_t nqkv[3] = {wN[0], wN[1], wN[2]}, ngu[2] = {F, F};
+        int32_t nqkv[3] = {wN[0], wN[1], wN[2]}, ngu[2] = {F, F}, nlm[1] = {VOCAB};
         qc_cuda_build b;
         memset(&b, 0, sizeof b);
         static uint8_t image[64] = "fake cubin";
@@ -729,6 +731,7 @@ int main(void) {
             qc_cuda_module_add_multin(&mod, &lin[0], 3, nqkv, QRT_DT_F32, &err) ||
             qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
             qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
+            qc_cuda_module_add_multin(&mod, &lin[7], 1, nlm, QRT_DT_F32, &err) ||
             qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
             fprintf(stderr, "module: %s\n", err.msg);
             return 1;

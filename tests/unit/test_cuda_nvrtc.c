@@ -92,6 +92,14 @@ int main(void) {
     CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 3);
     qc_cuda_gemvs_name(mname, sizeof mname, &down);
     CHECK(!strcmp(mname, "qk_gemvs_q4_k11008_n4096_g128_a"));
+    /* one linear with the RMSNorm before it (the LM head): only with a norm */
+    const qc_cuda_linear head = {QRT_DT_F16, 172, 0, 0, 0};
+    static const int32_t nvocab[1] = {1000};
+    CHECK(qc_cuda_module_add_multin(&m, &head, 1, nvocab, QRT_DT_F32, &err) == 0);
+    CHECK(qc_cuda_module_add_multi(&m, &head, 1, nvocab, &err) == -1);
+    CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 4);
+    CHECK(strstr(m.source, "QK_GEMV_MULTIN(qk_gemvmn_f16_k172_n1000_n0_n0_g0_a_f32, QK_F16, 172, 0, 0, 1000, 0, 0, "
+                           "QK_F32, 0)") != NULL);
     qc_cuda_build b;
     if (qc_cuda_compile(&m, &o, NULL, &b, &err)) {
         fprintf(stderr, "compile: %s\n", err.msg);

@@ -2089,22 +2089,42 @@ __device__ __forceinline__ unsigned qk_cl_n(void) {
 #endif
     return r;
 }
-__device__ __forceinline__ void qk_cl_sync(void) { /* every running thread of the cluster; writes before it seen after */
+/* Cluster barrier in two halves: every thread of the cluster arrives (its writes before, released); a
+ * thread that waits sees them all. A block may exit after arriving when no other block reads its shared
+ * memory. */
+__device__ __forceinline__ void qk_cl_arrive(void) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
 #endif
 }
-/* *p in the shared memory of the cluster's block `rank` (p: this block's copy of the variable) */
-__device__ __forceinline__ float qk_cl_ld(const float *p, unsigned rank) {
-    float v = 0.0f;
+__device__ __forceinline__ void qk_cl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+/* *p = v in the shared memory of the cluster's block `rank` (p: this block's copy of the variable) */
+__device__ __forceinline__ unsigned qk_cl_addr(const void *p, unsigned rank) {
+    unsigned r = 0;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     unsigned long long a;
-    unsigned r;
     asm volatile("cvta.to.shared.u64 %0, %1;" : "=l"(a) : "l"(p));
     asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"((unsigned)a), "r"(rank));
-    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(r) : "memory");
 #endif
-    return (void)p, (void)rank, v;
+    return (void)p, (void)rank, r;
+}
+__device__ __forceinline__ void qk_cl_st(float *p, unsigned rank, float v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(qk_cl_addr(p, rank)), "f"(v) : "memory");
+#endif
+    (void)p, (void)rank, (void)v;
+}
+__device__ __forceinline__ void qk_cl_st4(float4 *p, unsigned rank, float4 v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};" ::"r"(qk_cl_addr(p, rank)), "f"(v.x), "f"(v.y),
+                 "f"(v.z), "f"(v.w)
+                 : "memory");
+#endif
+    (void)p, (void)rank, (void)v;
 }
 
 /* K and V rows of positions p0 + u G (u < QK_ATT_U) in [lo, hi) into the lane's registers (others untouched) */
@@ -2169,8 +2189,9 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
                                           const float *invk) {
     __shared__ int is_last;
     __shared__ float gm[QK_ATT_THREADS], gsum[QK_ATT_THREADS], wsp[QK_ATT_MAXS];
-    __shared__ float4 cpart4[1 + 128]; /* cluster: this split's m, l, -, -, o (float4 stores: 16-byte aligned) */
-    float *const cpart = (float *)cpart4;
+    /* cluster: in block 0, every split's m, l, -, -, o (hd + 4 floats each, written by that split) */
+    __shared__ float4 cin4[8 * (1 + 32 * NC)];
+    float *const cin = (float *)cin4;
     __shared__ float4 gacc[4 * QK_ATT_THREADS];
     __shared__ float4 qrot[ROPE ? 128 : 1]; /* ROPE: this head's rotated q (hd <= 512) */
     constexpr int PIPE = NC == 1;           /* the next round's rows in flight while this one is computed */
@@ -2181,9 +2202,9 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     /* one token: the ns active splits share the current length evenly */
     const int ns = nsplit == 1 ? 1 : min(nsplit, max(minsplit, (last + QK_ATT_SPOS) / QK_ATT_SPOS));
     const bool cl = nsplit > 1 && qk_cl_n() == (unsigned)nsplit; /* launched as clusters of the head's splits */
-    if (s >= ns) { /* not needed at this length (reads and writes nothing; takes part in the cluster barriers) */
+    if (s >= ns) { /* not needed at this length (reads and writes nothing; arrives at the cluster barrier) */
         QK_DEP();
-        if (cl) qk_cl_sync(), qk_cl_sync();
+        if (cl) qk_cl_arrive();
         return;
     }
     const int ch = (last + ns) / ns;
@@ -2316,19 +2337,24 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             const float inv = 1.0f / L;
             o.x *= inv, o.y *= inv, o.z *= inv, o.w *= inv;
             ((float4 *)(out + ((size_t)t * heads + h) * hd))[i] = o;
+        } else if (cl) { /* into block 0's shared memory, slot s */
+            float *P = cin + s * (hd + 4);
+            if (i == 0) qk_cl_st(P, 0, M), qk_cl_st(P + 1, 0, L);
+            qk_cl_st4((float4 *)(P + 4) + i, 0, o);
         } else {
-            float *P = cl ? cpart : part + ((size_t)h * nsplit + s) * (hd + 4);
+            float *P = part + ((size_t)h * nsplit + s) * (hd + 4);
             if (i == 0) P[0] = M, P[1] = L;
             ((float4 *)(P + 4))[i] = o;
         }
     }
     if (nsplit == 1) return;
-    if (cl) { /* the head's splits are one cluster: block 0 reads the others' partials where they are */
-        qk_cl_sync();
-        if (s == 0)
-            qk_att_merge([&](int i, int off) { return qk_cl_ld(cpart + off, (unsigned)i); }, ns, hd,
-                         out + (size_t)h * hd, wsp, gm, gsum);
-        qk_cl_sync(); /* the others' shared memory stays until block 0 has read it */
+    if (cl) { /* the head's splits are one cluster: each wrote its partials into block 0, which merges them; the
+               * others exit as soon as they have arrived (nothing reads their shared memory), freeing the SM */
+        qk_cl_arrive();
+        if (s != 0) return;
+        qk_cl_wait();
+        qk_att_merge([&](int i, int off) { return cin[i * (hd + 4) + off]; }, ns, hd, out + (size_t)h * hd, wsp, gm,
+                     gsum);
         return;
     }
     __threadfence(); /* this split's partials visible device-wide before it is counted */

@@ -571,13 +571,7 @@ int main(int argc, char **argv) {
                 {12, 16, 0, 0, 0, 0, "12 warps, 16 loads", NULL},
                 {20, 0, 0, 0, 0, 0, "20 warps", NULL},
                 {8, 0, 0, 0, 0, 0, "8 warps", NULL},
-                /* 8-12: what the warps ask for before the dependency wait (kernels.cu QK_GEMV_PRE, _L2PF) */
-                {0, 0, 0, 0, 0, 0, "1 item before the wait", "#define QK_GEMV_PRE 1\n"},
-                {0, 0, 0, 0, 0, 0, "1 item, 4 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 4\n"},
-                {0, 0, 0, 0, 0, 0, "none, 4 from L2", "#define QK_GEMV_PRE 0\n#define QK_GEMV_L2PF 4\n"},
-                {0, 0, 0, 0, 0, 0, "all D, 4 more from L2", "#define QK_GEMV_L2PF 4\n"},
-                {0, 0, 0, 0, 0, 0, "1 item, 8 more from L2", "#define QK_GEMV_PRE 1\n#define QK_GEMV_L2PF 8\n"},
-                /* 13-15: fewer warps a block for every GEMV, 128 registers a thread (qcc --gemv-warps) */
+                /* 8-10: fewer warps a block for every GEMV, 128 registers a thread (qcc --gemv-warps) */
                 {8, 0, 0, 0, 0, 0, "8 warps, 2 blocks an SM", "#define QK_GEMV_MINB 2\n"},
                 {4, 0, 0, 0, 0, 0, "4 warps, 4 blocks an SM", "#define QK_GEMV_MINB 4\n"},
                 {4, 16, 0, 0, 0, 0, "4 warps, 4 blocks an SM, 16 loads", "#define QK_GEMV_MINB 4\n"}};

@@ -916,6 +916,12 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     for (int32_t i = 0; i < c->m->cfg[QRT_CFG_N_BUFS] && c->bufs; i++) c->bufs[i] = NULL;
 }
 
+/* One replay of the captured decode step (noted for --cuda-trace). */
+static void replay(struct qrt_gpu *G, struct qrt_gpu_ctx *X) {
+    if (G->tslot) trace_replay(G);
+    CK(G->cu->GraphLaunch(X->exec, G->stream));
+}
+
 /* The decode step as a graph: captured on the second one-token step. */
 static void run_captured(qrt_ctx *c) {
     struct qrt_gpu *G = c->m->gpu;
@@ -943,8 +949,7 @@ static void run_captured(qrt_ctx *c) {
             return;
         }
     }
-    if (G->tslot) trace_replay(G);
-    CK(G->cu->GraphLaunch(X->exec, G->stream));
+    replay(G, X);
 }
 
 int qrt_cuda_step_upload(qrt_ctx *c) {
@@ -1034,8 +1039,7 @@ int32_t qrt_cuda_topk(qrt_ctx *c, int32_t k, float *val, int32_t *idx) {
     CK(G->cu->EventRecord(X->cand_ev, G->stream));
     if (ahead && !G->failed[0]) {
         X->decode_steps++;
-        if (G->tslot) trace_replay(G);
-        CK(G->cu->GraphLaunch(X->exec, G->stream));
+        replay(G, X);
     }
     CK(G->cu->EventSynchronize(X->cand_ev));
     if (G->failed[0]) return -1;

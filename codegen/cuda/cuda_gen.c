@@ -274,6 +274,15 @@ static qc_cuda_linear linear_of(const qc_graph *g, const qc_op *op) {
     return l;
 }
 
+/* The weight dtype of the RMSNORM right before op i that makes its K-wide input out of place (so that a
+ * prologue can do it), or -1. */
+static int32_t norm_before(const qc_graph *g, int32_t i, int32_t K) {
+    const qc_op *a = &g->ops[i], *nrm = i > 0 ? &g->ops[i - 1] : NULL;
+    if (!nrm || nrm->kind != QRT_K_RMSNORM || nrm->out != a->in[0] || nrm->in[0] == nrm->out || nrm->p[0] != K)
+        return -1;
+    return nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32;
+}
+
 int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cuda_opts *o, qc_err *err) {
     const qc_config *c = &g->cfg;
     if (c->head_dim <= 0 || c->head_dim % 4 || c->head_dim > 512)
@@ -325,21 +334,18 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
         }
         if (k > 1) rc = qc_cuda_module_add_multi(m, &l, k, N, err);
         /* ... and right after the RMSNorm that made their input: that norm in the prologue as well */
-        const qc_op *nrm = i > 0 ? &g->ops[i - 1] : NULL;
-        if (k > 1 && rc == 0 && o->fuse_norm && nrm && nrm->kind == QRT_K_RMSNORM && nrm->out == a->in[0] &&
-            nrm->in[0] != nrm->out && nrm->p[0] == l.K)
-            rc = qc_cuda_module_add_multin(m, &l, k, N, nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32, err);
+        const int32_t ndt = norm_before(g, i, l.K);
+        if (k > 1 && rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_multin(m, &l, k, N, ndt, err);
         i += k - 1;
     }
     /* the LM head right after the final RMSNorm: that norm in its prologue (one "merged" linear) */
     for (int32_t i = 1; rc == 0 && o->opt_level > 0 && o->fuse_norm && i < g->n_ops; i++) {
-        const qc_op *a = &g->ops[i], *nrm = &g->ops[i - 1];
-        if (a->kind != QRT_K_LM_HEAD || a->w < 0 || nrm->kind != QRT_K_RMSNORM || nrm->out != a->in[0] ||
-            nrm->in[0] == nrm->out || nrm->p[0] != a->p[0])
-            continue;
+        const qc_op *a = &g->ops[i];
+        const int32_t ndt = a->kind == QRT_K_LM_HEAD && a->w >= 0 ? norm_before(g, i, a->p[0]) : -1;
+        if (ndt < 0) continue;
         qc_cuda_linear l = linear_of(g, a);
         int32_t N[3] = {l.N, 0, 0};
-        rc = qc_cuda_module_add_multin(m, &l, 1, N, nrm->w >= 0 ? g->tensors[nrm->w].out_dtype : QRT_DT_F32, err);
+        rc = qc_cuda_module_add_multin(m, &l, 1, N, ndt, err);
     }
     return rc;
 }

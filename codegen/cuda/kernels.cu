@@ -76,13 +76,6 @@ typedef unsigned int u32;
 #ifndef QK_GEMV_TRACE
 #define QK_GEMV_TRACE 0 /* gemv_bench --trace: phase timestamps over y */
 #endif
-#ifndef QK_GEMV_PRE
-#define QK_GEMV_PRE 4 /* of a warp's first D items, how many are loaded into registers before the dependency
-                       * wait (the rest after x is staged) */
-#endif
-#ifndef QK_GEMV_L2PF
-#define QK_GEMV_L2PF 0 /* items of a warp after those asked of L2 before the wait (sm_90+) */
-#endif
 
 /* The step block. */
 #define QK_ST_N 0
@@ -1317,37 +1310,6 @@ __device__ __forceinline__ void qk_mblock(float (&acc)[2][NT], const qk_mit<DT> 
     }
 }
 
-/* Asks L2 for n items of the warp from cursor q on (within q's tile): lanes 0-15 the codes of row n0 + lane,
- * lanes 16-31 that row's scales and zero points (cp.async.bulk.prefetch.L2: no registers, not the load
- * path x is read through). */
-template <int DT>
-__device__ __forceinline__ void qk_ml2pf(const qk_cur &q, const u8 *w, const qk_qlayout &l, int tile0, int K, int N,
-                                         int g, int sym, int kcp, int n) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    typedef qk_mf<DT> F;
-    const int lane = threadIdx.x & 31, r = (tile0 + q.tl) * 16 + (lane & 15);
-    const int c0 = q.kc, c1 = min(min(q.kc + n * F::CK, K), q.kc + (kcp - q.ci) * F::CK);
-    if (n <= 0 || r >= N || c1 <= c0) return;
-    size_t a0, a1;
-    if (lane < 16) {
-        const size_t rb = (size_t)r * l.row_bytes;
-        a0 = rb + (DT == QK_F16 ? 2 * (size_t)c0 : DT == QK_Q3 ? (size_t)c0 / 32 * 12 : (size_t)c0 * F::bits / 8);
-        a1 = rb + (DT == QK_F16 ? 2 * (size_t)c1 : DT == QK_Q3 ? ((size_t)c1 + 31) / 32 * 12
-                                                               : ((size_t)c1 * F::bits + 7) / 8);
-    } else {
-        if (!F::bits) return;
-        a0 = l.scales_off + 2 * ((size_t)r * l.G + c0 / g);
-        a1 = l.scales_off + 2 * ((size_t)r * l.G + (c1 - 1) / g + 1);
-    }
-    for (int z = 0; z < (F::bits && !sym && lane >= 16 ? 2 : 1); z++) {
-        if (z) a0 = l.zeros_off + (size_t)r * l.G + c0 / g, a1 = l.zeros_off + (size_t)r * l.G + (c1 - 1) / g + 1;
-        const size_t s = a0 & ~(size_t)15, e = (a1 + 15) & ~(size_t)15;
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(w + s), "r"((unsigned)(e - s)) : "memory");
-    }
-#endif
-    (void)q, (void)w, (void)l, (void)tile0, (void)K, (void)N, (void)g, (void)sym, (void)kcp, (void)n;
-}
-
 /* QK_GEMV_TRACE (bench only): thread 0 of each block records the global
  * timer at start, weights requested, x staged, loop done, end, and writes
  * them to y's second row (gemv_bench's trace variant: batch 1, y has 8 rows). */
@@ -1448,17 +1410,12 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         qk_cur ql;
         ql.tl = i0 / kcp, ql.ci = i0 - ql.tl * kcp, ql.kc = s0 + ql.ci * CK;
         qk_cur_tile<DT>(ql, w, l, tile0, N);
-        qk_cur qd = ql; /* piece 0: the first item loaded after the wait (QK_GEMV_PRE) */
 #pragma unroll
         for (int d = 0; d < D; d++)
             if (i0 + d < i1) {
-                if (pc > 0 || d < QK_GEMV_PRE) qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
+                qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
                 qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
-                if (d + 1 == QK_GEMV_PRE) qd = ql;
             }
-        if (pc == 0 && QK_GEMV_L2PF)
-            qk_ml2pf<DT>(QK_GEMV_PRE < D ? qd : ql, w, l, tile0, K, N, g, sym, kcp,
-                         min(QK_GEMV_L2PF, i1 - i0 - min(QK_GEMV_PRE, D)));
         QK_TRACE(1);
         if (pc == 0) QK_DEP(); /* the weights above are constant: prefetched before the wait */
         if (fused) {
@@ -1590,13 +1547,6 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         }
         __syncthreads();
         QK_TRACE(2);
-        if (pc == 0 && QK_GEMV_PRE < D) /* the first items not loaded before the wait */
-#pragma unroll
-            for (int d = QK_GEMV_PRE < D ? QK_GEMV_PRE : 0; d < D; d++)
-                if (i0 + d < i1) {
-                    qk_mload<DT>(buf[d], qd, w, l, tile0, K, N, g, sym, one, smode);
-                    qk_cur_next<DT>(qd, w, l, tile0, N, kcp, s0);
-                }
 
         int tlc = i0 / kcp, cic = i0 - tlc * kcp; /* compute cursor */
         for (int ib = i0; ib < i1; ib += D) {
@@ -1841,16 +1791,16 @@ __device__ __forceinline__ void embed_core(float *__restrict__ out, const void *
             if (DT == QK_F32) {
                 ((float4 *)o)[i] = make_float4(__uint_as_float(q[0]), __uint_as_float(q[1]), __uint_as_float(q[2]),
                                                __uint_as_float(q[3]));
-                continue;
-            }
-            float f[8];
+            } else {
+                float f[8];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                f[2 * e] = DT == QK_F16 ? qk_h2f((u16)(q[e] & 0xffff)) : qk_bf2f((u16)(q[e] & 0xffff));
-                f[2 * e + 1] = DT == QK_F16 ? qk_h2f((u16)(q[e] >> 16)) : qk_bf2f((u16)(q[e] >> 16));
+                for (int e = 0; e < 4; e++) {
+                    f[2 * e] = DT == QK_F16 ? qk_h2f((u16)(q[e] & 0xffff)) : qk_bf2f((u16)(q[e] & 0xffff));
+                    f[2 * e + 1] = DT == QK_F16 ? qk_h2f((u16)(q[e] >> 16)) : qk_bf2f((u16)(q[e] >> 16));
+                }
+                ((float4 *)o)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+                ((float4 *)o)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
             }
-            ((float4 *)o)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
-            ((float4 *)o)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
         }
     }
 }

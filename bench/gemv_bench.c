@@ -35,6 +35,7 @@
 
 static const qrt_cu_api *cu;
 static qrt_cu_stream stream;
+static int hot; /* --hot: one copy of the weights (L2-resident when they fit), not a rotation through 320 MB */
 
 #define CHECK(call)                                                                                      \
     do {                                                                                                 \
@@ -291,6 +292,7 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     size_t stride = (wbytes + 255) / 256 * 256;
     int copies = (int)((quick ? (64u << 20) : (320u << 20)) / stride) + 1;
     if (copies < 2) copies = 2;
+    if (hot) copies = 1;
     qrt_cu_ptr W, X, Y;
     CHECK(cu->MemAlloc(&W, stride * copies));
     CHECK(cu->MemAlloc(&X, (size_t)K * 4 * MAXB));
@@ -440,6 +442,7 @@ static result run_cublas_f16(const qrt_cublas_api *cb, int K, int N, const uint1
     size_t wbytes = (size_t)N * K * 2, stride = (wbytes + 255) / 256 * 256;
     int copies = (int)((quick ? (64u << 20) : (320u << 20)) / stride) + 1;
     if (copies < 2) copies = 2;
+    if (hot) copies = 1;
     qrt_cu_ptr W, X, Y;
     CHECK(cu->MemAlloc(&W, stride * copies));
     CHECK(cu->MemAlloc(&X, (size_t)K * 2 * rows));
@@ -512,12 +515,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vlist") && i + 1 < argc) variants = 1, nvl = parse_list(argv[++i], vl, 8);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-pdl")) no_pdl = 1;
+        else if (!strcmp(argv[i], "--hot")) hot = 1;
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nsh = parse_list(argv[++i], shl, NS);
         else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], bl, 4);
         else {
-            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--no-pdl] [--warps W] [--loads L] [--fast 0|1|2]\n"
+            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--no-pdl] [--hot] [--warps W] [--loads L] [--fast 0|1|2]\n"
                             "                  [--xs F] [--shapes i,j,..] [--batches 1,2,4,8] [--only V] [--dump DIR]\n");
             return 2;
         }

@@ -1232,6 +1232,39 @@ static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
     return 1;
 }
 
+/* The two pending linears (gate, up: one shape) and the SILU_MUL of their outputs into out as one
+ * qk_gemvp_* kernel, or qk_gemvpn_* with the held RMSNorm when it makes their input; 0: the module has no
+ * such kernel (nothing launched, nothing changed). */
+static int pair_now(struct qrt_gpu *G, qrt_cu_ptr out) {
+    char name[160];
+    const int norm = G->plin.norm;
+    int n = snprintf(name, sizeof name, "qk_gemvp%s_%s_k%d_n%d_g%d_%c", norm ? "n" : "", dt_name(G->plin.dt),
+                     (int)G->plin.K, (int)G->plin.N[0], (int)G->plin.g, G->plin.s ? 's' : 'a');
+    if (norm) n += snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
+    int32_t warps = 0;
+    qrt_cu_function f = gemv_fn(G, name, (size_t)n, sizeof name, &warps);
+    if (!f) return 0;
+    qrt_gemv_shape sh = qrt_gemv_shape_w(&G->blob, G->plin.dt, G->plin.K, 1, warps);
+    if (norm && (sh.sv < G->plin.K || sh.sv > 32 * sh.threads)) return 0; /* kernels.cu gemv_mma: `fused` */
+    G->plin.n = 0, G->plin.norm = 0;
+    if (fn_smem(G, f, name, sh.smem)) return 1;
+    int32_t tiles = (G->plin.N[0] + 7) / 8, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem); /* 8 rows of each */
+    int32_t m = (tiles + mb - 1) / mb;
+    m = m < 1 ? 1 : m > sh.mmax ? sh.mmax : m;
+    unsigned grid = (unsigned)((tiles + m - 1) / m);
+    qrt_cu_ptr w0 = wlin(G, G->plin.w[0], G->plin.dt, G->plin.K, G->plin.N[0]);
+    qrt_cu_ptr w1 = wlin(G, G->plin.w[1], G->plin.dt, G->plin.K, G->plin.N[1]);
+    qrt_cu_ptr b0 = wdev(G, G->plin.bias[0]), b1 = wdev(G, G->plin.bias[1]);
+    int32_t rows = 1, sv = sh.sv;
+    qrt_cu_ptr x = norm ? G->pnorm.x : G->plin.x; /* norm: the norm's input; its output is written too */
+    void *args[] = {&w0, &w1,   &b0, &b1, &x,  &G->plin.y[0], &G->plin.y[1], &out, &rows, &sv,
+                    &m,  &G->pnorm.w, &G->pnorm.eps, &G->pnorm.out};
+    launch(G, f, grid, 1, 1, (unsigned)sh.threads, sh.smem, args);
+    if (norm) G->pnorm.on = 0;
+    G->merged += 2 + (norm != 0);
+    return 1;
+}
+
 /* Launches the pending linears: three or two at a time through qk_gemvm_* where the module has it
  * (all of them through qk_gemvmn_* when the held RMSNorm makes their input), the rest one by one. */
 static void flush_linears(struct qrt_gpu *G) {
@@ -1609,6 +1642,15 @@ void qrt_cuda_k_silu_mul(qrt_ctx *c, float *out, const float *a, const float *b,
                          const void *bias, int32_t wdtype, int32_t width, int32_t p1, int32_t p2, int32_t p3,
                          float f0) {
     (void)cc, (void)w, (void)bias, (void)wdtype, (void)p1, (void)p2, (void)p3, (void)f0;
+    struct qrt_gpu *G = c->m->gpu;
+    const qrt_cu_ptr o = DEV(out), ga = DEV(a), gb = DEV(b);
+    /* right after the held gate / up linears that make a and b: one kernel also writes the product (every
+     * block reads x, and block 0 writes the held norm's output: not when the product overwrites either) */
+    if (c->n_tokens == 1 && G->plin.n == 2 && G->plin.c == c && G->plin.y[0] == ga && G->plin.y[1] == gb &&
+        G->plin.N[0] == width && G->plin.N[1] == width && !G->plin.res && !G->pend.on && !G->psilu.on &&
+        !G->prope.n && o != ga && o != gb && o != G->plin.x &&
+        (!G->plin.norm || (o != G->pnorm.x && o != G->pnorm.out)) && pair_now(G, o))
+        return;
     hold(c, PEND_SILU, out, a, b, width); /* fused into the GEMV that reads it (silu_linear) */
 }
 

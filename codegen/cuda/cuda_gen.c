@@ -176,6 +176,32 @@ static int add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, cons
     return 0;
 }
 
+void qc_cuda_gemvp_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t norm_dt) {
+    int n = snprintf(out, cap, "qk_gemvp%s_%s_k%d_n%d_g%d_%c", norm_dt >= 0 ? "n" : "", dt_names[l->dtype], (int)l->K,
+                     (int)l->N, (int)l->group, l->sym ? 's' : 'a');
+    if (norm_dt >= 0 && n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, "_%s", dt_names[norm_dt]);
+}
+
+int qc_cuda_module_add_pair(qc_cuda_module *m, const qc_cuda_linear *l, int32_t norm_dt, qc_err *err) {
+    if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 || norm_dt > QRT_DT_BF16 ||
+        (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+        return qc_err_set(err, "cuda: gate / up + SILU_MUL: unsupported shape (dtype %d, K %d, N %d, group %d)",
+                          (int)l->dtype, (int)l->K, (int)l->N, (int)l->group);
+    if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
+    char name[160], line[320];
+    const int32_t w = qc_cuda_gemv_warps(m, l, (l->N + 7) / 8); /* tiles of 8 rows of each linear */
+    qc_cuda_gemvp_name(name, sizeof name, l, norm_dt);
+    if (w) snprintf(name + strlen(name), sizeof name - strlen(name), "_w%d", (int)w);
+    if (norm_dt >= 0)
+        snprintf(line, sizeof line, "QK_GEMV_PAIRN(%s, %s, %d, %d, %d, %d, %s, %d)\n", name, dt_macros[l->dtype],
+                 (int)l->K, (int)l->group, l->sym ? 1 : 0, (int)l->N, dt_macros[norm_dt], (int)w);
+    else
+        snprintf(line, sizeof line, "QK_GEMV_PAIR(%s, %s, %d, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
+                 (int)l->group, l->sym ? 1 : 0, (int)l->N, (int)w);
+    module_append(m, name, line);
+    return 0;
+}
+
 int qc_cuda_module_add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, qc_err *err) {
     return add_multi(m, l, n, N, -1, err);
 }
@@ -336,6 +362,16 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
         /* ... and right after the RMSNorm that made their input: that norm in the prologue as well */
         const int32_t ndt = norm_before(g, i, l.K);
         if (k > 1 && rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_multin(m, &l, k, N, ndt, err);
+        /* two of one shape whose outputs the SILU_MUL right after them multiplies (gate, up): one kernel
+         * that also writes the product, with that norm too */
+        const qc_op *sm = i + 2 < g->n_ops ? &g->ops[i + 2] : NULL;
+        if (k == 2 && N[0] == N[1] && rc == 0 && sm && sm->kind == QRT_K_SILU_MUL && sm->in[0] == a->out &&
+            sm->in[1] == g->ops[i + 1].out && sm->out != a->out && sm->out != g->ops[i + 1].out &&
+            sm->out != a->in[0] && sm->p[0] == N[0]) {
+            l.N = N[0];
+            rc = qc_cuda_module_add_pair(m, &l, -1, err);
+            if (rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_pair(m, &l, ndt, err);
+        }
         i += k - 1;
     }
     /* the LM head right after the final RMSNorm: that norm in its prologue (one "merged" linear) */

@@ -21,6 +21,7 @@
  *   qk_gemv_<dt>_b1, _b4       GEMV for 1 / up to 4 rows, shape in the arguments
  *   qk_gemv_<dt>_k<K>_n<N>_g<G>_<s|a>_b1   batch 1 with the shape baked in
  *   qk_gemvm_<dt>_k<K>_n<N0>_n<N1>_n<N2>_g<G>_<s|a>   2-3 linears on one x, batch 1
+ *   qk_gemvp_<dt>_k<K>_n<N>_g<G>_<s|a>   gate / up and the SILU_MUL of their outputs, batch 1
  *   qk_gemm_<dt>               tiled GEMM for rows > 8 (no cuBLAS)
  *   qk_dequant_<dt>            packed weight rows -> f16 (cuBLAS prefill)
  * <dt> is f32 f16 bf16 q2 q3 q4 q8 (qrt_dtype), <kv> f32 or f16.
@@ -1023,23 +1024,27 @@ __device__ __forceinline__ void qk_mstage(char *sm, const qk_mlay &L, const floa
 
 /* The load cursor of a warp: item (tile tl, chunk ci of the piece, first
  * column kc); p: row n0 + gq at this lane's bytes of the item (advanced
- * per item); srow: the row's first scale; tin: all 16 rows of the tile exist. */
+ * per item); srow: the row's first scale; tin: all rows of the tile exist.
+ * PAIR: a tile is rows n0 .. n0 + 7 of two weights of one shape (gate and
+ * up) as its rows 0-7 and 8-15; dw: the second weight's address minus the
+ * first's. */
 struct qk_cur {
     int tl, ci, kc;
     bool tin;
     const u8 *p;
     size_t srow;
+    long long dw;
 };
 template <int DT>
 __device__ __forceinline__ unsigned qk_moff(int kc, int j, int i, int c);
-template <int DT>
+template <int DT, int PAIR = 0>
 __device__ __forceinline__ void qk_cur_tile(qk_cur &q, const u8 *w, const qk_qlayout &l, int tile0, int N) {
-    const int n0 = (tile0 + q.tl) * 16, lane = threadIdx.x & 31, gq = lane >> 2;
-    q.tin = n0 + 16 <= N;
+    const int TR = PAIR ? 8 : 16, n0 = (tile0 + q.tl) * TR, lane = threadIdx.x & 31, gq = lane >> 2;
+    q.tin = n0 + TR <= N;
     q.p = w + (size_t)(n0 + gq) * l.row_bytes + qk_moff<DT>(q.kc, 0, 0, lane & 3); /* dereferenced only when tin */
     q.srow = (size_t)(n0 + gq) * l.G;
 }
-template <int DT>
+template <int DT, int PAIR = 0>
 __device__ __forceinline__ void qk_cur_next(qk_cur &q, const u8 *w, const qk_qlayout &l, int tile0, int N, int kcp,
                                             int s0) {
     typedef qk_mf<DT> F;
@@ -1047,7 +1052,7 @@ __device__ __forceinline__ void qk_cur_next(qk_cur &q, const u8 *w, const qk_qla
     q.p += DT == QK_F16 ? 2 * F::CK : DT == QK_Q3 ? F::CK / 32 * 12 : F::CK * F::bits / 8;
     if (++q.ci == kcp) {
         q.ci = 0, q.kc = s0, q.tl++;
-        qk_cur_tile<DT>(q, w, l, tile0, N);
+        qk_cur_tile<DT, PAIR>(q, w, l, tile0, N);
     }
 }
 
@@ -1062,7 +1067,7 @@ __device__ __forceinline__ unsigned qk_moff(int kc, int j, int i, int c) {
 }
 
 /* Loads the item at the cursor. */
-template <int DT>
+template <int DT, int PAIR = 0>
 __device__ __forceinline__ void qk_mload(qk_mit<DT> &it, const qk_cur &q, const u8 *__restrict__ w,
                                          const qk_qlayout &l, int tile0, int K, int N, int g, int sym, bool one,
                                          int smode) {
@@ -1071,7 +1076,10 @@ __device__ __forceinline__ void qk_mload(qk_mit<DT> &it, const qk_cur &q, const 
     const u16 *scales = (const u16 *)(w + l.scales_off);
     const u8 *zeros = w + l.zeros_off;
     if (q.tin && q.kc + F::CK <= K && (DT != QK_F16 || (K & 7) == 0)) { /* inside: no checks */
-        const u8 *pa = q.p, *pb = q.p + 8 * l.row_bytes;
+        const u8 *pa = q.p, *pb = PAIR ? q.p + q.dw : q.p + 8 * l.row_bytes;
+        /* rows gq + 8 (PAIR: row gq of the second weight): their scales and zero points at [ia] */
+        const u16 *scb = PAIR ? (const u16 *)((const u8 *)scales + q.dw) : scales + 8 * (size_t)l.G;
+        const u8 *zrb = PAIR ? zeros + q.dw : zeros + 8 * (size_t)l.G;
 #pragma unroll
         for (int j = 0; j < F::LPI; j++) {
             if (DT == QK_Q3) {
@@ -1091,27 +1099,30 @@ __device__ __forceinline__ void qk_mload(qk_mit<DT> &it, const qk_cur &q, const 
 #pragma unroll
             for (int sb = 0; sb < F::NSB; sb++) {
                 if (sb > 0 && one) break;
-                const size_t ia = q.srow + (col + 32 * sb) / (unsigned)g, ib = ia + 8 * (size_t)l.G;
+                const size_t ia = q.srow + (col + 32 * sb) / (unsigned)g;
                 if (smode == 1) { /* scales t, t + 1 in one word, zeros in one half-word */
-                    it.sa[0] = qk_ldu32(scales + ia), it.sb[0] = qk_ldu32(scales + ib);
-                    if (!sym) it.za[0] = qk_ldu16(zeros + ia), it.zb[0] = qk_ldu16(zeros + ib);
+                    it.sa[0] = qk_ldu32(scales + ia), it.sb[0] = qk_ldu32(scb + ia);
+                    if (!sym) it.za[0] = qk_ldu16(zeros + ia), it.zb[0] = qk_ldu16(zrb + ia);
                     continue;
                 }
                 it.sa[F::NSB * j + sb] = qk_ldu16(scales + ia);
-                it.sb[F::NSB * j + sb] = qk_ldu16(scales + ib);
-                if (!sym) it.za[F::NSB * j + sb] = qk_ldu8(zeros + ia), it.zb[F::NSB * j + sb] = qk_ldu8(zeros + ib);
+                it.sb[F::NSB * j + sb] = qk_ldu16(scb + ia);
+                if (!sym) it.za[F::NSB * j + sb] = qk_ldu8(zeros + ia), it.zb[F::NSB * j + sb] = qk_ldu8(zrb + ia);
             }
         }
         return;
     }
-    /* an edge tile or chunk: every load checked */
-    const int n0 = (tile0 + q.tl) * 16, na = n0 + gq, nb = na + 8;
+    /* an edge tile or chunk: every load checked (PAIR: rows b from the second weight, wb) */
+    const int n0 = (tile0 + q.tl) * (PAIR ? 8 : 16), na = n0 + gq, nb = PAIR ? na : na + 8;
     const int ra = na < N ? na : N - 1, rb = nb < N ? nb : N - 1;
+    const u8 *wb = PAIR ? w + q.dw : w;
+    const u16 *scalesb = (const u16 *)(wb + l.scales_off);
+    const u8 *zerosb = wb + l.zeros_off;
 #pragma unroll
     for (int j = 0; j < F::LPI; j++) {
         const int col = q.kc + (DT == QK_F16 ? 32 * j + 8 * c : j * 4 * F::LV + c * F::LV);
         if (DT == QK_F16 && (K & 7)) { /* rows not 16-byte aligned: element loads */
-            const u16 *pa = (const u16 *)w + (size_t)ra * K, *pb = (const u16 *)w + (size_t)rb * K;
+            const u16 *pa = (const u16 *)w + (size_t)ra * K, *pb = (const u16 *)wb + (size_t)rb * K;
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int k0 = col + 2 * e;
@@ -1122,7 +1133,7 @@ __device__ __forceinline__ void qk_mload(qk_mit<DT> &it, const qk_cur &q, const 
             }
             continue;
         }
-        const u8 *pa = w + (size_t)ra * l.row_bytes, *pb = w + (size_t)rb * l.row_bytes;
+        const u8 *pa = w + (size_t)ra * l.row_bytes, *pb = wb + (size_t)rb * l.row_bytes;
         if (DT == QK_Q3) {
 #pragma unroll
             for (int i = 0; i < 3; i++) {
@@ -1146,8 +1157,8 @@ __device__ __forceinline__ void qk_mload(qk_mit<DT> &it, const qk_cur &q, const 
             if (sb > 0 && one) break;
             const int kb = col + 32 * sb, t = (kb < K ? kb : 0) / g;
             const size_t ia = (size_t)ra * l.G + t, ib = (size_t)rb * l.G + t;
-            const u32 sa = qk_ldu16(scales + ia), sb2 = qk_ldu16(scales + ib);
-            const u32 za = sym ? 0u : qk_ldu8(zeros + ia), zb = sym ? 0u : qk_ldu8(zeros + ib);
+            const u32 sa = qk_ldu16(scales + ia), sb2 = qk_ldu16(scalesb + ib);
+            const u32 za = sym ? 0u : qk_ldu8(zeros + ia), zb = sym ? 0u : qk_ldu8(zerosb + ib);
             if (smode == 1) { /* the packed form of the fast path (edge items only: waits here) */
                 it.sa[0] = j ? it.sa[0] | sa << 16 : sa, it.sb[0] = j ? it.sb[0] | sb2 << 16 : sb2;
                 it.za[0] = j ? it.za[0] | za << 8 : za, it.zb[0] = j ? it.zb[0] | zb << 8 : zb;
@@ -1334,16 +1345,21 @@ __device__ __forceinline__ float qk_silu(float a) { return a / (1.0f + expf(-a))
  *               none) and eps, as qk_rmsnorm computes it (up to the order of
  *               the sum of squares and of the two products).
  * res (not NULL): res[n] += y[n] after y is written (the residual add after
- * the linear; each element is written by one thread). */
+ * the linear; each element is written by one thread).
+ * PAIR (batch 1): two linears of one shape, w (bias, out y) and w2 (bias2,
+ * out y2), in tiles of 8 rows of each (qk_cur); also yp[n] = silu(y[n]) *
+ * y2[n], as the SILU_MUL after them computes it. */
 #define QK_MX_PLAIN 0
 #define QK_MX_SILU 1
 #define QK_MX_NORM 2
-template <int DT, int B, int MODE = QK_MX_PLAIN, int NDT = QK_F32, int W = QK_GEMV_WARPS>
+template <int DT, int B, int MODE = QK_MX_PLAIN, int NDT = QK_F32, int W = QK_GEMV_WARPS, int PAIR = 0>
 __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *__restrict__ bias,
                                          const float *__restrict__ x, float *__restrict__ y, int rows, int sv, int K,
                                          int N, int g, int sym, int tile0, int m, const float *__restrict__ x2 = NULL,
                                          float *__restrict__ xo = NULL, float *__restrict__ res = NULL,
-                                         const void *__restrict__ nw = NULL, float eps = 0.0f) {
+                                         const void *__restrict__ nw = NULL, float eps = 0.0f,
+                                         const u8 *__restrict__ w2 = NULL, const float *__restrict__ bias2 = NULL,
+                                         float *__restrict__ y2 = NULL, float *__restrict__ yp = NULL) {
     const bool SILU = MODE == QK_MX_SILU, NORM = MODE == QK_MX_NORM;
     typedef qk_mf<DT> F;
     const int NT = F::bits ? B : 1, D = F::D, CK = F::CK;
@@ -1361,7 +1377,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         l.row_bytes = (size_t)K * 2, l.scales_off = l.zeros_off = 0, l.G = 1;
     const bool one = g >= K || g % (F::NSB * 32) == 0; /* a lane block's scale blocks share one group */
     const int smode = F::bits ? qk_smode<DT>(g, K, l) : 0;
-    const int T = (N + 15) / 16, nt = min(m, T - tile0);
+    const int T = PAIR ? (N + 7) / 8 : (N + 15) / 16, nt = min(m, T - tile0);
     if (m > QK_GEMV_MMAX(B)) __trap(); /* qrt_gemv_grid launches at least ceil(tiles / MMAX) blocks */
     if (nt <= 0) return;
     const int Kp = (K + CK - 1) / CK * CK, npiece = (Kp + sv - 1) / sv;
@@ -1409,12 +1425,13 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         const int i0 = warp * items / W, i1 = (warp + 1) * items / W;
         qk_cur ql;
         ql.tl = i0 / kcp, ql.ci = i0 - ql.tl * kcp, ql.kc = s0 + ql.ci * CK;
-        qk_cur_tile<DT>(ql, w, l, tile0, N);
+        ql.dw = PAIR ? (long long)(size_t)w2 - (long long)(size_t)w : 0;
+        qk_cur_tile<DT, PAIR>(ql, w, l, tile0, N);
 #pragma unroll
         for (int d = 0; d < D; d++)
             if (i0 + d < i1) {
-                qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
-                qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
+                qk_mload<DT, PAIR>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
+                qk_cur_next<DT, PAIR>(ql, w, l, tile0, N, kcp, s0);
             }
         QK_TRACE(1);
         if (pc == 0) QK_DEP(); /* the weights above are constant: prefetched before the wait */
@@ -1588,8 +1605,8 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                     acc[1][0] += Cf[2] + Cf[3];
                 }
                 if (i + D < i1) {
-                    qk_mload<DT>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
-                    qk_cur_next<DT>(ql, w, l, tile0, N, kcp, s0);
+                    qk_mload<DT, PAIR>(buf[d], ql, w, l, tile0, K, N, g, sym, one, smode);
+                    qk_cur_next<DT, PAIR>(ql, w, l, tile0, N, kcp, s0);
                 }
                 if (cic == kcp - 1 || i == i1 - 1) { /* the warp's last item of tile tlc: partial sums out */
                     float *pp = part + ((tlc * W + warp) * 16 + gq) * B;
@@ -1624,6 +1641,19 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
     }
     QK_TRACE(3);
     __syncthreads();
+    if (PAIR) { /* rows rr (w) and rr + 8 (w2) of a tile are row n of both */
+        for (int i = tid; i < nt * 8; i += blockDim.x) {
+            const int tl = i / 8, rr = i % 8, n = (tile0 + tl) * 8 + rr;
+            float s = 0.0f, s2 = 0.0f;
+            for (int v = 0; v < W; v++) s += part[(tl * W + v) * 16 + rr], s2 += part[(tl * W + v) * 16 + rr + 8];
+            if (n < N && rows > 0) {
+                const float a = ldexpf(s, (int)misc[132]) + (bias ? bias[n] : 0.0f);
+                const float b = ldexpf(s2, (int)misc[132]) + (bias2 ? bias2[n] : 0.0f);
+                y[n] = a, y2[n] = b, yp[n] = qk_silu(a) * b;
+            }
+        }
+        return;
+    }
     for (int i = tid; i < nt * 16 * B; i += blockDim.x) {
         const int tl = i / (16 * B), rr = (i / B) % 16, b = i % B, n = (tile0 + tl) * 16 + rr;
         float s = 0.0f;
@@ -1962,6 +1992,11 @@ __device__ __forceinline__ void kv_append_core(const float *k, const float *v, v
 }
 
 /* Cache elements j and j + half of a row: k0, k1 and v0, v1 (as f32 or f16) */
+/* v as the cache gives it back after qk_kv_put2 */
+template <int KVT>
+__device__ __forceinline__ float qk_kv_round(float v) {
+    return KVT == 0 ? v : qk_h2f(qk_f2h(v));
+}
 template <int KVT>
 __device__ __forceinline__ void qk_kv_put2(void *kc, void *vc, size_t j, int half, float k0, float k1, float v0,
                                            float v1) {
@@ -2096,12 +2131,32 @@ __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (
         }
     }
 }
-/* The head's output from its ns splits' partials (m, l, unnormalized o; ld(i, k): word k of split i's):
- * every (m, l) read at once, then every output column's ns values at once; the sums in split order. */
+/* The head's output from its ns splits' partials (m, l, unnormalized o; ld(i, k): word k of split i's).
+ * Up to QK_ATT_MERGE1 splits, every thread reads every (m, l) and weighs them itself (no barrier); more:
+ * every (m, l) read at once, two block reductions. Then every output column's ns values at once, summed in
+ * split order. */
+#define QK_ATT_MERGE1 8
 template <class LD>
 __device__ __forceinline__ void qk_att_merge(const LD &ld, int ns, int hd, float *out, float *wsp, float *gm,
                                              float *gsum) {
     const int tid = threadIdx.x;
+    if (ns <= QK_ATT_MERGE1) {
+        float wi[QK_ATT_MERGE1], M = QK_NEG_INF, L = 0.0f;
+#pragma unroll
+        for (int i = 0; i < QK_ATT_MERGE1; i++)
+            if (i < ns) M = fmaxf(M, ld(i, 0));
+#pragma unroll
+        for (int i = 0; i < QK_ATT_MERGE1; i++)
+            if (i < ns) wi[i] = expf(ld(i, 0) - M), L += ld(i, 1) * wi[i];
+        for (int d = tid; d < hd; d += QK_ATT_THREADS) {
+            float o = 0.0f;
+#pragma unroll
+            for (int i = 0; i < QK_ATT_MERGE1; i++)
+                if (i < ns) o += wi[i] * ld(i, 4 + d);
+            out[d] = o / L;
+        }
+        return;
+    }
     float mloc = QK_NEG_INF;
     for (int i = tid; i < ns; i += QK_ATT_THREADS) {
         const float mi = ld(i, 0);
@@ -2144,6 +2199,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     float *const cin = (float *)cin4;
     __shared__ float4 gacc[4 * QK_ATT_THREADS];
     __shared__ float4 qrot[ROPE ? 128 : 1]; /* ROPE: this head's rotated q (hd <= 512) */
+    __shared__ float4 klast[128], vlast[128]; /* the split with position last: its K and V rows, as the cache holds them */
     constexpr int PIPE = NC == 1;           /* the next round's rows in flight while this one is computed */
     const int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int kh = h / (heads / kvh), kvd = kvh * hd, nq = hd / 4;
@@ -2159,16 +2215,20 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     }
     const int ch = (last + ns) / ns;
     const int j0 = s * ch, j1 = min(j0 + ch, last + 1);
+    /* the rounds cover [j0, jl); position last (written this step) is added after them from shared memory */
+    const bool has_last = s == last / ch;
+    const int jl = min(j1, last);
     const float scale = 1.0f / sqrtf((float)hd);
     int lg = 1;
     while (lg < nq && lg < 32) lg <<= 1;
     const int G = QK_ATT_THREADS / lg, grp = tid / lg, gl = tid % lg;
     const size_t hoff = (size_t)kh * hd;
+    /* the first round's rows of earlier steps (below pre: no running kernel writes them) before the wait */
     float4 kk[QK_ATT_U][NC], vv[QK_ATT_U][NC];
     qk_att_zero<NC>(kk, vv);
-    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, j0, min(j1, pre), gl, lg, nq, kvd, hoff);
+    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, j0, min(jl, pre), gl, lg, nq, kvd, hoff);
     /* ROPE: the angles of this position (constant tables; hd / 2 <= 256, two per thread at most) */
-    const bool app = ROPE && s == last / ch; /* this split reads position last: it appends k and v there first */
+    const bool app = ROPE && has_last; /* this split reads position last: it appends k and v there first */
     float qsn[2], qcs[2], ksn[2], kcs[2];
     if (ROPE)
 #pragma unroll
@@ -2184,7 +2244,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
         const int half = hd / 2;
         const float *qs = q + (size_t)h * hd, *ks = kn + (size_t)kh * hd;
         const size_t off = (size_t)last * kvd + (size_t)kh * hd;
-        float *qr = (float *)qrot;
+        float *qr = (float *)qrot, *kl = (float *)klast, *vl = (float *)vlast;
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             const int i = tid + r * QK_ATT_THREADS;
@@ -2193,16 +2253,25 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             const float x0 = qs[i], x1 = qs[i + half];
             qr[i] = x0 * co - x1 * si, qr[i + half] = x1 * co + x0 * si;
             if (!app) continue;
-            /* every q head of this kv head appends the same bytes; each reads back its own (the barrier) */
+            /* every q head of this kv head appends the same bytes */
             si = ksn[r], co = kcs[r];
             const float y0 = ks[i], y1 = ks[i + half], r0 = y0 * co - y1 * si, r1 = y1 * co + y0 * si;
-            qk_kv_put2<KVT>(kc, vc, off + i, half, r0, r1, vn[(size_t)kh * hd + i], vn[(size_t)kh * hd + i + half]);
+            const float v0 = vn[(size_t)kh * hd + i], v1 = vn[(size_t)kh * hd + i + half];
+            qk_kv_put2<KVT>(kc, vc, off + i, half, r0, r1, v0, v1);
+            kl[i] = qk_kv_round<KVT>(r0), kl[i + half] = qk_kv_round<KVT>(r1);
+            vl[i] = qk_kv_round<KVT>(v0), vl[i + half] = qk_kv_round<KVT>(v1);
         }
         __syncthreads();
         qh = qrot;
+    } else if (has_last) { /* position last, appended by the kernel before */
+        for (int i = tid; i < nq; i += QK_ATT_THREADS) {
+            const size_t base = (size_t)last * kvd + hoff + 4 * i;
+            klast[i] = qk_ld4kv<KVT>(kc, base), vlast[i] = qk_ld4kv<KVT>(vc, base);
+        }
+        __syncthreads();
     }
-    /* the first round's rows of this step (written by the kernel before, or just above) */
-    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, pre, j1, gl, lg, nq, kvd, hoff);
+    /* the first round's rows of this step before position last (more than one token) */
+    qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, pre, jl, gl, lg, nq, kvd, hoff);
     float4 qv[NC], acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) {
@@ -2211,12 +2280,12 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
         acc[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     float m = QK_NEG_INF, l = 0.0f;
-    for (int pb = j0; pb < j1; pb += G * QK_ATT_U) { /* the same trip count in every lane: shuffles below */
+    for (int pb = j0; pb < jl; pb += G * QK_ATT_U) { /* the same trip count in every lane: shuffles below */
         const int p0 = pb + grp, pn = pb + G * QK_ATT_U;
         float4 kx[QK_ATT_U][PIPE ? NC : 1], vx[QK_ATT_U][PIPE ? NC : 1];
         if (PIPE) { /* the next round's rows */
             qk_att_zero<PIPE ? NC : 1>(kx, vx);
-            if (pn < j1) qk_att_load<KVT, PIPE ? NC : 1>(kx, vx, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff);
+            if (pn < jl) qk_att_load<KVT, PIPE ? NC : 1>(kx, vx, kc, vc, pn + grp, G, j0, jl, gl, lg, nq, kvd, hoff);
         }
         float sc[QK_ATT_U];
 #pragma unroll
@@ -2236,7 +2305,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
         float mt = QK_NEG_INF;
 #pragma unroll
         for (int u = 0; u < QK_ATT_U; u++) {
-            sc[u] = p0 + u * G < j1 ? sc[u] * scale : QK_NEG_INF;
+            sc[u] = p0 + u * G < jl ? sc[u] * scale : QK_NEG_INF;
             mt = fmaxf(mt, sc[u]);
         }
         if (mt != QK_NEG_INF) { /* else no position of this group here (the last round) */
@@ -2246,7 +2315,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             for (int c = 0; c < NC; c++) acc[c].x *= corr, acc[c].y *= corr, acc[c].z *= corr, acc[c].w *= corr;
 #pragma unroll
             for (int u = 0; u < QK_ATT_U; u++) {
-                const float e = expf(sc[u] - mn); /* 0 past j1 */
+                const float e = expf(sc[u] - mn); /* 0 past jl */
                 l += e;
 #pragma unroll
                 for (int c = 0; c < NC; c++) {
@@ -2261,9 +2330,36 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
             for (int u = 0; u < QK_ATT_U; u++)
 #pragma unroll
                 for (int c = 0; c < NC; c++) kk[u][c] = kx[u][PIPE ? c : 0], vv[u][c] = vx[u][PIPE ? c : 0];
-        } else if (pn < j1) {
+        } else if (pn < jl) {
             qk_att_zero<NC>(kk, vv);
-            qk_att_load<KVT, NC>(kk, vv, kc, vc, pn + grp, G, j0, j1, gl, lg, nq, kvd, hoff);
+            qk_att_load<KVT, NC>(kk, vv, kc, vc, pn + grp, G, j0, jl, gl, lg, nq, kvd, hoff);
+        }
+    }
+    if (has_last) { /* position last into group 0's softmax (every group computes its score) */
+        float d = 0.0f;
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            const int i = gl + c * lg;
+            if (i < nq) {
+                const float4 k4 = klast[i];
+                d += qv[c].x * k4.x + qv[c].y * k4.y + qv[c].z * k4.z + qv[c].w * k4.w;
+            }
+        }
+#pragma unroll
+        for (int o = 16; o; o >>= 1)
+            if (o < lg) d += __shfl_xor_sync(QK_FULL, d, o);
+        if (grp == 0) {
+            const float sl = d * scale, mn = fmaxf(m, sl), corr = expf(m - mn), e = expf(sl - mn);
+            l *= corr;
+            l += e;
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                const int i = gl + c * lg;
+                const float4 v4 = i < nq ? vlast[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                acc[c].x = fmaf(e, v4.x, acc[c].x * corr), acc[c].y = fmaf(e, v4.y, acc[c].y * corr);
+                acc[c].z = fmaf(e, v4.z, acc[c].z * corr), acc[c].w = fmaf(e, v4.w, acc[c].w * corr);
+            }
+            m = mn;
         }
     }
     if (gl == 0) gm[grp] = m, gsum[grp] = l;
@@ -2841,6 +2937,31 @@ __device__ __forceinline__ void gemv_multi(const u8 *w0, const u8 *w1, const u8 
              float eps, float *xo) {                                                                     \
         gemv_multi<DT, QK_MX_NORM, NDT, QK_GW(W)>(w0, w1, w2, b0, b1, b2, x, y0, y1, y2, rows, sv, m, K, N0, N1, \
                                                  N2, G, SYM, nw, eps, xo);                               \
+    }
+
+/* Two linears of one shape on one x whose outputs a SILU_MUL multiplies
+ * (gate / up), one launch, batch 1: tiles of 8 rows of each (gemv_mma PAIR),
+ * m per block; y0, y1 the linears' outputs, yp = silu(y0) * y1. PAIRN: with
+ * the RMSNorm that made x in the prologue, as QK_GEMV_MULTIN. */
+template <int DT, int MODE = QK_MX_PLAIN, int NDT = QK_F32, int W = QK_GEMV_WARPS>
+__device__ __forceinline__ void gemv_pair(const u8 *w0, const u8 *w1, const float *b0, const float *b1, const float *x,
+                                          float *y0, float *y1, float *yp, int rows, int sv, int m, int K, int N, int g,
+                                          int sym, const void *nw = NULL, float eps = 0.0f, float *xo = NULL) {
+    gemv_mma<DT, 1, MODE, NDT, W, 1>(w0, b0, x, y0, rows, sv, K, N, g, sym, blockIdx.x * m, m, NULL, xo, NULL, nw, eps,
+                                     w1, b1, y1, yp);
+}
+#define QK_GEMV_PAIR(name, DT, K, G, SYM, N, W)                                                          \
+    extern "C" __global__ void QK_GEMV_BOUNDS_W(DT, W)                                                   \
+        name(const u8 *w0, const u8 *w1, const float *b0, const float *b1, const float *x, float *y0, float *y1, \
+             float *yp, int rows, int sv, int m) {                                                       \
+        gemv_pair<DT, QK_MX_PLAIN, QK_F32, QK_GW(W)>(w0, w1, b0, b1, x, y0, y1, yp, rows, sv, m, K, N, G, SYM); \
+    }
+#define QK_GEMV_PAIRN(name, DT, K, G, SYM, N, NDT, W)                                                    \
+    extern "C" __global__ void QK_GEMV_BOUNDS_W(DT, W)                                                   \
+        name(const u8 *w0, const u8 *w1, const float *b0, const float *b1, const float *x, float *y0, float *y1, \
+             float *yp, int rows, int sv, int m, const void *nw, float eps, float *xo) {                 \
+        gemv_pair<DT, QK_MX_NORM, NDT, QK_GW(W)>(w0, w1, b0, b1, x, y0, y1, yp, rows, sv, m, K, N, G, SYM, nw, eps, \
+                                                xo);                                                     \
     }
 
 /* A batch-1 GEMV whose input is silu(x) * x2 (the SILU_MUL before it, fused

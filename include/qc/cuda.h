@@ -118,6 +118,15 @@ int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *
 /* Its name: qk_gemvs_<dt>_k<K>_n<N>_g<group>_<a|s>. */
 void qc_cuda_gemvs_name(char *out, size_t cap, const qc_cuda_linear *l);
 
+/* Two linears of shape l (gate, up) on one input whose outputs the SILU_MUL after them multiplies: one
+ * batch-1 kernel that also writes that product (kernels.cu QK_GEMV_PAIR; runtime/cuda.c launches it in
+ * place of the two GEMVs and the SILU_MUL, so the GEMV after reads the product as a plain input), and with
+ * norm_dt >= 0 the same with the RMSNorm before them in its prologue (QK_GEMV_PAIRN). Same rules as
+ * qc_cuda_module_add_multi. Names: qk_gemvp_<dt>_k<K>_n<N>_g<group>_<a|s>[_<norm dt> for qk_gemvpn_],
+ * "_w8" appended for 8-warp blocks. */
+int qc_cuda_module_add_pair(qc_cuda_module *m, const qc_cuda_linear *l, int32_t norm_dt, qc_err *err);
+void qc_cuda_gemvp_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t norm_dt);
+
 /* Whether NVRTC can be loaded; if not, why (one line). */
 int qc_nvrtc_available(char *why, size_t cap);
 /* NVRTC's version as "MAJOR.MINOR", or NULL. */

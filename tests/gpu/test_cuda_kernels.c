@@ -105,6 +105,15 @@ static lin_case slins[] = {
     {QRT_DT_Q3, 4096, 256, 128, 1, 0, 0, 0}, {QRT_DT_Q2, 11008, 96, 64, 0, 0, 0, 0},
 };
 #define NSLIN ((int)(sizeof slins / sizeof slins[0]))
+/* Gate / up pairs (two linears of one shape) whose outputs a SILU_MUL multiplies: one qk_gemvp[n]_* launch. */
+static lin_case plins[] = {
+    {QRT_DT_Q4, 4096, 1000, 128, 0, 0, 0, 0}, {QRT_DT_Q4, 4096, 1000, 128, 0, 0, 0, 0},
+    {QRT_DT_Q3, 1024, 300, 32, 1, 1, 0, 0},   {QRT_DT_Q3, 1024, 300, 32, 1, 1, 0, 0},
+    {QRT_DT_F16, 512, 130, 0, 0, 1, 0, 0},    {QRT_DT_F16, 512, 130, 0, 0, 1, 0, 0},
+    {QRT_DT_Q2, 2048, 204, 64, 0, 0, 0, 0},   {QRT_DT_Q2, 2048, 204, 64, 0, 0, 0, 0},
+    {QRT_DT_Q8, 256, 64, -1, 0, 0, 0, 0},     {QRT_DT_Q8, 256, 64, -1, 0, 0, 0, 0},
+};
+#define NPLIN ((int)(sizeof plins / sizeof plins[0]))
 #define NMG ((int)(sizeof mgroups / sizeof mgroups[0]))
 
 static void fill_weight(lin_case *l) {
@@ -405,6 +414,66 @@ static void test_silu_linear(void) {
         free(a);
         free(b);
     }
+}
+
+/* Each pair of plins on buffer 0 (-> 1, 2) at one token, then SILU_MUL (1, 2 -> 4): one qk_gemvp_* launch
+ * that writes all three; and the same after RMSNORM (0 -> 5; norm weights f32, f16, bf16 in turn): one
+ * qk_gemvpn_* launch that writes buffer 5 too. Gate and up against the f64 reference, the product against
+ * silu(gate) * up of the GPU's own outputs, the norm against the CPU's. */
+static void test_pair(const size_t norm_off[3]) {
+    for (int p = 0; p < NPLIN / 2; p++)
+        for (int nrm = 0; nrm < 2; nrm++) {
+            const lin_case *lg = &plins[2 * p], *lu = &plins[2 * p + 1];
+            const int K = lg->K, N = lg->N, d = p % 3;
+            float *h = malloc((size_t)K * 4);
+            rand_buf(h, (size_t)K, nrm ? 3.0f : 1.0f);
+            set_step(1, 0, NULL, 0);
+            put(0, h, (size_t)K);
+            poison(1, (size_t)N), poison(2, (size_t)N), poison(4, (size_t)N), poison(5, (size_t)K);
+            int64_t before = qrt_cuda_merged(&mg);
+            if (nrm) {
+                qrt_k_rmsnorm(cg, cg->bufs[5], cg->bufs[0], NULL, NULL, blob + norm_off[d], NULL, d, K, 0, 0, 0, 1e-5f);
+                qrt_k_rmsnorm(cc, cc->bufs[5], cc->bufs[0], NULL, NULL, blob + norm_off[d], NULL, d, K, 0, 0, 0, 1e-5f);
+            }
+            float *x = nrm ? cg->bufs[5] : cg->bufs[0];
+            qrt_k_linear(cg, cg->bufs[1], x, NULL, NULL, blob + lg->off, lg->bias ? blob + lg->boff : NULL, lg->dt, K, N,
+                         lg->group, lg->sym, 0.0f);
+            qrt_k_linear(cg, cg->bufs[2], x, NULL, NULL, blob + lu->off, lu->bias ? blob + lu->boff : NULL, lu->dt, K, N,
+                         lu->group, lu->sym, 0.0f);
+            qrt_k_silu_mul(cg, cg->bufs[4], cg->bufs[1], cg->bufs[2], NULL, NULL, NULL, 0, N, 0, 0, 0, 0.0f);
+            float *gy = get(1, (size_t)N), *uy = get(2, (size_t)N), *py = get(4, (size_t)N);
+            int64_t fused = qrt_cuda_merged(&mg) - before; /* (after the downloads: they launch what was held) */
+            const float *xr = nrm ? cc->bufs[5] : h;
+            double tol = 2e-6;
+            char what[200];
+            if (nrm) {
+                float *xn = get(5, (size_t)K);
+                snprintf(what, sizeof what, "RMSNORM(%s)+PAIR %s K=%d N=%d: norm", dn[d], dn[lg->dt], K, N);
+                report(what, rel_err(xn, cc->bufs[5], (size_t)K), 1e-6);
+                free(xn);
+                double mx = 0, ss = 0; /* as in test_silu_linear: the normalized x is not uniform */
+                for (int32_t k = 0; k < K; k++) {
+                    double v = fabs((double)xr[k]);
+                    mx = v > mx ? v : mx;
+                    ss += v * v;
+                }
+                double peak = mx / sqrt(ss / K) / sqrt(3.0);
+                tol = 2e-6 * (peak > 1 ? peak : 1);
+            }
+            float *ref = malloc((size_t)N * 4), *pr = malloc((size_t)N * 4);
+            ref_linear(lg, xr, 1, ref);
+            snprintf(what, sizeof what, "%sPAIR %s K=%d N=%d g=%d %s%s: gate", nrm ? "RMSNORM+" : "", dn[lg->dt], K, N,
+                     lg->group, lg->sym ? "sym" : "asym", lg->bias ? " +bias" : "");
+            report(what, rel_err(gy, ref, (size_t)N), tol);
+            ref_linear(lu, xr, 1, ref);
+            snprintf(what, sizeof what, "%sPAIR %s K=%d N=%d: up", nrm ? "RMSNORM+" : "", dn[lg->dt], K, N);
+            report(what, rel_err(uy, ref, (size_t)N), tol);
+            for (int32_t n = 0; n < N; n++) pr[n] = gy[n] / (1.0f + expf(-gy[n])) * uy[n];
+            snprintf(what, sizeof what, "%sPAIR %s K=%d N=%d: silu(gate) * up", nrm ? "RMSNORM+" : "", dn[lg->dt], K, N);
+            report(what, rel_err(py, pr, (size_t)N), 2e-6);
+            report_count("fused ops (pair, norm)", fused, 2 + nrm);
+            free(ref), free(pr), free(gy), free(uy), free(py), free(h);
+        }
 }
 
 /* RMSNORM (buffer 0 -> 5) then each run of mlins reading buffer 5 (-> 1, 2, 3) at one token: one qk_gemvmn_*
@@ -733,6 +802,7 @@ int main(void) {
     for (int i = 0; i < NLIN; i++) fill_weight(&lins[i]);
     for (int i = 0; i < NMLIN; i++) fill_weight(&mlins[i]);
     for (int i = 0; i < NSLIN; i++) fill_weight(&slins[i]);
+    for (int i = 0; i < NPLIN; i++) fill_weight(&plins[i]);
     int32_t dim = 4096, vocab = 512;
     size_t emb_off[3], norm_off[3];
     for (int d = 0; d < 3; d++) {
@@ -791,6 +861,14 @@ int main(void) {
                              bits ? l->sym : 0};
         merr = qc_cuda_module_add_silu(&mod, &sl, &err);
     }
+    for (int i = 0; i < NPLIN && !merr; i += 2) { /* test_pair */
+        const lin_case *l = &plins[i];
+        int32_t bits = qrt_qdtype_bits(l->dt);
+        qc_cuda_linear pl = {l->dt, l->K, l->N, bits ? (l->group <= 0 || l->group >= l->K ? l->K : l->group) : 0,
+                             bits ? l->sym : 0};
+        merr = qc_cuda_module_add_pair(&mod, &pl, -1, &err);
+        if (!merr) merr = qc_cuda_module_add_pair(&mod, &pl, (i / 2) % 3, &err);
+    }
     if (merr || qc_cuda_compile(&mod, &o, NULL, &b, &err) ||
         qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
         fprintf(stderr, "device code: %s\n", err.msg);
@@ -816,6 +894,7 @@ int main(void) {
             test_merged();
             test_silu_linear();
             test_norm_merged(norm_off);
+            test_pair(norm_off);
             test_residual();
             if (qrt_cuda_use_cublas(&mg, 1)) test_linear(1);
             else printf("cuBLAS not found: prefill through qk_gemm only\n");

@@ -117,6 +117,8 @@ static const char *signature(const char *name) {
     if (!strncmp(name, "qk_gemvmn_", 10)) return "ppppppppppiiipfp";
     if (!strncmp(name, "qk_gemvm_", 9)) return "ppppppppppiii";
     if (!strncmp(name, "qk_gemvs_", 9)) return "ppppppiip";
+    if (!strncmp(name, "qk_gemvpn_", 10)) return "ppppppppiiipfp";
+    if (!strncmp(name, "qk_gemvp_", 9)) return "ppppppppiii";
     if (!strncmp(name, "qk_gemv_", 8) && strstr(name, "_k")) return "ppppiip"; /* QK_GEMV_SPEC */
     if (!strncmp(name, "qk_rmsnorm_", 11)) return "pppif";
     if (!strncmp(name, "qk_add_rmsnorm_", 15)) return "pppppif";
@@ -435,13 +437,14 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     for (int i = 0; i < n_launch; i++) printf(" %s", launches[i].name);
     printf("\n");
     char qkv[64], gu[64], qkvn[64], gun[64], o_[64], down[64];
-    /* batch-1 GEMVs of packed weights this small: 8 warps a block (qc_cuda_gemv_warps), the SiLU one excepted */
+    /* batch-1 GEMVs of packed weights this small: 8 warps a block (qc_cuda_gemv_warps); gate / up and the
+     * SILU_MUL of their outputs one kernel (qk_gemvp[n]_*), so down reads the product as a plain input */
     snprintf(qkv, sizeof qkv, "qk_gemvm_%s_k256_n256_n128_n128_g128_a_w8", DTN);
-    snprintf(gu, sizeof gu, "qk_gemvm_%s_k256_n512_n512_n0_g128_a_w8", DTN);
+    snprintf(gu, sizeof gu, "qk_gemvp_%s_k256_n512_g128_a_w8", DTN);
     snprintf(qkvn, sizeof qkvn, "qk_gemvmn_%s_k256_n256_n128_n128_g128_a_f32_w8", DTN);
-    snprintf(gun, sizeof gun, "qk_gemvmn_%s_k256_n512_n512_n0_g128_a_f32_w8", DTN);
+    snprintf(gun, sizeof gun, "qk_gemvpn_%s_k256_n512_g128_a_f32_w8", DTN);
     snprintf(o_, sizeof o_, "qk_gemv_%s_k256_n256_g128_a_b1_w8", DTN);
-    snprintf(down, sizeof down, "qk_gemvs_%s_k512_n256_g128_a", DTN);
+    snprintf(down, sizeof down, "qk_gemv_%s_k512_n256_g128_a_b1_w8", DTN);
     const char *lm = "qk_gemv_f16_k256_n64_g0_a_b1", *lmn = "qk_gemvmn_f16_k256_n64_n0_n0_g0_a_f32";
     int i = 0;
     if (fuse) {
@@ -473,19 +476,21 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
             ARG(i, 3, bf[B_O]);
             ARG(i, 6, bf[B_H]);
         }
-        if (at(++i, gun)) {
-            ARG(i, 6, bf[B_H]);
-            ARG(i, 7, bf[B_GATE]);
-            ARG(i, 8, bf[B_UP]);
-            ARG(i, 13, dev(off_n2));
-            ARG(i, 15, bf[B_XN]);
+        if (at(++i, gun)) { /* RMSNorm of h, gate, up, silu(gate) * up */
+            ARG(i, 0, dev(off_w[4]));
+            ARG(i, 1, dev(off_w[5]));
+            ARG(i, 4, bf[B_H]);
+            ARG(i, 5, bf[B_GATE]);
+            ARG(i, 6, bf[B_UP]);
+            ARG(i, 7, bf[B_S]);
+            ARG(i, 11, dev(off_n2));
+            ARG(i, 13, bf[B_XN]);
         }
-        if (at(++i, down)) { /* silu(gate) * up, down, h += down */
-            ARG(i, 2, bf[B_GATE]);
-            ARG(i, 3, bf[B_UP]);
-            ARG(i, 4, bf[B_S]);
-            ARG(i, 5, bf[B_DOWN]);
-            ARG(i, 8, bf[B_H]);
+        if (at(++i, down)) { /* down of the product, h += down */
+            ARG(i, 0, dev(off_w[6]));
+            ARG(i, 2, bf[B_S]);
+            ARG(i, 3, bf[B_DOWN]);
+            ARG(i, 6, bf[B_H]);
         }
         if (at(++i, lmn)) { /* the final norm in the LM head's prologue: x = h, its output still written */
             ARG(i, 0, dev(off_w[7]));
@@ -519,8 +524,14 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
             ARG(i, 1, bf[B_H]);
             ARG(i, 3, bf[B_O]);
         }
-        if (at(++i, gu)) ARG(i, 6, bf[B_XN]);
-        if (at(++i, down)) ARG(i, 8, 0);
+        if (at(++i, gu)) {
+            ARG(i, 4, bf[B_XN]);
+            ARG(i, 7, bf[B_S]);
+        }
+        if (at(++i, down)) {
+            ARG(i, 2, bf[B_S]);
+            ARG(i, 6, 0);
+        }
         if (at(++i, "qk_add_rmsnorm_f32")) ARG(i, 3, bf[B_H]);
         at(++i, lm);
         at(++i, o_);
@@ -732,7 +743,9 @@ int main(void) {
             qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
             qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
             qc_cuda_module_add_multin(&mod, &lin[7], 1, nlm, QRT_DT_F32, &err) ||
-            qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
+            qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_module_add_pair(&mod, &lin[4], -1, &err) ||
+            qc_cuda_module_add_pair(&mod, &lin[4], QRT_DT_F32, &err) ||
+            qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
             fprintf(stderr, "module: %s\n", err.msg);
             return 1;
         }

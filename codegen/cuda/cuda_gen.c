@@ -341,13 +341,15 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
     int rc = qc_cuda_module_init(m, lin, n, 0, o, err);
     free(lin);
     /* runs of 2-3 LINEARs reading the same buffer with one format (q / k / v, gate / up): one kernel each */
+    int32_t paired = -1; /* the SILU_MUL whose product a pair kernel writes */
     for (int32_t i = 0; rc == 0 && o->opt_level > 0 && i < g->n_ops; i++) {
         const qc_op *a = &g->ops[i];
         if (a->kind != QRT_K_LINEAR || a->w < 0) continue;
         qc_cuda_linear l = linear_of(g, a);
-        /* a LINEAR reading the SILU_MUL right before it: that product done in its prologue */
+        /* a LINEAR reading the SILU_MUL right before it: that product done in its prologue (not when the
+         * pair kernel before it writes the product: then it reads it as a plain input) */
         if (i > 0 && g->ops[i - 1].kind == QRT_K_SILU_MUL && g->ops[i - 1].out == a->in[0]) {
-            rc = qc_cuda_module_add_silu(m, &l, err);
+            if (paired != i - 1) rc = qc_cuda_module_add_silu(m, &l, err);
             continue;
         }
         int32_t N[3] = {a->p[1], 0, 0}, k = 1;
@@ -358,20 +360,25 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
             if (lb.dtype != l.dtype || lb.K != l.K || lb.group != l.group || lb.sym != l.sym) break;
             N[k++] = lb.N;
         }
-        if (k > 1) rc = qc_cuda_module_add_multi(m, &l, k, N, err);
-        /* ... and right after the RMSNorm that made their input: that norm in the prologue as well */
         const int32_t ndt = norm_before(g, i, l.K);
-        if (k > 1 && rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_multin(m, &l, k, N, ndt, err);
-        /* two of one shape whose outputs the SILU_MUL right after them multiplies (gate, up): one kernel
-         * that also writes the product, with that norm too */
+        /* two of one shape whose outputs the SILU_MUL right after them multiplies (gate, up): one kernel that
+         * also writes the product (runtime/cuda.c pair_now), with the RMSNorm that made their input in its
+         * prologue as well; the merged kernels below would go unused */
         const qc_op *sm = i + 2 < g->n_ops ? &g->ops[i + 2] : NULL;
-        if (k == 2 && N[0] == N[1] && rc == 0 && sm && sm->kind == QRT_K_SILU_MUL && sm->in[0] == a->out &&
+        if (k == 2 && N[0] == N[1] && sm && sm->kind == QRT_K_SILU_MUL && sm->in[0] == a->out &&
             sm->in[1] == g->ops[i + 1].out && sm->out != a->out && sm->out != g->ops[i + 1].out &&
-            sm->out != a->in[0] && sm->p[0] == N[0]) {
+            sm->out != a->in[0] && sm->p[0] == N[0] && (is_packed(l.dtype) || l.dtype == QRT_DT_F16) &&
+            m->gemv_fast != 2) {
             l.N = N[0];
             rc = qc_cuda_module_add_pair(m, &l, -1, err);
             if (rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_pair(m, &l, ndt, err);
+            paired = i + 2;
+            i += 1;
+            continue;
         }
+        if (k > 1) rc = qc_cuda_module_add_multi(m, &l, k, N, err);
+        /* ... and right after the RMSNorm that made their input: that norm in the prologue as well */
+        if (k > 1 && rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_multin(m, &l, k, N, ndt, err);
         i += k - 1;
     }
     /* the LM head right after the final RMSNorm: that norm in its prologue (one "merged" linear) */

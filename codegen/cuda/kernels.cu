@@ -1411,6 +1411,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
                                     (DT == QK_Q8 ? (c & 1) * 32 : 0)
                               : (gq >> 1) * L.nrec * 128 + (gq & 1) * 64 + 16 * c;
     float sacc[2][1] = {{0.0f}, {0.0f}}; /* sg: batch row c's sums, rows gq and gq + 8 */
+    float res0 = 0.0f;
     const int bstep = act ? CK / 32 * F::RP32 * 128 : 0; /* per item */
     const int bjstep = act ? 4 * F::LV / 32 * F::RP32 * 128 : 0; /* per lane block */
     /* batch 1 with all of x in one piece: x read once into registers (max and staging in
@@ -1435,6 +1436,11 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
             }
         QK_TRACE(1);
         if (pc == 0) QK_DEP(); /* the weights above are constant: prefetched before the wait */
+        if (pc == 0 && res && tid < nt * 16 * B) { /* the residual this thread adds to first (epilogue), requested
+                                                    * now: its round trip off the block's last steps */
+            const int rr = (tid / B) % 16, b = tid % B, n = (tile0 + tid / (16 * B)) * 16 + rr;
+            if (n < N && b < rows) res0 = res[(size_t)b * N + n];
+        }
         if (fused) {
             const int nsp = sv / S;
             float v[NR][S];
@@ -1661,7 +1667,7 @@ __device__ __forceinline__ void gemv_mma(const u8 *__restrict__ w, const float *
         if (n < N && b < rows) {
             const float o = ldexpf(s, (int)misc[132 + b]) + (bias ? bias[n] : 0.0f);
             y[(size_t)b * N + n] = o;
-            if (res) res[(size_t)b * N + n] += o;
+            if (res) res[(size_t)b * N + n] = (i == tid ? res0 : res[(size_t)b * N + n]) + o;
         }
     }
 #if QK_GEMV_TRACE

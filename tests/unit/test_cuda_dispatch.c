@@ -738,13 +738,17 @@ int main(void) {
         b.images[0].size = sizeof image;
         uint8_t *sec = NULL;
         size_t sec_size = 0;
+        /* gate / up + SILU_MUL: the pair kernels in place of the merged gate / up and the SiLU-prologue ones
+         * (none of them for W8A8) */
+        int paired = WDT != QRT_DT_I8;
         if (qc_cuda_module_init(&mod, lin, 8, 0, &o, &err) || qc_cuda_module_add_multi(&mod, &lin[0], 3, nqkv, &err) ||
             qc_cuda_module_add_multin(&mod, &lin[0], 3, nqkv, QRT_DT_F32, &err) ||
-            qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
-            qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
+            (!paired && (qc_cuda_module_add_multi(&mod, &lin[4], 2, ngu, &err) ||
+                         qc_cuda_module_add_multin(&mod, &lin[4], 2, ngu, QRT_DT_F32, &err) ||
+                         qc_cuda_module_add_silu(&mod, &lin[6], &err))) ||
             qc_cuda_module_add_multin(&mod, &lin[7], 1, nlm, QRT_DT_F32, &err) ||
-            qc_cuda_module_add_silu(&mod, &lin[6], &err) || qc_cuda_module_add_pair(&mod, &lin[4], -1, &err) ||
-            qc_cuda_module_add_pair(&mod, &lin[4], QRT_DT_F32, &err) ||
+            (paired && (qc_cuda_module_add_pair(&mod, &lin[4], -1, &err) ||
+                        qc_cuda_module_add_pair(&mod, &lin[4], QRT_DT_F32, &err))) ||
             qc_cuda_blob(&mod, &b, &sec, &sec_size, &err)) {
             fprintf(stderr, "module: %s\n", err.msg);
             return 1;

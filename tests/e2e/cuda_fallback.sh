@@ -40,8 +40,14 @@ tiny=$(dirname "$0")/../dummy/tiny.json
 "$QCC" --dummy-weights "$tiny" --bits 4 --no-fuse-norm --emit cuda-src --quiet -o "$T/d4.cu" || fail "d4 --no-fuse-norm"
 grep -q '^QK_GEMV_MULTI(qk_gemvm_q4_k64_n64_n32_n32_g64_a_w8, ' "$T/d4.cu" || fail "no merged q/k/v GEMV"
 if grep -q '^QK_GEMV_MULTIN(' "$T/d4.cu"; then fail "qk_gemvmn_* with --no-fuse-norm"; fi
-[ "$(grep -c '^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n64_n32_n32_g64_a_f32_w8, \|^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n192_n192_n0_g64_a_f32_w8, ' "$T/d4f.cu")" -eq 2 ] ||
+grep -q '^QK_GEMV_MULTIN(qk_gemvmn_q4_k64_n64_n32_n32_g64_a_f32_w8, ' "$T/d4f.cu" ||
   fail "fused norms: $(grep '^QK_GEMV_MULTI' "$T/d4f.cu")"
+# gate / up and the SILU_MUL of their outputs: one pair kernel (with the norm unless --no-fuse-norm), in
+# place of the merged gate / up and the SiLU-prologue down GEMVs
+grep -q '^QK_GEMV_PAIRN(qk_gemvpn_q4_k64_n192_g64_a_f32_w8, ' "$T/d4f.cu" || fail "no gate / up pair with the norm"
+grep -q '^QK_GEMV_PAIR(qk_gemvp_q4_k64_n192_g64_a_w8, ' "$T/d4.cu" || fail "no gate / up pair"
+if grep -q '^QK_GEMV_PAIRN(' "$T/d4.cu"; then fail "qk_gemvpn_* with --no-fuse-norm"; fi
+if grep -q '_n192_n192_\|^QK_GEMV_SILU(' "$T/d4f.cu" "$T/d4.cu"; then fail "merged gate / up or SiLU GEMV next to the pair"; fi
 # ... and the final one in the LM head's
 grep -q '^QK_GEMV_MULTIN(qk_gemvmn_f16_k64_n512_n0_n0_g0_a_f32, ' "$T/d4f.cu" || fail "no final norm in the LM head"
 "$QCC" "$DATA/stories260K" --bits 32 --emit ptx --quiet -o "$T/s.ptx" || fail "--emit ptx"

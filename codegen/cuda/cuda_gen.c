@@ -93,12 +93,14 @@ static int is_packed(int32_t dt);
  * block takes half an SM, so the next kernel's block can start beside it where the previous kernel's
  * blocks end (and the attention's small blocks leave room for one), and the tiles are spread over twice
  * as many blocks. H100, Llama-2-7B / TinyLlama-1.1B 4-bit (bench/NOTES-gemv.md, session 8): q/k/v (768 /
- * 160 tiles), o (256 / 128) and TinyLlama's gate/up (704) faster; Llama-2-7B's gate/up (1376) the same;
- * the SiLU + down GEMV slower (not here). x must fit in one piece for the fused prologues: K <= 8192
+ * 160 tiles), o (256 / 128) and TinyLlama's gate/up (704) faster; Llama-2-7B's gate/up (1376) the same
+ * then, and since the gate / up pair kernel (session 9) faster: 699.7 -> 681.2 us a step, and the down GEMV
+ * after it 358.3 -> 340.9 (it starts where one 8-warp block has left an SM); the SiLU + down GEMV slower
+ * (not here). x must fit in one piece for the fused prologues: K <= 8192
  * (32 columns a thread, kernels.cu gemv_mma `fused`). The kernel's name ends in _w8 (runtime/cuda.c). */
 int32_t qc_cuda_gemv_warps(const qc_cuda_module *m, const qc_cuda_linear *l, int32_t tiles) {
     if (m->gemv_warps != GEMV_WARPS || m->gemv_fast == 2 || !is_packed(l->dtype)) return 0;
-    return l->K <= 32 * 8 * 32 && tiles <= 1024 ? 8 : 0;
+    return l->K <= 32 * 8 * 32 && tiles <= 1536 ? 8 : 0;
 }
 
 void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t batch) {

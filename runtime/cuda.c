@@ -1197,6 +1197,25 @@ static qrt_cu_function gemv_fn(struct qrt_gpu *G, char *name, size_t n, size_t c
     return fn_get(G, name);
 }
 
+/* The kernel `name` (n characters; with norm, the held RMSNorm's weight dtype is appended) for the pending
+ * linears' x, its launch shape in *sh; NULL: the module has no such kernel, or with norm x does not fit the
+ * one-piece staging the norm needs (kernels.cu gemv_mma: `fused`). */
+static qrt_cu_function merged_fn(struct qrt_gpu *G, char *name, int n, size_t cap, int norm, qrt_gemv_shape *sh) {
+    if (norm) n += snprintf(name + n, cap - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
+    int32_t warps = 0;
+    qrt_cu_function f = gemv_fn(G, name, (size_t)n, cap, &warps);
+    if (!f) return NULL;
+    *sh = qrt_gemv_shape_w(&G->blob, G->plin.dt, G->plin.K, 1, warps);
+    return norm && (sh->sv < G->plin.K || sh->sv > 32 * sh->threads) ? NULL : f;
+}
+
+/* Row tiles per block for `tiles` tiles of kernel f: as few as fill the blocks that fit on the device. */
+static int32_t merged_m(struct qrt_gpu *G, qrt_cu_function f, const char *name, const qrt_gemv_shape *sh,
+                        int32_t tiles) {
+    int32_t mb = fn_max_blocks(G, f, name, sh->threads, sh->smem), m = (tiles + mb - 1) / mb;
+    return m < 1 ? 1 : m > sh->mmax ? sh->mmax : m;
+}
+
 /* Pending linears i .. i + k - 1 (k 2 or 3) as one qk_gemvm_* kernel, or with norm as one qk_gemvmn_* kernel
  * that also does the held RMSNorm; 0: the module has no such kernel (nothing launched). */
 static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
@@ -1204,17 +1223,13 @@ static int multi_now(struct qrt_gpu *G, int32_t i, int32_t k, int norm) {
     int n = snprintf(name, sizeof name, "qk_gemvm%s_%s_k%d_n%d_n%d_n%d_g%d_%c", norm ? "n" : "", dt_name(G->plin.dt),
                      (int)G->plin.K, (int)G->plin.N[i], k > 1 ? (int)G->plin.N[i + 1] : 0,
                      k > 2 ? (int)G->plin.N[i + 2] : 0, (int)G->plin.g, G->plin.s ? 's' : 'a');
-    if (norm) n += snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
-    int32_t warps = 0;
-    qrt_cu_function f = gemv_fn(G, name, (size_t)n, sizeof name, &warps);
+    qrt_gemv_shape sh;
+    qrt_cu_function f = merged_fn(G, name, n, sizeof name, norm, &sh);
     if (!f) return 0;
-    qrt_gemv_shape sh = qrt_gemv_shape_w(&G->blob, G->plin.dt, G->plin.K, 1, warps);
-    if (norm && (sh.sv < G->plin.K || sh.sv > 32 * sh.threads)) return 0; /* kernels.cu gemv_mma: `fused` */
     if (fn_smem(G, f, name, sh.smem)) return 1;
-    int32_t tiles = 0, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem);
+    int32_t tiles = 0;
     for (int32_t j = 0; j < k; j++) tiles += (G->plin.N[i + j] + 15) / 16;
-    int32_t m = (tiles + mb - 1) / mb;
-    m = m < 1 ? 1 : m > sh.mmax ? sh.mmax : m;
+    int32_t m = merged_m(G, f, name, &sh, tiles);
     unsigned grid = 0;
     qrt_cu_ptr wp[3] = {0, 0, 0}, bp[3] = {0, 0, 0}, yp[3] = {0, 0, 0};
     for (int32_t j = 0; j < k; j++) {
@@ -1240,17 +1255,13 @@ static int pair_now(struct qrt_gpu *G, qrt_cu_ptr out) {
     const int norm = G->plin.norm;
     int n = snprintf(name, sizeof name, "qk_gemvp%s_%s_k%d_n%d_g%d_%c", norm ? "n" : "", dt_name(G->plin.dt),
                      (int)G->plin.K, (int)G->plin.N[0], (int)G->plin.g, G->plin.s ? 's' : 'a');
-    if (norm) n += snprintf(name + n, sizeof name - (size_t)n, "_%s", dt_name(G->pnorm.wdt));
-    int32_t warps = 0;
-    qrt_cu_function f = gemv_fn(G, name, (size_t)n, sizeof name, &warps);
+    qrt_gemv_shape sh;
+    qrt_cu_function f = merged_fn(G, name, n, sizeof name, norm, &sh);
     if (!f) return 0;
-    qrt_gemv_shape sh = qrt_gemv_shape_w(&G->blob, G->plin.dt, G->plin.K, 1, warps);
-    if (norm && (sh.sv < G->plin.K || sh.sv > 32 * sh.threads)) return 0; /* kernels.cu gemv_mma: `fused` */
     G->plin.n = 0, G->plin.norm = 0;
     if (fn_smem(G, f, name, sh.smem)) return 1;
-    int32_t tiles = (G->plin.N[0] + 7) / 8, mb = fn_max_blocks(G, f, name, sh.threads, sh.smem); /* 8 rows of each */
-    int32_t m = (tiles + mb - 1) / mb;
-    m = m < 1 ? 1 : m > sh.mmax ? sh.mmax : m;
+    const int32_t tiles = (G->plin.N[0] + 7) / 8; /* 8 rows of each linear */
+    int32_t m = merged_m(G, f, name, &sh, tiles);
     unsigned grid = (unsigned)((tiles + m - 1) / m);
     qrt_cu_ptr w0 = wlin(G, G->plin.w[0], G->plin.dt, G->plin.K, G->plin.N[0]);
     qrt_cu_ptr w1 = wlin(G, G->plin.w[1], G->plin.dt, G->plin.K, G->plin.N[1]);

@@ -61,13 +61,14 @@ int main(void) {
      * dequant + qk_repack_q3 + 8 distinct linears x 2 (batch 1 and 4) */
     CHECK(m.n_names == 30 + 21 + 4 + 1 + 16);
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b4, QK_Q4, 4, 4096, 11008, 128, 0, 0)") != NULL);
-    /* batch 1 of a packed weight with K <= 8192 and at most 1024 row tiles: 8 warps a block (qc_cuda_gemv_warps);
+    /* batch 1 of a packed weight with K <= 8192 and at most 1536 row tiles: 8 warps a block (qc_cuda_gemv_warps);
      * K 14336, more tiles, f16 and batch 4: the module's 16 */
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b1_w8, QK_Q4, 1, 4096, 11008, 128, 0, 8)"));
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q8_k14336_n4096_g128_s_b1, QK_Q8, 1, 14336, 4096, 128, 1, 0)"));
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_f16_k172_n64_g0_a_b1, QK_F16, 1, 172, 64, 0, 0, 0)"));
     const qc_cuda_linear wide = {QRT_DT_Q4, 4096, 16400, 128, 0};
-    CHECK(qc_cuda_gemv_warps(&m, &lin[0], 688) == 8 && qc_cuda_gemv_warps(&m, &wide, 1025) == 0);
+    CHECK(qc_cuda_gemv_warps(&m, &lin[0], 688) == 8 && qc_cuda_gemv_warps(&m, &lin[0], 1536) == 8 &&
+          qc_cuda_gemv_warps(&m, &wide, 1537) == 0);
     /* merged linears: q / k / v and gate / up shapes; a repeat and f32 (no tensor-core GEMV) add nothing */
     static const int32_t qkv[3] = {4096, 1024, 1024}, gu[2] = {11008, 11008};
     const qc_cuda_linear q4 = {QRT_DT_Q4, 4096, 0, 128, 0}, f32 = {QRT_DT_F32, 4096, 0, 0, 0};
@@ -80,8 +81,8 @@ int main(void) {
     CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 2);
     qc_cuda_gemvm_name(mname, sizeof mname, &q4, 3, qkv);
     CHECK(!strcmp(mname, "qk_gemvm_q4_k4096_n4096_n1024_n1024_g128_a"));
-    CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n11008_n11008_n0_g128_a, QK_Q4, 4096, 128, 0, 11008, "
-                           "11008, 0, 0)") != NULL);
+    CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n11008_n11008_n0_g128_a_w8, QK_Q4, 4096, 128, 0, 11008, "
+                           "11008, 0, 8)") != NULL);
     CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n4096_n1024_n1024_g128_a_w8, QK_Q4, 4096, 128, 0, 4096, "
                            "1024, 1024, 8)") != NULL);
     /* SILU_MUL + GEMV */
@@ -100,6 +101,18 @@ int main(void) {
     CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 4);
     CHECK(strstr(m.source, "QK_GEMV_MULTIN(qk_gemvmn_f16_k172_n1000_n0_n0_g0_a_f32, QK_F16, 172, 0, 0, 1000, 0, 0, "
                            "QK_F32, 0)") != NULL);
+    /* gate / up + SILU_MUL as one kernel, plain and with the norm (1376 tiles of 8 + 8 rows: 8 warps); a repeat
+     * adds nothing */
+    const qc_cuda_linear gup = {QRT_DT_Q4, 4096, 11008, 128, 0};
+    CHECK(qc_cuda_module_add_pair(&m, &gup, -1, &err) == 0);
+    CHECK(qc_cuda_module_add_pair(&m, &gup, QRT_DT_F32, &err) == 0);
+    CHECK(qc_cuda_module_add_pair(&m, &gup, QRT_DT_F32, &err) == 0);
+    CHECK(m.n_names == 30 + 21 + 4 + 1 + 16 + 6);
+    qc_cuda_gemvp_name(mname, sizeof mname, &gup, QRT_DT_F32);
+    CHECK(!strcmp(mname, "qk_gemvpn_q4_k4096_n11008_g128_a_f32"));
+    CHECK(strstr(m.source, "QK_GEMV_PAIR(qk_gemvp_q4_k4096_n11008_g128_a_w8, QK_Q4, 4096, 128, 0, 11008, 8)") != NULL);
+    CHECK(strstr(m.source, "QK_GEMV_PAIRN(qk_gemvpn_q4_k4096_n11008_g128_a_f32_w8, QK_Q4, 4096, 128, 0, 11008, "
+                           "QK_F32, 8)") != NULL);
     qc_cuda_build b;
     if (qc_cuda_compile(&m, &o, NULL, &b, &err)) {
         fprintf(stderr, "compile: %s\n", err.msg);

@@ -2054,8 +2054,11 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * before any is used, and (NC 1) the next round's while this one is
  * computed. The first round's rows of earlier steps (positions before the
  * step's first) are requested before the dependency wait: no kernel still
- * running writes them. The groups are merged in group order at the end.
- * With one split the block writes the output; else (m, l, unnormalized o)
+ * running writes them. The rounds cover the positions before pos + t; that
+ * one (written this step) is kept in shared memory as the cache holds it
+ * and added to group 0's softmax after the rounds, so no split reads back
+ * through L2 what was just written. The groups are merged in group order
+ * at the end. With one split the block writes the output; else (m, l, unnormalized o)
  * go to part[heads, nsplit, hd + 4] (one token), and the head's last split
  * to finish (counted in cnt[heads], which it resets) merges them in split
  * order, all of them read at once: the result does not depend on which
@@ -2063,8 +2066,9 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
  * qk_attn_rope_<kv> (one token) also does what qk_rope_append_<kv> would
  * have done before it: each block rotates its head's q into shared memory;
  * the split that reads position pos rotates its kv head's k and writes k
- * and v into the cache there first (the q heads of one kv head write the
- * same bytes), so the result is bit for bit the unfused one. q and k stay
+ * and v into the cache there and into its shared memory (the q heads of one
+ * kv head write the same bytes), so the result is bit for bit the unfused
+ * one's. q and k stay
  * unrotated in their buffers (only the attention reads them). */
 #define QK_ATT_THREADS 128
 #define QK_ATT_U 4 /* positions per group and round */

@@ -110,6 +110,17 @@ void qc_cuda_gemv_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t b
 
 static int is_packed(int32_t dt) { return dt >= QRT_DT_Q2 && dt <= QRT_DT_Q8; }
 
+/* A dtype and group the GEMV kernels take: packed weights grouped by a multiple of 32 up to K, or by K. */
+static int group_ok(const qc_cuda_linear *l) {
+    return l->dtype >= 0 && l->dtype < NDT && l->K > 0 &&
+           (!is_packed(l->dtype) || (l->group > 0 && l->group <= l->K && (l->group == l->K || l->group % 32 == 0)));
+}
+
+/* Whether l runs on the module's tensor-core GEMV, the only one with merged, SiLU and pair forms. */
+static int mma_gemv(const qc_cuda_module *m, const qc_cuda_linear *l) {
+    return m->gemv_fast != 2 && (is_packed(l->dtype) || l->dtype == QRT_DT_F16);
+}
+
 void qc_cuda_gemvm_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t n, const int32_t *N) {
     snprintf(out, cap, "qk_gemvm_%s_k%d_n%d_n%d_n%d_g%d_%c", dt_names[l->dtype], (int)l->K, (int)N[0], (int)N[1],
              n > 2 ? (int)N[2] : 0, (int)l->group, l->sym ? 's' : 'a');
@@ -138,11 +149,10 @@ void qc_cuda_gemvs_name(char *out, size_t cap, const qc_cuda_linear *l) {
 }
 
 int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *err) {
-    if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 ||
-        (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+    if (!group_ok(l) || l->N <= 0)
         return qc_err_set(err, "cuda: SILU_MUL + linear: unsupported shape (dtype %d, K %d, N %d, group %d)",
                           (int)l->dtype, (int)l->K, (int)l->N, (int)l->group);
-    if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
+    if (!mma_gemv(m, l)) return 0;
     char name[128], line[256];
     qc_cuda_gemvs_name(name, sizeof name, l);
     snprintf(line, sizeof line, "QK_GEMV_SILU(%s, %s, %d, %d, %d, %d)\n", name, dt_macros[l->dtype], (int)l->K,
@@ -154,12 +164,11 @@ int qc_cuda_module_add_silu(qc_cuda_module *m, const qc_cuda_linear *l, qc_err *
 /* QK_GEMV_MULTI, or QK_GEMV_MULTIN with the RMSNorm of weight dtype norm_dt (>= 0) in its prologue. */
 static int add_multi(qc_cuda_module *m, const qc_cuda_linear *l, int32_t n, const int32_t *N, int32_t norm_dt,
                      qc_err *err) {
-    if (n < (norm_dt >= 0 ? 1 : 2) || n > 3 || l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || N[0] <= 0 ||
-        (n > 1 && N[1] <= 0) || (n > 2 && N[2] <= 0) || norm_dt > QRT_DT_BF16 ||
-        (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+    if (n < (norm_dt >= 0 ? 1 : 2) || n > 3 || !group_ok(l) || N[0] <= 0 || (n > 1 && N[1] <= 0) ||
+        (n > 2 && N[2] <= 0) || norm_dt > QRT_DT_BF16)
         return qc_err_set(err, "cuda: merged linears: unsupported shape (%d linears, dtype %d, K %d, group %d)", (int)n,
                           (int)l->dtype, (int)l->K, (int)l->group);
-    if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
+    if (!mma_gemv(m, l)) return 0;
     char name[160], line[320];
     int32_t tiles = 0;
     for (int32_t i = 0; i < n; i++) tiles += (N[i] + 15) / 16;
@@ -185,11 +194,10 @@ void qc_cuda_gemvp_name(char *out, size_t cap, const qc_cuda_linear *l, int32_t 
 }
 
 int qc_cuda_module_add_pair(qc_cuda_module *m, const qc_cuda_linear *l, int32_t norm_dt, qc_err *err) {
-    if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 || norm_dt > QRT_DT_BF16 ||
-        (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+    if (!group_ok(l) || l->N <= 0 || norm_dt > QRT_DT_BF16)
         return qc_err_set(err, "cuda: gate / up + SILU_MUL: unsupported shape (dtype %d, K %d, N %d, group %d)",
                           (int)l->dtype, (int)l->K, (int)l->N, (int)l->group);
-    if (m->gemv_fast == 2 || !(is_packed(l->dtype) || l->dtype == QRT_DT_F16)) return 0;
+    if (!mma_gemv(m, l)) return 0;
     char name[160], line[320];
     const int32_t w = qc_cuda_gemv_warps(m, l, (l->N + 7) / 8); /* tiles of 8 rows of each linear */
     qc_cuda_gemvp_name(name, sizeof name, l, norm_dt);
@@ -230,8 +238,7 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
                           (int)m->gemv_warps, (int)m->gemv_loads, (int)m->gemv_xs, (int)m->gemv_fast);
     for (int32_t i = 0; i < n_lin; i++) {
         const qc_cuda_linear *l = &lin[i];
-        if (l->dtype < 0 || l->dtype >= NDT || l->K <= 0 || l->N <= 0 ||
-            (is_packed(l->dtype) && (l->group <= 0 || l->group > l->K || (l->group != l->K && l->group % 32))))
+        if (!group_ok(l) || l->N <= 0)
             return qc_err_set(err, "cuda: linear %d: unsupported shape (dtype %d, K %d, N %d, group %d)", (int)i,
                               (int)l->dtype, (int)l->K, (int)l->N, (int)l->group);
         dtypes |= 1u << l->dtype;
@@ -369,8 +376,7 @@ int qc_cuda_module_from_graph(qc_cuda_module *m, const qc_graph *g, const qc_cud
         const qc_op *sm = i + 2 < g->n_ops ? &g->ops[i + 2] : NULL;
         if (k == 2 && N[0] == N[1] && sm && sm->kind == QRT_K_SILU_MUL && sm->in[0] == a->out &&
             sm->in[1] == g->ops[i + 1].out && sm->out != a->out && sm->out != g->ops[i + 1].out &&
-            sm->out != a->in[0] && sm->p[0] == N[0] && (is_packed(l.dtype) || l.dtype == QRT_DT_F16) &&
-            m->gemv_fast != 2) {
+            sm->out != a->in[0] && sm->p[0] == N[0] && mma_gemv(m, &l)) {
             l.N = N[0];
             rc = qc_cuda_module_add_pair(m, &l, -1, err);
             if (rc == 0 && o->fuse_norm && ndt >= 0) rc = qc_cuda_module_add_pair(m, &l, ndt, err);

@@ -346,6 +346,18 @@ static void test_merged(void) {
     }
 }
 
+/* max |x| / rms(x) over that of uniform x (sqrt 3): what a GEMV check's tolerance scales with when x is not
+ * uniform (test_silu_linear) */
+static double peak_of(const float *x, int32_t n) {
+    double mx = 0, ss = 0;
+    for (int32_t k = 0; k < n; k++) {
+        double v = fabs((double)x[k]);
+        mx = v > mx ? v : mx;
+        ss += v * v;
+    }
+    return mx / sqrt(ss / n) / sqrt(3.0);
+}
+
 /* SILU_MUL (buffers 2, 3 -> 4) then a linear of buffer 4 (-> 1) at one token: one qk_gemvs_* launch; the
  * product and the linear's output against the CPU. */
 static void test_silu_linear(void) {
@@ -378,13 +390,7 @@ static void test_silu_linear(void) {
         y = get(1, (size_t)l->N);
         /* The GEMV keeps x to 22 bits of max |x| (hi + lo f16 parts), so its error grows with max |x| / rms(x):
          * the 2e-6 of the other GEMV checks is for uniform x (max / rms = sqrt(3)); silu(a) * b is peakier. */
-        double mx = 0, ss = 0;
-        for (int32_t k = 0; k < l->K; k++) {
-            double v = fabs((double)cc->bufs[4][k]);
-            mx = v > mx ? v : mx;
-            ss += v * v;
-        }
-        double peak = mx / sqrt(ss / l->K) / sqrt(3.0), tol = 2e-6 * (peak > 1 ? peak : 1);
+        double peak = peak_of(cc->bufs[4], l->K), tol = 2e-6 * (peak > 1 ? peak : 1);
         snprintf(what, sizeof what, "SILU_MUL+LINEAR %s K=%d N=%d g=%d %s%s: linear (max/rms %.1f)", dn[l->dt], l->K,
                  l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", peak * sqrt(3.0));
         report(what, rel_err(y, ref, (size_t)l->N), tol);
@@ -451,13 +457,7 @@ static void test_pair(const size_t norm_off[3]) {
                 snprintf(what, sizeof what, "RMSNORM(%s)+PAIR %s K=%d N=%d: norm", dn[d], dn[lg->dt], K, N);
                 report(what, rel_err(xn, cc->bufs[5], (size_t)K), 1e-6);
                 free(xn);
-                double mx = 0, ss = 0; /* as in test_silu_linear: the normalized x is not uniform */
-                for (int32_t k = 0; k < K; k++) {
-                    double v = fabs((double)xr[k]);
-                    mx = v > mx ? v : mx;
-                    ss += v * v;
-                }
-                double peak = mx / sqrt(ss / K) / sqrt(3.0);
+                const double peak = peak_of(xr, K); /* the normalized x is not uniform */
                 tol = 2e-6 * (peak > 1 ? peak : 1);
             }
             float *ref = malloc((size_t)N * 4), *pr = malloc((size_t)N * 4);
@@ -504,13 +504,7 @@ static void test_norm_merged(const size_t norm_off[3]) {
         float *xn = get(5, (size_t)K);
         snprintf(what, sizeof what, "RMSNORM(%s)+MERGED %d: %s K=%d: norm", dn[d], mgroups[gi], dn[l0->dt], K);
         report(what, rel_err(xn, cc->bufs[5], (size_t)K), 1e-6);
-        double mx = 0, ss = 0; /* tolerance as in test_silu_linear: x is not uniform */
-        for (int32_t k = 0; k < K; k++) {
-            double v = fabs((double)cc->bufs[5][k]);
-            mx = v > mx ? v : mx;
-            ss += v * v;
-        }
-        double peak = mx / sqrt(ss / K) / sqrt(3.0), tol = 2e-6 * (peak > 1 ? peak : 1);
+        double peak = peak_of(cc->bufs[5], K), tol = 2e-6 * (peak > 1 ? peak : 1); /* x is not uniform */
         snprintf(what, sizeof what, "RMSNORM(%s)+MERGED", dn[d]);
         check_merged(what, i0, mgroups[gi], cc->bufs[5], tol);
         report_count("fused ops (norm, merge)", qrt_cuda_merged(&mg) - before, 2);

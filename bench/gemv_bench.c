@@ -18,8 +18,10 @@
  * and y. Copy bandwidth: cuMemcpyDtoD of 1 GiB, bytes read plus written.
  * cuBLAS: cublasGemmEx f16 x f16 -> f32 with n = rows on the same shape.
  *
- *   gemv_bench [--variants | --vlist LIST] [--quick] [--warps W] [--loads L]
+ *   gemv_bench [--variants | --vlist LIST] [--quick] [--hot] [--waves N] [--warps W] [--loads L]
  *              [--fast 0|1|2] [--xs FLOATS] [--shapes LIST] [--batches LIST] [--only V] [--dump DIR]
+ * --waves N: grids for up to N blocks per block slot of the device (fewer row tiles a block, several
+ * waves; bench/NOTES-gemv.md, session 10), not the runtime's one wave.
  * LIST: comma-separated indices (1-based into the variant table `more`,
  * 0-based into the shape table) or batch sizes. Variants run at batch 1.
  */
@@ -36,6 +38,7 @@
 static const qrt_cu_api *cu;
 static qrt_cu_stream stream;
 static int hot; /* --hot: one copy of the weights (L2-resident when they fit), not a rotation through 320 MB */
+static int waves = 1; /* --waves N: up to N blocks per block slot of the device (more, smaller blocks) */
 
 #define CHECK(call)                                                                                      \
     do {                                                                                                 \
@@ -312,7 +315,7 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     int occ = 0;
     CHECK(cu->OccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, sh.threads, sh.smem));
     unsigned grid = dt == QRT_DT_I8 ? (unsigned)((N + 15) / 16 < occ * sms ? (N + 15) / 16 : occ * sms)
-                                    : qrt_gemv_grid(&sh, K, N, occ * sms);
+                                    : qrt_gemv_grid(&sh, K, N, waves * occ * sms);
     res.grid = (int)grid;
     res.occ = occ;
     qrt_cu_ptr bias = 0;
@@ -516,12 +519,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-pdl")) no_pdl = 1;
         else if (!strcmp(argv[i], "--hot")) hot = 1;
+        else if (!strcmp(argv[i], "--waves") && i + 1 < argc) waves = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nsh = parse_list(argv[++i], shl, NS);
         else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], bl, 4);
         else {
-            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--no-pdl] [--hot] [--warps W] [--loads L] [--fast 0|1|2]\n"
+            fprintf(stderr, "usage: gemv_bench [--variants | --vlist i,j,..] [--quick] [--no-pdl] [--hot] [--waves N] [--warps W] [--loads L] [--fast 0|1|2]\n"
                             "                  [--xs F] [--shapes i,j,..] [--batches 1,2,4,8] [--only V] [--dump DIR]\n");
             return 2;
         }

@@ -530,6 +530,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (waves < 1 || waves > 16) {
+        fprintf(stderr, "gemv_bench: --waves %d: expected 1 to 16\n", waves);
+        return 2;
+    }
     for (int i = 0; i < nsh; i++)
         if (shl[i] < 0 || shl[i] >= NS) return 2;
     for (int i = 0; i < nb; i++)

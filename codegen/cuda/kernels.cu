@@ -1974,12 +1974,30 @@ extern "C" __global__ void qk_to_bf16(u16 *out, const float *in, int n) {
 /* ---- attention ----
  * KV cache of one layer: [n_ctx, kv_heads * hd], f32 or f16 (KVT 0 / 1).
  * kv_append writes this step's k, v at positions pos .. pos + T - 1. */
+/* Four cache elements as the cache holds them, in registers: float4 (f32 cache) or uint2 (f16 pairs), turned
+ * into floats only where they are used, so that a load's result is not waited for when it is requested
+ * (the next round's rows stay in flight while this one is computed) and f16 rows take half the registers */
+template <int KVT>
+struct qk_kvr {
+    typedef float4 T;
+    static __device__ __forceinline__ T ld(const void *base, size_t i) { return *(const float4 *)((const float *)base + i); }
+    static __device__ __forceinline__ float4 f(const T &v) { return v; }
+    static __device__ __forceinline__ T zero(void) { return make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
+};
+template <>
+struct qk_kvr<1> {
+    typedef uint2 T;
+    static __device__ __forceinline__ T ld(const void *base, size_t i) { return *(const uint2 *)((const u16 *)base + i); }
+    static __device__ __forceinline__ float4 f(const T &u) {
+        return make_float4(qk_h2f((u16)(u.x & 0xffff)), qk_h2f((u16)(u.x >> 16)), qk_h2f((u16)(u.y & 0xffff)),
+                           qk_h2f((u16)(u.y >> 16)));
+    }
+    static __device__ __forceinline__ T zero(void) { return make_uint2(0u, 0u); }
+};
+
 template <int KVT>
 __device__ __forceinline__ float4 qk_ld4kv(const void *base, size_t i) { /* elements i .. i+3, i % 4 == 0 */
-    if (KVT == 0) return *(const float4 *)((const float *)base + i);
-    const uint2 u = *(const uint2 *)((const u16 *)base + i);
-    return make_float4(qk_h2f((u16)(u.x & 0xffff)), qk_h2f((u16)(u.x >> 16)), qk_h2f((u16)(u.y & 0xffff)),
-                       qk_h2f((u16)(u.y >> 16)));
+    return qk_kvr<KVT>::f(qk_kvr<KVT>::ld(base, i));
 }
 
 template <int KVT>
@@ -2124,7 +2142,8 @@ __device__ __forceinline__ void qk_cl_st4(float4 *p, unsigned rank, float4 v) {
 
 /* K and V rows of positions p0 + u G (u < QK_ATT_U) in [lo, hi) into the lane's registers (others untouched) */
 template <int KVT, int NC>
-__device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC], const void *kc,
+__device__ __forceinline__ void qk_att_load(typename qk_kvr<KVT>::T (&kk)[QK_ATT_U][NC],
+                                            typename qk_kvr<KVT>::T (&vv)[QK_ATT_U][NC], const void *kc,
                                             const void *vc, int p0, int G, int lo, int hi, int gl, int lg, int nq,
                                             int kvd, size_t hoff) {
 #pragma unroll
@@ -2135,8 +2154,8 @@ __device__ __forceinline__ void qk_att_load(float4 (&kk)[QK_ATT_U][NC], float4 (
             const int i = gl + c * lg;
             if (p >= lo && p < hi && i < nq) {
                 const size_t base = (size_t)p * kvd + hoff + 4 * i;
-                kk[u][c] = qk_ld4kv<KVT>(kc, base);
-                vv[u][c] = qk_ld4kv<KVT>(vc, base);
+                kk[u][c] = qk_kvr<KVT>::ld(kc, base);
+                vv[u][c] = qk_kvr<KVT>::ld(vc, base);
             }
         }
     }
@@ -2189,12 +2208,13 @@ __device__ __forceinline__ void qk_att_merge(const LD &ld, int ns, int hd, float
     }
 }
 
-template <int NC>
-__device__ __forceinline__ void qk_att_zero(float4 (&kk)[QK_ATT_U][NC], float4 (&vv)[QK_ATT_U][NC]) {
+template <int KVT, int NC>
+__device__ __forceinline__ void qk_att_zero(typename qk_kvr<KVT>::T (&kk)[QK_ATT_U][NC],
+                                            typename qk_kvr<KVT>::T (&vv)[QK_ATT_U][NC]) {
 #pragma unroll
     for (int u = 0; u < QK_ATT_U; u++)
 #pragma unroll
-        for (int c = 0; c < NC; c++) kk[u][c] = vv[u][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int c = 0; c < NC; c++) kk[u][c] = vv[u][c] = qk_kvr<KVT>::zero();
 }
 
 template <int KVT, int ROPE, int NC>
@@ -2234,8 +2254,9 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     const int G = QK_ATT_THREADS / lg, grp = tid / lg, gl = tid % lg;
     const size_t hoff = (size_t)kh * hd;
     /* the first round's rows of earlier steps (below pre: no running kernel writes them) before the wait */
-    float4 kk[QK_ATT_U][NC], vv[QK_ATT_U][NC];
-    qk_att_zero<NC>(kk, vv);
+    typedef typename qk_kvr<KVT>::T KR;
+    KR kk[QK_ATT_U][NC], vv[QK_ATT_U][NC];
+    qk_att_zero<KVT, NC>(kk, vv);
     qk_att_load<KVT, NC>(kk, vv, kc, vc, j0 + grp, G, j0, min(jl, pre), gl, lg, nq, kvd, hoff);
     /* ROPE: the angles of this position (constant tables; hd / 2 <= 256, two per thread at most) */
     const bool app = ROPE && has_last; /* this split reads position last: it appends k and v there first */
@@ -2292,9 +2313,9 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
     float m = QK_NEG_INF, l = 0.0f;
     for (int pb = j0; pb < jl; pb += G * QK_ATT_U) { /* the same trip count in every lane: shuffles below */
         const int p0 = pb + grp, pn = pb + G * QK_ATT_U;
-        float4 kx[QK_ATT_U][PIPE ? NC : 1], vx[QK_ATT_U][PIPE ? NC : 1];
+        KR kx[QK_ATT_U][PIPE ? NC : 1], vx[QK_ATT_U][PIPE ? NC : 1];
         if (PIPE) { /* the next round's rows */
-            qk_att_zero<PIPE ? NC : 1>(kx, vx);
+            qk_att_zero<KVT, PIPE ? NC : 1>(kx, vx);
             if (pn < jl) qk_att_load<KVT, PIPE ? NC : 1>(kx, vx, kc, vc, pn + grp, G, j0, jl, gl, lg, nq, kvd, hoff);
         }
         float sc[QK_ATT_U];
@@ -2302,8 +2323,10 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
         for (int u = 0; u < QK_ATT_U; u++) {
             float d = 0.0f;
 #pragma unroll
-            for (int c = 0; c < NC; c++)
-                d += qv[c].x * kk[u][c].x + qv[c].y * kk[u][c].y + qv[c].z * kk[u][c].z + qv[c].w * kk[u][c].w;
+            for (int c = 0; c < NC; c++) {
+                const float4 k4 = qk_kvr<KVT>::f(kk[u][c]);
+                d += qv[c].x * k4.x + qv[c].y * k4.y + qv[c].z * k4.z + qv[c].w * k4.w;
+            }
             sc[u] = d;
         }
 #pragma unroll
@@ -2329,8 +2352,9 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
                 l += e;
 #pragma unroll
                 for (int c = 0; c < NC; c++) {
-                    acc[c].x = fmaf(e, vv[u][c].x, acc[c].x), acc[c].y = fmaf(e, vv[u][c].y, acc[c].y);
-                    acc[c].z = fmaf(e, vv[u][c].z, acc[c].z), acc[c].w = fmaf(e, vv[u][c].w, acc[c].w);
+                    const float4 v4 = qk_kvr<KVT>::f(vv[u][c]);
+                    acc[c].x = fmaf(e, v4.x, acc[c].x), acc[c].y = fmaf(e, v4.y, acc[c].y);
+                    acc[c].z = fmaf(e, v4.z, acc[c].z), acc[c].w = fmaf(e, v4.w, acc[c].w);
                 }
             }
             m = mn;
@@ -2341,7 +2365,7 @@ __device__ __forceinline__ void attn_core(const float *q, void *kc, void *vc, fl
 #pragma unroll
                 for (int c = 0; c < NC; c++) kk[u][c] = kx[u][PIPE ? c : 0], vv[u][c] = vx[u][PIPE ? c : 0];
         } else if (pn < jl) {
-            qk_att_zero<NC>(kk, vv);
+            qk_att_zero<KVT, NC>(kk, vv);
             qk_att_load<KVT, NC>(kk, vv, kc, vc, pn + grp, G, j0, jl, gl, lg, nq, kvd, hoff);
         }
     }

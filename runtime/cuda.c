@@ -799,6 +799,34 @@ static qrt_cu_ptr dalloc(struct qrt_gpu *G, size_t n, int *ok) {
     return p;
 }
 
+/* Prefill of packed weights dequantizes them into an f16 scratch, then one
+ * cuBLAS GEMM per tile of rows (qrt_cuda_linear). One GEMM over a whole
+ * linear is faster than several over parts of it (Llama-2-7B 4-bit, 512
+ * tokens: 14.7k tok/s with 32 MB tiles, 17.2k with whole linears;
+ * docs/performance.md, session 11), so the scratch holds the model's widest
+ * linear (every linear has the hidden size on one side), up to
+ * QRT_W16_CAP elements; wider ones go in equal tiles. */
+#define QRT_W16_CAP ((size_t)64 << 20) /* 128 MB */
+static size_t prefill_w16_elems(const int32_t *cfg) {
+    size_t dim = (size_t)cfg[QRT_CFG_DIM], ffn = (size_t)cfg[QRT_CFG_FFN_DIM];
+    size_t qd = (size_t)cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];
+    size_t kmax = dim > ffn ? dim : ffn, wide = kmax;
+    if (qd > kmax) kmax = qd;
+    if (qd > wide) wide = qd;
+    size_t n = wide * dim;
+    if (n > QRT_W16_CAP) n = QRT_W16_CAP;
+    if (n < ((size_t)16 << 20)) n = (size_t)16 << 20; /* the W8A8 GEMM's int32 scratch too (i8_linear) */
+    if (n < kmax * 64) n = kmax * 64;
+    return n;
+}
+/* Rows per tile of an N x K weight: equal tiles that fit the scratch. */
+static int32_t prefill_tile(size_t w16_elems, int32_t K, int32_t N) {
+    int32_t cap = (int32_t)(w16_elems / (size_t)K), nt = (N + cap - 1) / cap;
+    int32_t tile = (N + nt - 1) / nt;
+    tile = (tile + 7) / 8 * 8;
+    return tile < cap ? tile : cap;
+}
+
 /* Before allocating a context: do its buffers and KV cache fit in what the
  * device has free? If not, one line in msg saying how much they need. */
 static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
@@ -810,6 +838,11 @@ static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
     size_t kv = 2 * (size_t)cfg[QRT_CFG_N_LAYERS] * c->n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM] *
                 (G->kv_f16 ? 2 : 4);
     need += kv;
+    if (G->use_cublas) { /* qrt_cuda_ctx_init's prefill scratch */
+        int32_t kmax = cfg[QRT_CFG_DIM] > cfg[QRT_CFG_FFN_DIM] ? cfg[QRT_CFG_DIM] : cfg[QRT_CFG_FFN_DIM];
+        if (cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM] > kmax) kmax = cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];
+        need += 2 * ((size_t)c->max_batch * kmax + prefill_w16_elems(cfg));
+    }
     if (need <= fr) return 0;
     snprintf(msg, cap, "out of GPU memory: a context of %d tokens needs %.2f GB (KV cache %.2f GB), the GPU has "
              "%.2f GB free (of %.2f GB)", (int)c->n_ctx, (double)need / 1e9, (double)kv / 1e9, (double)fr / 1e9,
@@ -863,8 +896,7 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     if (heads * hd > kmax) kmax = heads * hd;
     if (G->use_cublas) { /* scratch for cuBLAS prefill (not yet loaded: -1) */
         X->x16_elems = (size_t)c->max_batch * kmax;
-        X->w16_elems = (size_t)16 << 20; /* 32 MB tile of dequantized rows */
-        if (X->w16_elems < (size_t)kmax * 64) X->w16_elems = (size_t)kmax * 64;
+        X->w16_elems = prefill_w16_elems(cfg);
         X->x16 = dalloc(G, X->x16_elems * 2, &ok);
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
     }
@@ -1441,7 +1473,7 @@ static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, con
                                 K, (const void *)x16, typ, K, &zero, (void *)out, QRT_CUDA_R_32F, N,
                                 QRT_CUBLAS_COMPUTE_32F, QRT_CUBLAS_GEMM_DEFAULT);
             } else {
-                int32_t tile = (int32_t)(X->w16_elems / (size_t)K);
+                int32_t tile = prefill_tile(X->w16_elems, K, N);
                 snprintf(name, sizeof name, "qk_dequant_%s", dt_name(dt));
                 qrt_cu_function fd = fn_need(G, name);
                 for (int32_t n0 = 0; n0 < N && !rc; n0 += tile) {

@@ -1642,6 +1642,16 @@ void qrt_cuda_k_attention(qrt_ctx *c, float *out, const float *q, const float *k
         void *aargs[] = {&kp, &vp, &kc, &vc, &st, &kvd, &T};
         launch(G, fn_need(G, name), grid_for((size_t)T * kvd, 256), 1, 1, 256, 0, aargs);
     }
+    if (T > 1 && (hd == 64 || hd == 128)) { /* prefill on the tensor cores: a block per (head, 64 tokens) */
+        enum { AT2_Q = 64, AT2_K = 64 }; /* kernels.cu QK_AT2_Q, QK_AT2_K, QK_AT2_SMEM */
+        snprintf(name, sizeof name, "qk_attn_tc%d_%s", (int)hd, kv);
+        size_t smem = (size_t)4 * (AT2_K * (hd + 8) + hd * (AT2_K + 8));
+        qrt_cu_function f = fn_need(G, name);
+        if (!f || fn_smem(G, f, name, smem)) return;
+        void *targs[] = {&qp, &kc, &vc, &o, &st, &heads, &kv_heads, &T};
+        launch(G, f, (unsigned)heads, (unsigned)((T + AT2_Q - 1) / AT2_Q), 1, 128, smem, targs);
+        return;
+    }
     if (T > 1 && hd <= 256) { /* prefill: a block per (head, ATT_QT tokens), K and V through shared memory */
         enum { ATT_QT = 16, ATT_KT = 32 }; /* kernels.cu QK_AT_QT, QK_AT_KT */
         snprintf(name, sizeof name, "qk_attn_tile_%s", kv);

@@ -47,6 +47,7 @@ static const char *const base_kernels[] = {
     "qk_kv_append_f32", "qk_attn_f32",      "qk_rope_append_f32", "qk_kv_append_f16", "qk_attn_f16",
     "qk_rope_append_f16", "qk_attn_tile_f32", "qk_attn_tile_f16", "qk_attn_rope_f32", "qk_attn_rope_f16",
     "qk_attn_w_f32",    "qk_attn_w_f16",    "qk_attn_rope_w_f32", "qk_attn_rope_w_f16",
+    "qk_attn_tc64_f32", "qk_attn_tc64_f16", "qk_attn_tc128_f32", "qk_attn_tc128_f16",
     "qk_topk",
 };
 

@@ -2556,6 +2556,143 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
     }
 }
 
+/* Prefill attention on the tensor cores, head_dim HD = 64 or 128 (the
+ * others: attn_tile_core). A block of 4 warps takes QK_AT2_Q query tokens
+ * of head h (grid x) from t0 (grid y); warp w has rows 16 w .. 16 w + 15.
+ * K and V come through shared memory QK_AT2_K positions at a time, each
+ * value split as the GEMV splits x (qk_x2: f16 hi + f16 lo, 22 bits), K
+ * row-major and V transposed, rows padded by 8 halves (no bank conflicts
+ * in the fragment loads). S = Q K^T and O += P V are mma.sync m16n8k16
+ * with three products each (hi hi + hi lo + lo hi), so the result is as
+ * close to the f32 kernel's as that one is to the CPU's. The score tile's
+ * accumulators are laid out as the A operand of P V needs them (rows g and
+ * g + 8 of lane g * 4 + t, columns 2 t, 2 t + 1 of each 8-wide n-tile).
+ * Online softmax per row over the four lanes of a quad; the row sums stay
+ * per lane until the end. Q is scaled by 1 / sqrt(HD) before the split, as
+ * attn_tile_core does. Dynamic shared memory: runtime/cuda.c QK_AT2_SMEM. */
+#define QK_AT2_Q 64
+#define QK_AT2_K 64
+#define QK_AT2_SMEM(HD) (2 * 2 * (QK_AT2_K * ((HD) + 8) + (HD) * (QK_AT2_K + 8)))
+template <int KVT, int HD>
+__device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, const void *vc, float *out,
+                                             const int *st, int heads, int kvh, int T) {
+    const int KT = QK_AT2_K, KP = HD + 8, VP = KT + 8, NS = HD / 16, NO = HD / 8;
+    u16 *khi = (u16 *)qk_smem4, *klo = khi + KT * KP, *vhi = klo + KT * KP, *vlo = vhi + HD * VP;
+    const int h = blockIdx.x, t0 = blockIdx.y * QK_AT2_Q, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3, kh = h / (heads / kvh), kvd = kvh * HD;
+    const int nt = min(QK_AT2_Q, T - t0), pos0 = st[QK_ST_POS], kend = pos0 + t0 + nt; /* keys [0, kend) */
+    const int r0 = 16 * warp + g, r1 = r0 + 8;                 /* this lane's two rows in the block */
+    const int qp0 = pos0 + t0 + r0, qp1 = pos0 + t0 + r1;      /* their positions */
+    const bool v0 = r0 < nt, v1 = r1 < nt;
+    const int wend = min(kend, pos0 + t0 + 16 * warp + 16);    /* keys any row of this warp sees */
+    const float scale = 1.0f / sqrtf((float)HD);
+    u32 qh[NS][4], ql[NS][4];
+#pragma unroll
+    for (int s = 0; s < NS; s++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) { /* a0 (r0, 2t) a1 (r1, 2t) a2 (r0, 2t + 8) a3 (r1, 2t + 8) */
+            const int rr = i & 1 ? r1 : r0;
+            const bool ok = i & 1 ? v1 : v0;
+            float2 x = make_float2(0.0f, 0.0f);
+            if (ok) x = *(const float2 *)(q + ((size_t)(t0 + rr) * heads + h) * HD + 16 * s + 2 * t + (i >> 1) * 8);
+            qk_x2(x.x * scale, x.y * scale, qh[s][i], ql[s][i]);
+        }
+    float o[NO][4];
+#pragma unroll
+    for (int n = 0; n < NO; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m0 = QK_NEG_INF, m1 = QK_NEG_INF, l0 = 0.0f, l1 = 0.0f;
+    const size_t hoff = (size_t)kh * HD;
+    for (int k0 = 0; k0 < kend; k0 += KT) {
+        __syncthreads(); /* every warp done with the last tile */
+        for (int i = tid; i < KT / 2 * (HD / 4); i += blockDim.x) { /* positions 2 j2, 2 j2 + 1; dims 4 c .. 4 c + 3 */
+            const int j2 = i / (HD / 4), c = i - j2 * (HD / 4), p = k0 + 2 * j2;
+            float4 ka = make_float4(0.0f, 0.0f, 0.0f, 0.0f), kb = ka, va = ka, vb = ka;
+            if (p < kend) ka = qk_ld4kv<KVT>(kc, (size_t)p * kvd + hoff + 4 * c), va = qk_ld4kv<KVT>(vc, (size_t)p * kvd + hoff + 4 * c);
+            if (p + 1 < kend)
+                kb = qk_ld4kv<KVT>(kc, (size_t)(p + 1) * kvd + hoff + 4 * c), vb = qk_ld4kv<KVT>(vc, (size_t)(p + 1) * kvd + hoff + 4 * c);
+            uint2 h2, l2;
+            qk_x2(ka.x, ka.y, h2.x, l2.x), qk_x2(ka.z, ka.w, h2.y, l2.y);
+            *(uint2 *)(khi + (2 * j2) * KP + 4 * c) = h2, *(uint2 *)(klo + (2 * j2) * KP + 4 * c) = l2;
+            qk_x2(kb.x, kb.y, h2.x, l2.x), qk_x2(kb.z, kb.w, h2.y, l2.y);
+            *(uint2 *)(khi + (2 * j2 + 1) * KP + 4 * c) = h2, *(uint2 *)(klo + (2 * j2 + 1) * KP + 4 * c) = l2;
+            const float a[4] = {va.x, va.y, va.z, va.w}, b[4] = {vb.x, vb.y, vb.z, vb.w};
+#pragma unroll
+            for (int e = 0; e < 4; e++) { /* V^T: dim 4 c + e, positions 2 j2 and 2 j2 + 1 */
+                u32 hh, ll;
+                qk_x2(a[e], b[e], hh, ll);
+                *(u32 *)(vhi + (4 * c + e) * VP + 2 * j2) = hh, *(u32 *)(vlo + (4 * c + e) * VP + 2 * j2) = ll;
+            }
+        }
+        __syncthreads();
+        if (k0 >= wend) continue; /* every key of this tile is after every row of this warp */
+        float sc[KT / 8][4];
+#pragma unroll
+        for (int j = 0; j < KT / 8; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0.0f;
+#pragma unroll
+        for (int s = 0; s < NS; s++)
+#pragma unroll
+            for (int j = 0; j < KT / 8; j++) {
+                const u16 *kr = khi + (8 * j + g) * KP + 16 * s + 2 * t, *kl = klo + (8 * j + g) * KP + 16 * s + 2 * t;
+                const u32 b0 = *(const u32 *)kr, b1 = *(const u32 *)(kr + 8);
+                const u32 c0 = *(const u32 *)kl, c1 = *(const u32 *)(kl + 8);
+                qk_mma(sc[j], ql[s][0], ql[s][1], ql[s][2], ql[s][3], b0, b1);
+                qk_mma(sc[j], qh[s][0], qh[s][1], qh[s][2], qh[s][3], c0, c1);
+                qk_mma(sc[j], qh[s][0], qh[s][1], qh[s][2], qh[s][3], b0, b1);
+            }
+        float x0 = QK_NEG_INF, x1 = QK_NEG_INF;
+#pragma unroll
+        for (int j = 0; j < KT / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int p = k0 + 8 * j + 2 * t + e;
+                if (!v0 || p > qp0) sc[j][e] = QK_NEG_INF; /* causal (and rows past T) */
+                if (!v1 || p > qp1) sc[j][2 + e] = QK_NEG_INF;
+                x0 = fmaxf(x0, sc[j][e]), x1 = fmaxf(x1, sc[j][2 + e]);
+            }
+        x0 = fmaxf(x0, __shfl_xor_sync(QK_FULL, x0, 1)), x0 = fmaxf(x0, __shfl_xor_sync(QK_FULL, x0, 2));
+        x1 = fmaxf(x1, __shfl_xor_sync(QK_FULL, x1, 1)), x1 = fmaxf(x1, __shfl_xor_sync(QK_FULL, x1, 2));
+        const float n0 = fmaxf(m0, x0), n1 = fmaxf(m1, x1);
+        const float f0 = n0 == QK_NEG_INF ? 1.0f : expf(m0 - n0), f1 = n1 == QK_NEG_INF ? 1.0f : expf(m1 - n1);
+        m0 = n0, m1 = n1;
+        l0 *= f0, l1 *= f1;
+#pragma unroll
+        for (int n = 0; n < NO; n++) o[n][0] *= f0, o[n][1] *= f0, o[n][2] *= f1, o[n][3] *= f1;
+#pragma unroll
+        for (int j = 0; j < KT / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                sc[j][e] = n0 == QK_NEG_INF ? 0.0f : expf(sc[j][e] - n0);
+                sc[j][2 + e] = n1 == QK_NEG_INF ? 0.0f : expf(sc[j][2 + e] - n1);
+                l0 += sc[j][e], l1 += sc[j][2 + e];
+            }
+#pragma unroll
+        for (int kk = 0; kk < KT / 16; kk++) {
+            u32 ph[4], pl[4]; /* P rows g, g + 8 at positions 16 kk + 2 t (+ 8): n-tiles 2 kk, 2 kk + 1 */
+            qk_x2(sc[2 * kk][0], sc[2 * kk][1], ph[0], pl[0]);
+            qk_x2(sc[2 * kk][2], sc[2 * kk][3], ph[1], pl[1]);
+            qk_x2(sc[2 * kk + 1][0], sc[2 * kk + 1][1], ph[2], pl[2]);
+            qk_x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3], ph[3], pl[3]);
+#pragma unroll
+            for (int n = 0; n < NO; n++) {
+                const u16 *vr = vhi + (8 * n + g) * VP + 16 * kk + 2 * t, *vl = vlo + (8 * n + g) * VP + 16 * kk + 2 * t;
+                const u32 b0 = *(const u32 *)vr, b1 = *(const u32 *)(vr + 8);
+                const u32 c0 = *(const u32 *)vl, c1 = *(const u32 *)(vl + 8);
+                qk_mma(o[n], pl[0], pl[1], pl[2], pl[3], b0, b1);
+                qk_mma(o[n], ph[0], ph[1], ph[2], ph[3], c0, c1);
+                qk_mma(o[n], ph[0], ph[1], ph[2], ph[3], b0, b1);
+            }
+        }
+    }
+    l0 += __shfl_xor_sync(QK_FULL, l0, 1), l0 += __shfl_xor_sync(QK_FULL, l0, 2);
+    l1 += __shfl_xor_sync(QK_FULL, l1, 1), l1 += __shfl_xor_sync(QK_FULL, l1, 2);
+    const float i0 = 1.0f / l0, i1 = 1.0f / l1;
+#pragma unroll
+    for (int n = 0; n < NO; n++) {
+        if (v0) *(float2 *)(out + ((size_t)(t0 + r0) * heads + h) * HD + 8 * n + 2 * t) = make_float2(o[n][0] * i0, o[n][1] * i0);
+        if (v1) *(float2 *)(out + ((size_t)(t0 + r1) * heads + h) * HD + 8 * n + 2 * t) = make_float2(o[n][2] * i1, o[n][3] * i1);
+    }
+}
+
 #define QK_DEF_ATT1(kname, KVT, NC)                                                                      \
     extern "C" __global__ void __launch_bounds__(QK_ATT_THREADS)                                         \
         kname(const float *q, void *kc, void *vc, float *out, float *part, unsigned *cnt, const int *st,  \
@@ -2593,6 +2730,18 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
                             int heads, int kvh, int hd, int T) {                                         \
         QK_DEP();                                                                                        \
         attn_tile_core<KVT>(q, kc, vc, out, st, heads, kvh, hd, T);                                      \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(128)                                                    \
+        qk_attn_tc64_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \
+                            int heads, int kvh, int T) {                                                 \
+        QK_DEP();                                                                                        \
+        attn_tc_core<KVT, 64>(q, kc, vc, out, st, heads, kvh, T);                                        \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(128)                                                    \
+        qk_attn_tc128_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,  \
+                             int heads, int kvh, int T) {                                                \
+        QK_DEP();                                                                                        \
+        attn_tc_core<KVT, 128>(q, kc, vc, out, st, heads, kvh, T);                                       \
     }
 QK_DEF_ATTN(f32, 0)
 QK_DEF_ATTN(f16, 1)

@@ -548,7 +548,7 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
     strip_repacks();
     char b4[16]; /* the 4-row GEMVs of this format */
     snprintf(b4, sizeof b4, "qk_gemv_%s_", DTN);
-    static const char *const pre[] = {"qk_rmsnorm_f32", "G", "G", "G", "qk_rope_append_f32", "qk_attn_tile_f32", "G",
+    static const char *const pre[] = {"qk_rmsnorm_f32", "G", "G", "G", "qk_rope_append_f32", "qk_attn_tc64_f32", "G",
                                       "qk_add_rmsnorm_f32", "G", "G", "qk_silu_mul", "G", "qk_add_rmsnorm_f32",
                                       "qk_gemv_f16_k256_n64_g0_a_b1"};
     int np = (int)(sizeof pre / sizeof pre[0]), okp = n_launch == np;

@@ -2594,7 +2594,7 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
             const int rr = i & 1 ? r1 : r0;
             const bool ok = i & 1 ? v1 : v0;
             float2 x = make_float2(0.0f, 0.0f);
-            if (ok) x = *(const float2 *)(q + ((size_t)(t0 + rr) * heads + h) * HD + 16 * s + 2 * t + (i >> 1) * 8);
+            if (ok) x = *(const float2 *)(q + ((size_t)(t0 + rr) * heads + h) * HD + 16 * s + 8 * (i >> 1) + 2 * t);
             qk_x2(x.x * scale, x.y * scale, qh[s][i], ql[s][i]);
         }
     float o[NO][4];
@@ -2606,10 +2606,10 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
         __syncthreads(); /* every warp done with the last tile */
         for (int i = tid; i < KT / 2 * (HD / 4); i += blockDim.x) { /* positions 2 j2, 2 j2 + 1; dims 4 c .. 4 c + 3 */
             const int j2 = i / (HD / 4), c = i - j2 * (HD / 4), p = k0 + 2 * j2;
+            const size_t ia = (size_t)p * kvd + hoff + 4 * c, ib = ia + kvd;
             float4 ka = make_float4(0.0f, 0.0f, 0.0f, 0.0f), kb = ka, va = ka, vb = ka;
-            if (p < kend) ka = qk_ld4kv<KVT>(kc, (size_t)p * kvd + hoff + 4 * c), va = qk_ld4kv<KVT>(vc, (size_t)p * kvd + hoff + 4 * c);
-            if (p + 1 < kend)
-                kb = qk_ld4kv<KVT>(kc, (size_t)(p + 1) * kvd + hoff + 4 * c), vb = qk_ld4kv<KVT>(vc, (size_t)(p + 1) * kvd + hoff + 4 * c);
+            if (p < kend) ka = qk_ld4kv<KVT>(kc, ia), va = qk_ld4kv<KVT>(vc, ia);
+            if (p + 1 < kend) kb = qk_ld4kv<KVT>(kc, ib), vb = qk_ld4kv<KVT>(vc, ib);
             uint2 h2, l2;
             qk_x2(ka.x, ka.y, h2.x, l2.x), qk_x2(ka.z, ka.w, h2.y, l2.y);
             *(uint2 *)(khi + (2 * j2) * KP + 4 * c) = h2, *(uint2 *)(klo + (2 * j2) * KP + 4 * c) = l2;
@@ -2632,7 +2632,8 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
         for (int s = 0; s < NS; s++)
 #pragma unroll
             for (int j = 0; j < KT / 8; j++) {
-                const u16 *kr = khi + (8 * j + g) * KP + 16 * s + 2 * t, *kl = klo + (8 * j + g) * KP + 16 * s + 2 * t;
+                const int ko = (8 * j + g) * KP + 16 * s + 2 * t;
+                const u16 *kr = khi + ko, *kl = klo + ko;
                 const u32 b0 = *(const u32 *)kr, b1 = *(const u32 *)(kr + 8);
                 const u32 c0 = *(const u32 *)kl, c1 = *(const u32 *)(kl + 8);
                 qk_mma(sc[j], ql[s][0], ql[s][1], ql[s][2], ql[s][3], b0, b1);
@@ -2674,7 +2675,8 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
             qk_x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3], ph[3], pl[3]);
 #pragma unroll
             for (int n = 0; n < NO; n++) {
-                const u16 *vr = vhi + (8 * n + g) * VP + 16 * kk + 2 * t, *vl = vlo + (8 * n + g) * VP + 16 * kk + 2 * t;
+                const int vo = (8 * n + g) * VP + 16 * kk + 2 * t;
+                const u16 *vr = vhi + vo, *vl = vlo + vo;
                 const u32 b0 = *(const u32 *)vr, b1 = *(const u32 *)(vr + 8);
                 const u32 c0 = *(const u32 *)vl, c1 = *(const u32 *)(vl + 8);
                 qk_mma(o[n], pl[0], pl[1], pl[2], pl[3], b0, b1);
@@ -2686,10 +2688,11 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
     l0 += __shfl_xor_sync(QK_FULL, l0, 1), l0 += __shfl_xor_sync(QK_FULL, l0, 2);
     l1 += __shfl_xor_sync(QK_FULL, l1, 1), l1 += __shfl_xor_sync(QK_FULL, l1, 2);
     const float i0 = 1.0f / l0, i1 = 1.0f / l1;
+    float *y0 = out + ((size_t)(t0 + r0) * heads + h) * HD + 2 * t, *y1 = y0 + (size_t)8 * heads * HD; /* rows r0, r1 */
 #pragma unroll
     for (int n = 0; n < NO; n++) {
-        if (v0) *(float2 *)(out + ((size_t)(t0 + r0) * heads + h) * HD + 8 * n + 2 * t) = make_float2(o[n][0] * i0, o[n][1] * i0);
-        if (v1) *(float2 *)(out + ((size_t)(t0 + r1) * heads + h) * HD + 8 * n + 2 * t) = make_float2(o[n][2] * i1, o[n][3] * i1);
+        if (v0) *(float2 *)(y0 + 8 * n) = make_float2(o[n][0] * i0, o[n][1] * i0);
+        if (v1) *(float2 *)(y1 + 8 * n) = make_float2(o[n][2] * i1, o[n][3] * i1);
     }
 }
 

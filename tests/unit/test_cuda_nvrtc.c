@@ -57,8 +57,9 @@ int main(void) {
         fprintf(stderr, "module: %s\n", err.msg);
         return 1;
     }
-    /* 34 base (qk_topk, qk_add_rmsnorm_*, qk_rope_append_*, qk_attn_[rope_][w_]*, qk_attn_tile_*, qk_attn_tc{64,128}_* included) + 7 dtypes x 3 + 4
-     * dequant + qk_repack_q3 + 8 distinct linears x 2 (batch 1 and 4) */
+    /* 34 base (qk_topk, qk_add_rmsnorm_*, qk_rope_append_*, qk_attn_[rope_][w_]*, qk_attn_tile_*,
+     * qk_attn_tc{64,128}_* included) + 7 dtypes x 3 + 4 dequant + qk_repack_q3 + 8 distinct linears x 2
+     * (batch 1 and 4) */
     CHECK(m.n_names == 34 + 21 + 4 + 1 + 16);
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b4, QK_Q4, 4, 4096, 11008, 128, 0, 0)") != NULL);
     /* batch 1 of a packed weight with K <= 8192 and at most 1536 row tiles: 8 warps a block (qc_cuda_gemv_warps);

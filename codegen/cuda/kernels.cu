@@ -908,6 +908,17 @@ __device__ __forceinline__ void qk_mma(float (&d)[4], u32 a0, u32 a1, u32 a2, u3
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* Four 8 x 8 matrices of 16-bit values from shared memory (ldmatrix .x4):
+ * lane l gives the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte
+ * aligned); r[m] is matrix m's fragment (row lane / 4, columns 2 (lane % 4)
+ * and + 1), the B operand of qk_mma when the rows are its columns. */
+__device__ __forceinline__ void qk_ldsm4(u32 (&r)[4], const void *p) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
 /* Two codes as an f16x2 A register: the bits m of v. */
 #if QK_GEMV_FAST == 1
 #define QK_MAGIC 0x64006400u
@@ -2562,14 +2573,15 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
  * K and V come through shared memory QK_AT2_K positions at a time, each
  * value split as the GEMV splits x (qk_x2: f16 hi + f16 lo, 22 bits), K
  * row-major and V transposed, rows padded by 8 halves (no bank conflicts
- * in the fragment loads). S = Q K^T and O += P V are mma.sync m16n8k16
- * with three products each (hi hi + hi lo + lo hi), so the result is as
- * close to the f32 kernel's as that one is to the CPU's. The score tile's
+ * in the fragment loads: qk_ldsm4, four fragments at a time). S = Q K^T
+ * and O += P V are mma.sync m16n8k16 with three products each (hi hi + hi
+ * lo + lo hi), so the result is as close to the f32 kernel's as that one
+ * is to the CPU's. The score tile's
  * accumulators are laid out as the A operand of P V needs them (rows g and
  * g + 8 of lane g * 4 + t, columns 2 t, 2 t + 1 of each 8-wide n-tile).
  * Online softmax per row over the four lanes of a quad; the row sums stay
  * per lane until the end. Q is scaled by 1 / sqrt(HD) before the split, as
- * attn_tile_core does. Dynamic shared memory: runtime/cuda.c QK_AT2_SMEM. */
+ * attn_tile_core does. Dynamic shared memory: QK_AT2_SMEM (runtime/cuda.c). */
 #define QK_AT2_Q 64
 #define QK_AT2_K 64
 #define QK_AT2_SMEM(HD) (2 * 2 * (QK_AT2_K * ((HD) + 8) + (HD) * (QK_AT2_K + 8)))
@@ -2580,6 +2592,7 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
     u16 *khi = (u16 *)qk_smem4, *klo = khi + KT * KP, *vhi = klo + KT * KP, *vlo = vhi + HD * VP;
     const int h = blockIdx.x, t0 = blockIdx.y * QK_AT2_Q, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3, kh = h / (heads / kvh), kvd = kvh * HD;
+    const int lr = lane & 7, lm = lane >> 3; /* the row and matrix this lane addresses in qk_ldsm4 */
     const int nt = min(QK_AT2_Q, T - t0), pos0 = st[QK_ST_POS], kend = pos0 + t0 + nt; /* keys [0, kend) */
     const int r0 = 16 * warp + g, r1 = r0 + 8;                 /* this lane's two rows in the block */
     const int qp0 = pos0 + t0 + r0, qp1 = pos0 + t0 + r1;      /* their positions */
@@ -2631,14 +2644,16 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
 #pragma unroll
         for (int s = 0; s < NS; s++)
 #pragma unroll
-            for (int j = 0; j < KT / 8; j++) {
-                const int ko = (8 * j + g) * KP + 16 * s + 2 * t;
-                const u16 *kr = khi + ko, *kl = klo + ko;
-                const u32 b0 = *(const u32 *)kr, b1 = *(const u32 *)(kr + 8);
-                const u32 c0 = *(const u32 *)kl, c1 = *(const u32 *)(kl + 8);
-                qk_mma(sc[j], ql[s][0], ql[s][1], ql[s][2], ql[s][3], b0, b1);
-                qk_mma(sc[j], qh[s][0], qh[s][1], qh[s][2], qh[s][3], c0, c1);
-                qk_mma(sc[j], qh[s][0], qh[s][1], qh[s][2], qh[s][3], b0, b1);
+            for (int j = 0; j < KT / 8; j += 2) { /* n-tiles j, j + 1: matrices (j, dims 16 s), (j, + 8), (j + 1, ..) */
+                u32 b[4], c[4];
+                const int ko = (8 * (j + (lm >> 1)) + lr) * KP + 16 * s + 8 * (lm & 1);
+                qk_ldsm4(b, khi + ko), qk_ldsm4(c, klo + ko);
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    qk_mma(sc[j + u], ql[s][0], ql[s][1], ql[s][2], ql[s][3], b[2 * u], b[2 * u + 1]);
+                    qk_mma(sc[j + u], qh[s][0], qh[s][1], qh[s][2], qh[s][3], c[2 * u], c[2 * u + 1]);
+                    qk_mma(sc[j + u], qh[s][0], qh[s][1], qh[s][2], qh[s][3], b[2 * u], b[2 * u + 1]);
+                }
             }
         float x0 = QK_NEG_INF, x1 = QK_NEG_INF;
 #pragma unroll
@@ -2674,14 +2689,16 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
             qk_x2(sc[2 * kk + 1][0], sc[2 * kk + 1][1], ph[2], pl[2]);
             qk_x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3], ph[3], pl[3]);
 #pragma unroll
-            for (int n = 0; n < NO; n++) {
-                const int vo = (8 * n + g) * VP + 16 * kk + 2 * t;
-                const u16 *vr = vhi + vo, *vl = vlo + vo;
-                const u32 b0 = *(const u32 *)vr, b1 = *(const u32 *)(vr + 8);
-                const u32 c0 = *(const u32 *)vl, c1 = *(const u32 *)(vl + 8);
-                qk_mma(o[n], pl[0], pl[1], pl[2], pl[3], b0, b1);
-                qk_mma(o[n], ph[0], ph[1], ph[2], ph[3], c0, c1);
-                qk_mma(o[n], ph[0], ph[1], ph[2], ph[3], b0, b1);
+            for (int n = 0; n < NO; n += 2) { /* dims 8 n .. 8 n + 15: V^T rows, positions 16 kk (+ 8) */
+                u32 b[4], c[4];
+                const int vo = (8 * (n + (lm >> 1)) + lr) * VP + 16 * kk + 8 * (lm & 1);
+                qk_ldsm4(b, vhi + vo), qk_ldsm4(c, vlo + vo);
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    qk_mma(o[n + u], pl[0], pl[1], pl[2], pl[3], b[2 * u], b[2 * u + 1]);
+                    qk_mma(o[n + u], ph[0], ph[1], ph[2], ph[3], c[2 * u], c[2 * u + 1]);
+                    qk_mma(o[n + u], ph[0], ph[1], ph[2], ph[3], b[2 * u], b[2 * u + 1]);
+                }
             }
         }
     }

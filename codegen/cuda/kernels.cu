@@ -2727,6 +2727,14 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
         attn_core<KVT, 1, NC>(q, kc, vc, out, part, cnt, st, heads, kvh, hd, minsplit, nsplit, k, v, invq, \
                               invk);                                                                     \
     }
+/* prefill on the tensor cores, head_dim HD (attn_tc_core) */
+#define QK_DEF_ATT_TC(kname, KVT, HD)                                                                    \
+    extern "C" __global__ void __launch_bounds__(128)                                                    \
+        kname(const float *q, const void *kc, const void *vc, float *out, const int *st, int heads, int kvh, \
+              int T) {                                                                                   \
+        QK_DEP();                                                                                        \
+        attn_tc_core<KVT, HD>(q, kc, vc, out, st, heads, kvh, T);                                        \
+    }
 #define QK_DEF_ATTN(name, KVT)                                                                           \
     extern "C" __global__ void qk_kv_append_##name(const float *k, const float *v, void *kc, void *vc,    \
                                                    const int *st, int kvd, int T) {                       \
@@ -2751,18 +2759,8 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
         QK_DEP();                                                                                        \
         attn_tile_core<KVT>(q, kc, vc, out, st, heads, kvh, hd, T);                                      \
     }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(128)                                                    \
-        qk_attn_tc64_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,   \
-                            int heads, int kvh, int T) {                                                 \
-        QK_DEP();                                                                                        \
-        attn_tc_core<KVT, 64>(q, kc, vc, out, st, heads, kvh, T);                                        \
-    }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(128)                                                    \
-        qk_attn_tc128_##name(const float *q, const void *kc, const void *vc, float *out, const int *st,  \
-                             int heads, int kvh, int T) {                                                \
-        QK_DEP();                                                                                        \
-        attn_tc_core<KVT, 128>(q, kc, vc, out, st, heads, kvh, T);                                       \
-    }
+    QK_DEF_ATT_TC(qk_attn_tc64_##name, KVT, 64)                                                          \
+    QK_DEF_ATT_TC(qk_attn_tc128_##name, KVT, 128)
 QK_DEF_ATTN(f32, 0)
 QK_DEF_ATTN(f16, 1)
 

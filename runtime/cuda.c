@@ -821,7 +821,9 @@ static size_t prefill_w16_elems(const int32_t *cfg) {
 }
 /* Rows per tile of an N x K weight: equal tiles that fit the scratch. */
 static int32_t prefill_tile(size_t w16_elems, int32_t K, int32_t N) {
-    int32_t cap = (int32_t)(w16_elems / (size_t)K), nt = (N + cap - 1) / cap;
+    int32_t cap = (int32_t)(w16_elems / (size_t)K);
+    if (cap < 1) cap = 1; /* K wider than the scratch: cannot happen within the model's widths (kmax * 64) */
+    int32_t nt = (N + cap - 1) / cap;
     int32_t tile = (N + nt - 1) / nt;
     tile = (tile + 7) / 8 * 8;
     return tile < cap ? tile : cap;

@@ -425,8 +425,8 @@ int qc_cuda_parse_targets(qc_cuda_opts *o, const char *list, qc_err *err) {
         else if (!strncmp(tok, "compute_", 8)) num = tok + 8, t.ptx = 1;
         char *end = NULL;
         long a = num ? strtol(num, &end, 10) : 0;
-        if (!num || end == num || *end || a < 75 || a > 999)
-            return qc_err_set(err, "--cuda-arch: '%s' is not sm_XY or compute_XY (XY >= 75)", tok);
+        if (!num || end == num || *end || a < 80 || a > 999) /* kernels.cu: mma m16n8k16, bf16, cvt.f16x2 */
+            return qc_err_set(err, "--cuda-arch: '%s' is not sm_XY or compute_XY (XY >= 80)", tok);
         t.arch = (int32_t)a;
         for (int32_t i = 0; i < o->n_targets; i++)
             if (o->targets[i].ptx == t.ptx && o->targets[i].arch == t.arch)

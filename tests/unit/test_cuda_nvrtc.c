@@ -49,6 +49,7 @@ int main(void) {
     CHECK(o.n_targets == 5);
     CHECK(qc_cuda_parse_targets(&o, "sm_90,sm_90", &err) == -1);
     CHECK(qc_cuda_parse_targets(&o, "sm_9x", &err) == -1);
+    CHECK(qc_cuda_parse_targets(&o, "sm_75", &err) == -1); /* the kernels need sm_80 */
     CHECK(qc_cuda_parse_targets(&o, QC_CUDA_DEFAULT_ARCHS, &err) == 0);
     o.opt_level = 2;
     o.threads = 0;

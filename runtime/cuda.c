@@ -807,13 +807,14 @@ static qrt_cu_ptr dalloc(struct qrt_gpu *G, size_t n, int *ok) {
  * linear (every linear has the hidden size on one side), up to
  * QRT_W16_CAP elements; wider ones go in equal tiles. */
 #define QRT_W16_CAP ((size_t)64 << 20) /* 128 MB */
+/* The widest linear input of the model (hidden, FFN or q width). */
+static int32_t widest_input(const int32_t *cfg) {
+    int32_t kmax = cfg[QRT_CFG_DIM] > cfg[QRT_CFG_FFN_DIM] ? cfg[QRT_CFG_DIM] : cfg[QRT_CFG_FFN_DIM];
+    int32_t qd = cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];
+    return qd > kmax ? qd : kmax;
+}
 static size_t prefill_w16_elems(const int32_t *cfg) {
-    size_t dim = (size_t)cfg[QRT_CFG_DIM], ffn = (size_t)cfg[QRT_CFG_FFN_DIM];
-    size_t qd = (size_t)cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];
-    size_t kmax = dim > ffn ? dim : ffn, wide = kmax;
-    if (qd > kmax) kmax = qd;
-    if (qd > wide) wide = qd;
-    size_t n = wide * dim;
+    size_t kmax = (size_t)widest_input(cfg), n = kmax * (size_t)cfg[QRT_CFG_DIM];
     if (n > QRT_W16_CAP) n = QRT_W16_CAP;
     if (n < ((size_t)16 << 20)) n = (size_t)16 << 20; /* the W8A8 GEMM's int32 scratch too (i8_linear) */
     if (n < kmax * 64) n = kmax * 64;
@@ -840,11 +841,8 @@ static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
     size_t kv = 2 * (size_t)cfg[QRT_CFG_N_LAYERS] * c->n_ctx * cfg[QRT_CFG_N_KV_HEADS] * cfg[QRT_CFG_HEAD_DIM] *
                 (G->kv_f16 ? 2 : 4);
     need += kv;
-    if (G->use_cublas) { /* qrt_cuda_ctx_init's prefill scratch */
-        int32_t kmax = cfg[QRT_CFG_DIM] > cfg[QRT_CFG_FFN_DIM] ? cfg[QRT_CFG_DIM] : cfg[QRT_CFG_FFN_DIM];
-        if (cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM] > kmax) kmax = cfg[QRT_CFG_N_HEADS] * cfg[QRT_CFG_HEAD_DIM];
-        need += 2 * ((size_t)c->max_batch * kmax + prefill_w16_elems(cfg));
-    }
+    if (G->use_cublas) /* qrt_cuda_ctx_init's prefill scratch */
+        need += 2 * ((size_t)c->max_batch * widest_input(cfg) + prefill_w16_elems(cfg));
     if (need <= fr) return 0;
     snprintf(msg, cap, "out of GPU memory: a context of %d tokens needs %.2f GB (KV cache %.2f GB), the GPU has "
              "%.2f GB free (of %.2f GB)", (int)c->n_ctx, (double)need / 1e9, (double)kv / 1e9, (double)fr / 1e9,
@@ -893,9 +891,7 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
     X->cnt = X->part + pbytes;
     if (ok && (CK(G->cu->MemsetD8(X->cnt, 0, (size_t)heads * sizeof(uint32_t))) || CK(G->cu->CtxSynchronize())))
         ok = 0;
-    int32_t kmax = cfg[QRT_CFG_DIM]; /* the widest linear input of the model */
-    if (cfg[QRT_CFG_FFN_DIM] > kmax) kmax = cfg[QRT_CFG_FFN_DIM];
-    if (heads * hd > kmax) kmax = heads * hd;
+    int32_t kmax = widest_input(cfg);
     if (G->use_cublas) { /* scratch for cuBLAS prefill (not yet loaded: -1) */
         X->x16_elems = (size_t)c->max_batch * kmax;
         X->w16_elems = prefill_w16_elems(cfg);

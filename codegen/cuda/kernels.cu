@@ -2576,15 +2576,15 @@ __device__ __forceinline__ void attn_tile_core(const float *q, const void *kc, c
  * in the fragment loads: qk_ldsm4, four fragments at a time). S = Q K^T
  * and O += P V are mma.sync m16n8k16 with three products each (hi hi + hi
  * lo + lo hi), so the result is as close to the f32 kernel's as that one
- * is to the CPU's. The score tile's
- * accumulators are laid out as the A operand of P V needs them (rows g and
- * g + 8 of lane g * 4 + t, columns 2 t, 2 t + 1 of each 8-wide n-tile).
- * Online softmax per row over the four lanes of a quad; the row sums stay
- * per lane until the end. Q is scaled by 1 / sqrt(HD) before the split, as
- * attn_tile_core does. Dynamic shared memory: QK_AT2_SMEM (runtime/cuda.c). */
+ * is to the CPU's. The score tile's accumulators are laid out as the A
+ * operand of P V needs them (rows g and g + 8 of lane g * 4 + t, columns
+ * 2 t, 2 t + 1 of each 8-wide n-tile). Online softmax per row over the four
+ * lanes of a quad; the row sums stay per lane until the end. Q is scaled
+ * by 1 / sqrt(HD) before the split, as attn_tile_core does. Dynamic shared
+ * memory, bytes (runtime/cuda.c computes the same): K hi, K lo K x (HD + 8)
+ * halves each | V hi, V lo HD x (K + 8). */
 #define QK_AT2_Q 64
 #define QK_AT2_K 64
-#define QK_AT2_SMEM(HD) (2 * 2 * (QK_AT2_K * ((HD) + 8) + (HD) * (QK_AT2_K + 8)))
 template <int KVT, int HD>
 __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, const void *vc, float *out,
                                              const int *st, int heads, int kvh, int T) {
@@ -2619,16 +2619,17 @@ __device__ __forceinline__ void attn_tc_core(const float *q, const void *kc, con
         __syncthreads(); /* every warp done with the last tile */
         for (int i = tid; i < KT / 2 * (HD / 4); i += blockDim.x) { /* positions 2 j2, 2 j2 + 1; dims 4 c .. 4 c + 3 */
             const int j2 = i / (HD / 4), c = i - j2 * (HD / 4), p = k0 + 2 * j2;
-            const size_t ia = (size_t)p * kvd + hoff + 4 * c, ib = ia + kvd;
-            float4 ka = make_float4(0.0f, 0.0f, 0.0f, 0.0f), kb = ka, va = ka, vb = ka;
-            if (p < kend) ka = qk_ld4kv<KVT>(kc, ia), va = qk_ld4kv<KVT>(vc, ia);
-            if (p + 1 < kend) kb = qk_ld4kv<KVT>(kc, ib), vb = qk_ld4kv<KVT>(vc, ib);
-            uint2 h2, l2;
-            qk_x2(ka.x, ka.y, h2.x, l2.x), qk_x2(ka.z, ka.w, h2.y, l2.y);
-            *(uint2 *)(khi + (2 * j2) * KP + 4 * c) = h2, *(uint2 *)(klo + (2 * j2) * KP + 4 * c) = l2;
-            qk_x2(kb.x, kb.y, h2.x, l2.x), qk_x2(kb.z, kb.w, h2.y, l2.y);
-            *(uint2 *)(khi + (2 * j2 + 1) * KP + 4 * c) = h2, *(uint2 *)(klo + (2 * j2 + 1) * KP + 4 * c) = l2;
-            const float a[4] = {va.x, va.y, va.z, va.w}, b[4] = {vb.x, vb.y, vb.z, vb.w};
+            float4 kr[2], vr[2];
+#pragma unroll
+            for (int e = 0; e < 2; e++) { /* K: row 2 j2 + e */
+                const size_t i0 = (size_t)(p + e) * kvd + hoff + 4 * c;
+                kr[e] = vr[e] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                if (p + e < kend) kr[e] = qk_ld4kv<KVT>(kc, i0), vr[e] = qk_ld4kv<KVT>(vc, i0);
+                uint2 h2, l2;
+                qk_x2(kr[e].x, kr[e].y, h2.x, l2.x), qk_x2(kr[e].z, kr[e].w, h2.y, l2.y);
+                *(uint2 *)(khi + (2 * j2 + e) * KP + 4 * c) = h2, *(uint2 *)(klo + (2 * j2 + e) * KP + 4 * c) = l2;
+            }
+            const float a[4] = {vr[0].x, vr[0].y, vr[0].z, vr[0].w}, b[4] = {vr[1].x, vr[1].y, vr[1].z, vr[1].w};
 #pragma unroll
             for (int e = 0; e < 4; e++) { /* V^T: dim 4 c + e, positions 2 j2 and 2 j2 + 1 */
                 u32 hh, ll;

@@ -36,6 +36,9 @@ static void usage(const char *prog) {
            "                          sm_90+: each head's splits one thread block cluster; docs/cuda.md)\n"
            "  --no-lookahead          GPU, greedy: wait for the host between decode steps (default: the next\n"
            "                          step is queued behind the sampling kernel; docs/cuda.md)\n"
+           "  --fused-gemm-max N      GPU, packed weights: prefill chunks of up to N tokens (default 64) read the\n"
+           "                          weights packed in one fused dequantize + GEMM kernel; longer ones, or all\n"
+           "                          with N = 0, dequantize to f16 for cuBLAS (docs/cuda.md)\n"
            "  --perplexity FILE       perplexity of FILE over windows of -c tokens\n"
            "  --stride N              window stride for --perplexity (default: -c, no overlap)\n"
            "  --bench                 measure prefill and decode tokens/s\n"
@@ -160,6 +163,9 @@ int qrt_args_parse(qrt_args *a, int argc, char **argv) {
             a->no_cluster = 1;
         } else if (IS("--no-lookahead")) {
             a->no_lookahead = 1;
+        } else if (IS("--fused-gemm-max")) {
+            NUM(0, 1 << 20);
+            a->fused_gemm_max = v > 0 ? (int32_t)v : -1;
         } else if (IS("--device")) {
             const char *d = VAL();
             if (!d) return -1;

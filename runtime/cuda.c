@@ -294,11 +294,24 @@ typedef struct fn_slot {
     int32_t occ_smem, occ; /* blocks of it that fit on one SM with occ_smem bytes of shared memory */
 } fn_slot;
 
+/* Prefill of packed weights up to G->qgemm_max tokens (and at any length without cuBLAS): one fused
+ * dequantize + GEMM kernel (qk_qgemm_*, codegen/cuda/kernels.cu), no f16 copy of the weight. Tiles of
+ * QRT_QG_BM tokens x QRT_QG_BN rows; where they are too few to fill the GPU, k is split over S blocks whose
+ * parts qk_qgemm_reduce adds in order. S depends on T, K and N only (QRT_QG_SLOTS is a constant, not the
+ * device's SM count), so a given GPU path gives the same bits on every GPU. */
+#define QRT_QG_BM 64
+#define QRT_QG_BN 128
+#define QRT_QG_BK 64
+#define QRT_QG_SMEM (2 * (QRT_QG_BM + QRT_QG_BN) * 72 * 2 + 2 * 16384) /* kernels.cu QK_QG_SMEM */
+#define QRT_QG_SLOTS 264                                  /* blocks aimed at: 2 per SM of a 132-SM H100 */
+#define QRT_QG_PART ((size_t)16 << 20)                    /* split-k parts, bytes */
+#define QRT_QG_MAX_DEFAULT 64                             /* tokens; docs/performance.md, session 12 */
 struct qrt_gpu {
     const qrt_cu_api *cu;
     const qrt_cublas_api *cublas;
     qrt_cublas_handle blas;
     int32_t use_cublas;  /* 1 on, 0 absent, 2 switched off (tests), -1 not tried: loaded at the first prefill */
+    int32_t qgemm_max;   /* packed weights: prefill chunks of up to this many tokens through qk_qgemm_* */
     qrt_cu_device dev;
     qrt_cu_context ctx;
     qrt_cu_stream stream;
@@ -603,6 +616,7 @@ int qrt_cuda_init(qrt_model *m, const qrt_cuda_opts *o, char *msg, size_t cap) {
     G->fuse_rope = !o->no_fuse_rope;
     G->cluster = !o->no_cluster;
     G->lookahead = !o->no_lookahead;
+    G->qgemm_max = o->fused_gemm_max > 0 ? o->fused_gemm_max : o->fused_gemm_max < 0 ? 0 : QRT_QG_MAX_DEFAULT;
     const int32_t *cfg = m->cfg;
     int major = 0, minor = 0;
     const qrt_cuda_image *im = NULL;
@@ -773,6 +787,7 @@ struct qrt_gpu_ctx {
     qrt_cu_ptr x16, w16;    /* cuBLAS prefill: activations and a weight tile in f16 */
     qrt_cu_ptr i8x;         /* W8A8: the step's tokens as int8 [rows, Kp] and their scales */
     size_t i8x_size;
+    qrt_cu_ptr qgp;         /* fused prefill GEMM without clusters: split-k parts [S, rows, N] (QRT_QG_PART bytes) */
     size_t x16_elems, w16_elems;
     struct {
         float theta;
@@ -830,6 +845,15 @@ static int32_t prefill_tile(size_t w16_elems, int32_t K, int32_t N) {
     return tile < cap ? tile : cap;
 }
 
+static int32_t qgemm_splits(int32_t T, int32_t K, int32_t N) {
+    int64_t base = (int64_t)((N + QRT_QG_BN - 1) / QRT_QG_BN) * ((T + QRT_QG_BM - 1) / QRT_QG_BM);
+    int32_t steps = (K + QRT_QG_BK - 1) / QRT_QG_BK;
+    int64_t S = QRT_QG_SLOTS / base; /* one wave: a partial second one costs a whole block's time */
+    if (S > steps / 8) S = steps / 8; /* at least 8 k-steps a block */
+    while (S > 1 && (size_t)S * T * N * sizeof(float) > QRT_QG_PART) S--;
+    return S < 1 ? 1 : (int32_t)S;
+}
+
 /* Before allocating a context: do its buffers and KV cache fit in what the
  * device has free? If not, one line in msg saying how much they need. */
 static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
@@ -843,6 +867,7 @@ static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
     need += kv;
     if (G->use_cublas) /* qrt_cuda_ctx_init's prefill scratch */
         need += 2 * ((size_t)c->max_batch * widest_input(cfg) + prefill_w16_elems(cfg));
+    if (fn_get(G, "qk_qgemm_reduce")) need += QRT_QG_PART;
     if (need <= fr) return 0;
     snprintf(msg, cap, "out of GPU memory: a context of %d tokens needs %.2f GB (KV cache %.2f GB), the GPU has "
              "%.2f GB free (of %.2f GB)", (int)c->n_ctx, (double)need / 1e9, (double)kv / 1e9, (double)fr / 1e9,
@@ -898,6 +923,7 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
         X->x16 = dalloc(G, X->x16_elems * 2, &ok);
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
     }
+    if (fn_get(G, "qk_qgemm_reduce")) X->qgp = dalloc(G, QRT_QG_PART, &ok); /* packed weights: fused GEMM */
     if (fn_get(G, "qk_i8_quant")) { /* W8A8 linears: int8 tokens and scales */
         X->i8x_size = (size_t)c->max_batch * ((kmax + 31) / 32 * 32 + 4) + 64;
         X->i8x = dalloc(G, X->i8x_size, &ok);
@@ -935,7 +961,7 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
     if (X->h_cand && X->topk != (qrt_cu_ptr)(uintptr_t)X->h_cand) cu->MemFree(X->topk);
     X->topk = 0;
     if (X->h_cand) cu->MemFreeHost(X->h_cand);
-    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->i8x};
+    qrt_cu_ptr ps[] = {X->kc, X->vc, X->step, X->part, X->x16, X->w16, X->i8x, X->qgp};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         if (ps[i]) cu->MemFree(ps[i]);
     for (int32_t i = 0; i < X->n_rope; i++) cu->MemFree(X->rope[i].inv);
@@ -1413,6 +1439,26 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
     void *args[] = {&res, &res, &out, &n};
     launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
 }
+/* Packed weights, more than 8 tokens: the fused dequantize + GEMM (QRT_QG_*). 1: not in the module. */
+static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_ptr wp, qrt_cu_ptr bp, int32_t dt,
+                 int32_t K, int32_t N, int32_t g, int32_t s) {
+    struct qrt_gpu *G = c->m->gpu;
+    struct qrt_gpu_ctx *X = c->gpu;
+    char name[48];
+    snprintf(name, sizeof name, "qk_qgemm_%s", dt_name(dt));
+    qrt_cu_function f = fn_get(G, name), fr = fn_get(G, "qk_qgemm_reduce");
+    if (!f || !fr || !X->qgp || fn_smem(G, f, name, QRT_QG_SMEM)) return 1;
+    int32_t S = qgemm_splits(rows, K, N);
+    unsigned gx = (unsigned)((N + QRT_QG_BN - 1) / QRT_QG_BN), gz = (unsigned)((rows + QRT_QG_BM - 1) / QRT_QG_BM);
+    qrt_cu_ptr y = S > 1 ? X->qgp : out;
+    void *args[] = {&wp, &bp, &a, &y, &rows, &K, &N, &g, &s};
+    launch(G, f, gx, (unsigned)S, gz, 256, QRT_QG_SMEM, args);
+    if (S > 1) {
+        void *rargs[] = {&out, &y, &bp, &rows, &N, &S};
+        launch(G, fr, grid_for((size_t)rows * N, 256), 1, 1, 256, 0, rargs);
+    }
+    return 0;
+}
 /* 1: res was added */
 static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, const void *w, const void *bias,
                      int32_t dt, int32_t K, int32_t N, int32_t group, int32_t sym, qrt_cu_ptr res) {
@@ -1450,6 +1496,7 @@ static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, con
         if (res && !generic) G->merged++;
         return !generic;
     }
+    if (bits && (rows <= G->qgemm_max || !cublas_on(G)) && !qgemm(c, out, a, rows, wp, bp, dt, K, N, g, s)) return 0;
     if (cublas_on(G) && X->x16 && (size_t)rows * K <= X->x16_elems) { /* (wider than the model: tests) */
         const qrt_cublas_api *cb = G->cublas;
         const float one = 1.0f, zero = 0.0f;
@@ -1755,6 +1802,12 @@ int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes) {
 
 int64_t qrt_cuda_merged(const qrt_model *m) { return m->gpu ? m->gpu->merged : 0; }
 int qrt_cuda_clusters(const qrt_model *m) { return m->gpu ? m->gpu->cluster : 0; }
+
+int32_t qrt_cuda_fused_gemm_max(qrt_model *m, int32_t max) {
+    int32_t old = m->gpu->qgemm_max;
+    if (max >= 0) m->gpu->qgemm_max = max;
+    return old;
+}
 
 int qrt_cuda_use_cublas(qrt_model *m, int on) {
     struct qrt_gpu *G = m->gpu;

@@ -433,7 +433,7 @@ int main(int argc, char **argv) {
         qrt_cuda_opts co = {.verbose = a.verbose, .kv_f16 = a.kv_f16, .no_graph = a.no_graph,
                               .no_pdl = a.no_pdl, .fuse_norm = a.fuse_norm,
                               .no_fuse_rope = a.no_fuse_rope, .no_cluster = a.no_cluster,
-                              .no_lookahead = a.no_lookahead};
+                              .no_lookahead = a.no_lookahead, .fused_gemm_max = a.fused_gemm_max};
         int g = qrt_cuda_init(&m, &co, why, sizeof why);
         if (g < 0 || (g > 0 && (a.device == 2 || a.verbose)))
             fprintf(stderr, "notice: %s; running on the CPU\n", why);

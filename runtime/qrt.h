@@ -129,6 +129,7 @@ typedef struct qrt_args {
     int32_t no_fuse_rope;   /* --no-fuse-rope */
     int32_t no_cluster;     /* --no-cluster */
     int32_t no_lookahead;   /* --no-lookahead */
+    int32_t fused_gemm_max; /* --fused-gemm-max N: N, or -1 for 0; 0 the default */
     int32_t verbose;
     int32_t no_verify;      /* --no-verify */
     int32_t interactive;    /* -i: chat, one user message per line of stdin */

@@ -197,6 +197,9 @@ typedef struct qrt_cuda_opts {
                            * thread block cluster per head (sm_90+, at most 8 splits; the default) */
     int32_t no_lookahead; /* greedy: wait for the host's turn instead of queuing the next decode step behind
                            * the sampling (qrt_cuda_topk) */
+    int32_t fused_gemm_max; /* packed weights: prefill chunks of up to this many tokens through the fused
+                             * dequantize + GEMM kernel, longer ones dequantize + cuBLAS; 0: the default
+                             * (QRT_QG_MAX_DEFAULT), -1: never while cuBLAS is there */
 } qrt_cuda_opts;
 
 /* Brings the model onto the GPU: driver, device 0, module, weights. 0 ok;
@@ -246,6 +249,8 @@ int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes)
 int qrt_cuda_download(qrt_model *m, void *dst, qrt_cu_ptr src, size_t bytes); /* syncs the stream first */
 /* Turns cuBLAS prefill on / off (when loaded); returns whether it is on. */
 int qrt_cuda_use_cublas(qrt_model *m, int on);
+/* Tests, benchmarks: the fused prefill GEMM's token limit (max >= 0 sets it); returns the old one. */
+int32_t qrt_cuda_fused_gemm_max(qrt_model *m, int32_t max);
 /* How many ops went into another op's kernel so far: 1 per qk_gemvm_* launch (q / k / v or gate / up in
  * one), 2 per qk_gemvmn_* (the same and the RMSNorm before them), 1 per qk_gemvs_* (SILU_MUL + the GEMV
  * after it), 1 per residual add done in the epilogue of the GEMV before it. */

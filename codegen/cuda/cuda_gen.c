@@ -258,6 +258,7 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
     sb_put(&s, "\n", 1);
 
     for (size_t i = 0; i < sizeof base_kernels / sizeof base_kernels[0]; i++) add_name(m, &names, base_kernels[i]);
+    int packed_seen = 0;
     for (int d = 0; d < NDT; d++) {
         if (!(dtypes & (1u << d))) continue;
         char name[64];
@@ -266,11 +267,13 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             for (int k = 0; k < 4; k++) add_name(m, &names, i8k[k]);
             continue;
         }
-        static const char *const kinds[] = {"qk_gemv_%s_b1", "qk_gemv_%s_b4", "qk_gemm_%s", "qk_dequant_%s"};
-        for (int k = 0; k < (is_packed(d) ? 4 : 3); k++) {
+        static const char *const kinds[] = {"qk_gemv_%s_b1", "qk_gemv_%s_b4", "qk_gemm_%s", "qk_dequant_%s",
+                                            "qk_qgemm_%s"};
+        for (int k = 0; k < (is_packed(d) ? 5 : 3); k++) {
             snprintf(name, sizeof name, kinds[k], dt_names[d]);
             add_name(m, &names, name);
         }
+        if (is_packed(d) && !packed_seen++) add_name(m, &names, "qk_qgemm_reduce"); /* the fused GEMM's split k */
         if (d == QRT_DT_Q3) add_name(m, &names, "qk_repack_q3"); /* the device layout (kernels.cu qk_q3w3) */
     }
     if (o->opt_level > 0) {

@@ -24,6 +24,7 @@
  *   qk_gemvp_<dt>_k<K>_n<N>_g<G>_<s|a>   gate / up and the SILU_MUL of their outputs, batch 1
  *   qk_gemm_<dt>               tiled GEMM for rows > 8 (no cuBLAS)
  *   qk_dequant_<dt>            packed weight rows -> f16 (cuBLAS prefill)
+ *   qk_qgemm_<dt>, qk_qgemm_reduce   prefill GEMM reading packed weights (dequantization fused)
  * <dt> is f32 f16 bf16 q2 q3 q4 q8 (qrt_dtype), <kv> f32 or f16.
  */
 typedef unsigned char u8;
@@ -1803,6 +1804,289 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
     }
 }
 
+/* ---- Prefill GEMM with the dequantization fused (packed weights, T > 8 tokens) ----
+ * y [T, N] = x [T, K] W^T for a packed W, without the f16 copy of W that
+ * qk_dequant_* + cuBLAS go through: the block's tile of W is read packed,
+ * dequantized to exactly qk_dequant's f16 values (s (q - z): the difference
+ * of two small integers is exact in f16, and one f16 multiplication rounds
+ * the exact product once, as the f32 product rounded to f16 does), x is
+ * rounded to f16 as qk_to_f16 does, and the products are summed in f32 by
+ * mma.sync m16n8k16. So it computes what the cuBLAS path computes, in
+ * another order.
+ *
+ * k order: the codes of a word come out in pairs (k, k + P/2) (one LOP3 per
+ * pair with the 0x6400 magic: 1024 + q as f16), P = 8 for 4 and 3 bits, 4
+ * for 8, 16 for 2. The W tile in shared memory keeps that order and x is
+ * stored in the same order, so no code is moved; the sum over k does not
+ * care.
+ *
+ * Block: 256 threads, a tile of QK_QG_BM tokens x QK_QG_BN output rows,
+ * k-steps of QK_QG_BK. At a step, thread i dequantizes one 32-value block
+ * of weight row i / 2 (bits x 4 bytes) into the W tile and converts 16
+ * values of one token's x into the x tile (two buffers each, one barrier a
+ * step). The weights come by cp.async in runs of SS steps, two runs ahead
+ * (the first two before the dependency wait): a run is 128 contiguous bytes
+ * of each row (96 for 3 bits), where copies a step apart (32 bytes of 4-bit
+ * codes) left most of HBM's bandwidth unused. x comes through registers a
+ * step ahead. Warps: 2 x 4, each 32 tokens x 32 rows (2 x 4 mma tiles),
+ * fragments by ldmatrix.
+ *
+ * Split k (gridDim.y = S > 1): block z sums its share of the k-steps into
+ * part [z, T, N], which qk_qgemm_reduce adds in z order, so the result
+ * depends on S, which the runtime derives from T, K and N only. */
+#define QK_QG_BM 64
+#define QK_QG_BN 128
+#define QK_QG_BK 64
+#define QK_QG_LD 72 /* halves per f16 tile row: 144 bytes, so ldmatrix's 8 rows hit 8 different bank quads */
+/* shared memory, bytes (runtime/cuda.c: same value): x and W f16 tiles (two each), two runs of raw W
+ * (qk_qg: 256 threads x SS steps x CB bytes = 16 KB whatever the bits) */
+#define QK_QG_SMEM (2 * (QK_QG_BM + QK_QG_BN) * QK_QG_LD * 2 + 2 * 16384)
+
+template <int DT>
+struct qk_qg {
+    static const int bits = qk_fmt<DT>::bits;
+    static const int P = bits == 8 ? 4 : bits == 2 ? 16 : 8; /* k distance 2 x that of a code pair */
+    static const int CB = bits == 8 ? 32 : bits == 2 ? 8 : 16; /* raw bytes a thread and step */
+    static const int SS = bits == 8 ? 2 : bits == 2 ? 8 : 4;    /* steps a run (128 bytes of a row; 3 bits: 96) */
+};
+__device__ __forceinline__ u32 qk_hsub2(u32 a, u32 b) {
+    u32 d;
+    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    return d;
+}
+__device__ __forceinline__ u32 qk_hmul2(u32 a, u32 b) {
+    u32 d;
+    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    return d;
+}
+/* BYTES from src to shared memory, or zeros (on: 0; nothing is read then) */
+template <int BYTES>
+__device__ __forceinline__ void qk_cpa(void *dst, const void *src, bool on) {
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    if (BYTES == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(on ? 16 : 0)
+                     : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(BYTES),
+                     "r"(on ? BYTES : 0)
+                     : "memory");
+}
+__device__ __forceinline__ void qk_cpa_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void qk_cpa_wait(void) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+
+/* Thread i's copy for a k-step: block b of weight row n. Rows past N are zeros (their sums are not
+ * written), read from nowhere. Blocks past the row's last (the step past K) are read from the last block: x
+ * is zero there. */
+template <int DT>
+__device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ w, const qk_qlayout &l, int n, bool non,
+                                         int b, int nb) {
+    typedef qk_fmt<DT> F;
+    const u8 *p = w + (size_t)n * l.row_bytes + (size_t)4 * F::bits * (b < nb ? b : nb - 1);
+    if (F::bits == 4) {
+        qk_cpa<16>(raw, p, non);
+    } else if (F::bits == 8) {
+        qk_cpa<16>(raw, p, non), qk_cpa<16>(raw + 16, p + 16, non);
+    } else if (F::bits == 2) {
+        qk_cpa<8>(raw, p, non);
+    } else {
+        qk_cpa<4>(raw, p, non), qk_cpa<4>(raw + 4, p + 4, non), qk_cpa<4>(raw + 8, p + 8, non);
+    }
+}
+/* 16 values of token t's x from k0 (zero past K; t < T) into registers. Tokens past T are not read: zeros
+ * (a clamped address that every block reads would make one L2 slice the bottleneck). */
+__device__ __forceinline__ void qg_load_x(float (&xv)[16], const float *__restrict__ x, int t, bool ton, int k0,
+                                          int K) {
+    const float *p = x + (size_t)t * K + k0;
+    if (ton && (K & 3) == 0 && k0 + 16 <= K) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const float4 v = *(const float4 *)(p + 4 * i);
+            xv[4 * i] = v.x, xv[4 * i + 1] = v.y, xv[4 * i + 2] = v.z, xv[4 * i + 3] = v.w;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < 16; i++) xv[i] = ton && k0 + i < K ? p[i] : 0.0f;
+    }
+}
+/* ... to shared memory as f16 (rounded as qk_to_f16 does) in the weights' k order: slot pair i holds
+ * (k a, k a + P / 2). */
+template <int DT>
+__device__ __forceinline__ void qg_store_x(u16 *d, const float (&xv)[16]) {
+    const int P = qk_qg<DT>::P;
+    u32 h[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int a = P * ((2 * i) / P) + ((2 * i) % P) / 2;
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(h[i]) : "f"(xv[a + P / 2]), "f"(xv[a]));
+    }
+    *(uint4 *)d = make_uint4(h[0], h[1], h[2], h[3]);
+    *(uint4 *)(d + 8) = make_uint4(h[4], h[5], h[6], h[7]);
+}
+/* A run: this thread's copies for steps s .. s + SS - 1 (those below s1), issued together so that the two
+ * threads of a weight row ask for 16 SS bits contiguous bytes of it at once (128 for 4 bits), one commit
+ * group (empty past s1). */
+template <int DT>
+__device__ __forceinline__ void qg_run(u8 *run, const u8 *__restrict__ w, const qk_qlayout &l, int n, bool non, int s,
+                                       int s1, int nb, int tid) {
+    typedef qk_qg<DT> Q;
+#pragma unroll
+    for (int k = 0; k < Q::SS; k++)
+        if (s + k < s1) qg_issue<DT>(run + (k * 256 + tid) * Q::CB, w, l, n, non, 2 * (s + k) + (tid & 1), nb);
+    qk_cpa_commit();
+}
+/* (scale | zero << 16) of row n's group at block b */
+template <int DT>
+__device__ __forceinline__ u32 qg_sz(const u8 *__restrict__ w, const qk_qlayout &l, int n, int b, int nb, int g,
+                                     int sym) {
+    const size_t t = (size_t)n * l.G + (32 * (b < nb ? b : nb - 1)) / g;
+    return qk_ldu16((const u16 *)(w + l.scales_off) + t) |
+           (sym ? (u32)qk_fmt<DT>::half : qk_ldu8(w + l.zeros_off + t)) << 16;
+}
+/* The 32 values of a raw block as 16 f16x2 in the k order above, to the f16 tile at d (16-byte aligned). */
+template <int DT>
+__device__ __forceinline__ void qg_dequant(u16 *d, const u8 *raw, u32 sz) {
+    typedef qk_fmt<DT> F;
+    const u32 s2 = (sz & 0xffffu) * 0x10001u, z2 = (0x6400u | (sz >> 16)) * 0x10001u;
+    u32 wv[8], h[16];
+    if (F::bits == 8) {
+        const uint4 a = *(const uint4 *)raw, c = *(const uint4 *)(raw + 16);
+        wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w, wv[4] = c.x, wv[5] = c.y, wv[6] = c.z, wv[7] = c.w;
+    } else if (F::bits == 2) {
+        const uint2 a = *(const uint2 *)raw;
+        wv[0] = a.x, wv[1] = a.y, wv[2] = wv[3] = 0;
+    } else {
+        const uint4 a = *(const uint4 *)raw;
+        wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w;
+    }
+    if (F::bits == 4 || F::bits == 3) {
+        const u32 m = F::bits == 4 ? 0x000f000fu : 0x00070007u;
+        const u32 w3 = F::bits == 4 ? wv[3] : qk_q3w3(wv[0], wv[1], wv[2]) >> 1;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int p = 0; p < 4; p++) h[4 * j + p] = (((j == 3 ? w3 : wv[j]) >> (4 * p)) & m) | 0x64006400u;
+    } else if (F::bits == 8) {
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int p = 0; p < 2; p++) h[2 * j + p] = ((wv[j] >> (8 * p)) & 0x00ff00ffu) | 0x64006400u;
+    } else {
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int p = 0; p < 8; p++) h[8 * j + p] = ((wv[j] >> (2 * p)) & 0x00030003u) | 0x64006400u;
+    }
+#pragma unroll
+    for (int i = 0; i < 16; i++) h[i] = qk_hmul2(qk_hsub2(h[i], z2), s2);
+#pragma unroll
+    for (int i = 0; i < 4; i++) *(uint4 *)(d + 8 * i) = make_uint4(h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]);
+}
+
+
+template <int DT>
+__device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float *__restrict__ bias,
+                                           const float *__restrict__ x, float *__restrict__ y, int T, int K, int N,
+                                           int g, int sym) {
+    typedef qk_qg<DT> Q;
+    extern __shared__ __align__(16) u16 qg_sm[];
+    const qk_qlayout l = qk_qlayout_make(qk_fmt<DT>::bits, K, N, g);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int m0 = blockIdx.z * QK_QG_BM, n0 = blockIdx.x * QK_QG_BN;
+    const int steps = (K + QK_QG_BK - 1) / QK_QG_BK, nb = (K + 31) >> 5;
+    const int S = gridDim.y, z = blockIdx.y;
+    const int s0 = (int)((long long)steps * z / S), s1 = (int)((long long)steps * (z + 1) / S);
+    /* this thread's loads: weight row wr, 32-value half wc of a step; token xr, 16 values xc */
+    const int wr = tid >> 1, wc = tid & 1, xr = tid >> 2, xc = tid & 3;
+    const bool non = n0 + wr < N, ton = m0 + xr < T;
+    const int wn_ = non ? n0 + wr : N - 1;
+    u16 *xs0 = qg_sm, *ws0 = xs0 + 2 * QK_QG_BM * QK_QG_LD;
+    u8 *raw0 = (u8 *)(ws0 + 2 * QK_QG_BN * QK_QG_LD);
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+    /* weights (constant) before the dependency wait: the first two runs' copies and the first scale */
+    u32 sz = s0 < s1 ? qg_sz<DT>(w, l, wn_, 2 * s0 + wc, nb, g, sym) : 0;
+    qg_run<DT>(raw0, w, l, wn_, non, s0, s1, nb, tid);
+    qg_run<DT>(raw0 + Q::SS * 256 * Q::CB, w, l, wn_, non, s0 + Q::SS, s1, nb, tid);
+    QK_DEP();
+    float xv[16];
+    if (s0 < s1) qg_load_x(xv, x, m0 + xr, ton, QK_QG_BK * s0 + 16 * xc, K);
+    const int wm = warp & 1, wn = warp >> 1, lr = lane & 7, lm = lane >> 3;
+    for (int s = s0; s < s1; s++) {
+        const int j = (s - s0) / Q::SS, k = (s - s0) - Q::SS * j, buf = (s - s0) & 1;
+        u16 *xs = xs0 + buf * QK_QG_BM * QK_QG_LD, *ws = ws0 + buf * QK_QG_BN * QK_QG_LD;
+        u8 *run = raw0 + (j & 1) * Q::SS * 256 * Q::CB;
+        qg_store_x<DT>(xs + xr * QK_QG_LD + 16 * xc, xv);
+        if (k == 0) qk_cpa_wait<1>(); /* this thread's copies of run j have landed (run j + 1 may not) */
+        qg_dequant<DT>(ws + wr * QK_QG_LD + 32 * wc, run + (k * 256 + tid) * Q::CB, sz);
+        if (s + 1 < s1) sz = qg_sz<DT>(w, l, wn_, 2 * (s + 1) + wc, nb, g, sym);
+        __syncthreads(); /* step s's x and W tiles complete; every warp is past step s - 1's mma */
+        if (k == Q::SS - 1) qg_run<DT>(run, w, l, wn_, non, s + 1 + Q::SS, s1, nb, tid); /* run j + 2 */
+        if (s + 1 < s1) qg_load_x(xv, x, m0 + xr, ton, QK_QG_BK * (s + 1) + 16 * xc, K);
+#pragma unroll
+        for (int kk = 0; kk < QK_QG_BK; kk += 16) {
+            u32 a[2][4], b[2][4];
+#pragma unroll
+            for (int i = 0; i < 2; i++) /* tokens 32 wm + 16 i + (lr + 8 (lm & 1)), k kk + 8 (lm >> 1) */
+                qk_ldsm4(a[i], xs + (32 * wm + 16 * i + lr + 8 * (lm & 1)) * QK_QG_LD + kk + 8 * (lm >> 1));
+#pragma unroll
+            for (int j = 0; j < 2; j++) /* rows 32 wn + 16 j + (lr + 8 (lm >> 1)), k kk + 8 (lm & 1) */
+                qk_ldsm4(b[j], ws + (32 * wn + 16 * j + lr + 8 * (lm >> 1)) * QK_QG_LD + kk + 8 * (lm & 1));
+#pragma unroll
+            for (int i = 0; i < 2; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    qk_mma(acc[i][j], a[i][0], a[i][1], a[i][2], a[i][3], b[j >> 1][2 * (j & 1)],
+                           b[j >> 1][2 * (j & 1) + 1]);
+        }
+    }
+    /* C fragment of mma tile (i, j): tokens 32 wm + 16 i + lane / 4 (+ 8), rows 32 wn + 8 j + 2 (lane % 4) (+ 1) */
+    float *out = S > 1 ? y + (size_t)z * T * N : y; /* S > 1: parts for qk_qgemm_reduce */
+    const bool addb = S == 1 && bias;
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int n = n0 + 32 * wn + 8 * j + 2 * (lane & 3);
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int t = m0 + 32 * wm + 16 * i + (lane >> 2) + 8 * h;
+                if (t >= T) continue;
+                float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
+                float *o = out + (size_t)t * N + n;
+                if (n + 1 < N) {
+                    if (addb) v0 = __fadd_rn(v0, bias[n]), v1 = __fadd_rn(v1, bias[n + 1]);
+                    if ((N & 1) == 0)
+                        *(float2 *)o = make_float2(v0, v1);
+                    else
+                        o[0] = v0, o[1] = v1;
+                } else if (n < N) {
+                    o[0] = addb ? __fadd_rn(v0, bias[n]) : v0;
+                }
+            }
+        }
+}
+#if QK_NEED_Q2 || QK_NEED_Q3 || QK_NEED_Q4 || QK_NEED_Q8
+/* y [T, N] = the sum of part [S, T, N] over S in order (+ bias). */
+extern "C" __global__ void qk_qgemm_reduce(float *y, const float *part, const float *bias, int T, int N, int S) {
+    QK_DEP();
+    const size_t total = (size_t)T * N;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        float v = part[i];
+        for (int z = 1; z < S; z++) v = __fadd_rn(v, part[z * total + i]);
+        y[i] = bias ? __fadd_rn(v, bias[i % N]) : v;
+    }
+}
+#endif
+
 /* ---- the other ops ---- */
 
 /* A row of the table as f32. 16-byte loads, QK_EMB_U of them per thread requested before any is stored (the
@@ -2103,6 +2387,7 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 #define QK_ATT_U 4 /* positions per group and round */
 #define QK_ATT_SPOS 128 /* one token: positions per active split (at least minsplit splits) */
 #define QK_ATT_MAXS 1024 /* splits per head at most (runtime/cuda.c caps nsplit) */
+
 
 /* Thread block clusters (sm_90+): the splits of a head launched as one cluster (runtime/cuda.c) merge
  * through distributed shared memory. On older targets no launch has a cluster: qk_cl_n() is 1. */
@@ -2925,6 +3210,11 @@ struct qk_gemv_sel<DT, B, false, W> {
                                                  int g, int sym) {                                       \
         QK_DEP();                                                                                        \
         dequant_core<DT>(out, w, n0, nn, K, N, g, sym);                                                  \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(256, 2)                                                 \
+        qk_qgemm_##name(const u8 *w, const float *bias, const float *x, float *y, int T, int K, int N,   \
+                        int g, int sym) {                                                                \
+        qgemm_core<DT>(w, bias, x, y, T, K, N, g, sym);                                                  \
     }
 
 #if QK_NEED_F32

@@ -12,8 +12,10 @@
  * References and tolerances:
  *   LINEAR / LM_HEAD   f64 dot of the scalar dequantization (qrt_qdequant_row_ref,
  *                      qrt_row_to_f32) with x: 2e-6 (f32 GEMV and qk_gemm);
- *                      5e-3 for cuBLAS prefill of f16/bf16/packed weights
- *                      (activations rounded to f16/bf16)
+ *                      5e-3 for cuBLAS prefill of f16/bf16/packed weights and the
+ *                      fused packed GEMM (activations rounded to f16/bf16); the
+ *                      fused GEMM against qk_dequant + cuBLAS: 1e-5 (the same
+ *                      f16 products, summed in another order)
  *   EMBED              CPU kernel, exact
  *   RMSNORM, SILU_MUL, ADD, ROPE   CPU kernel, 2e-6
  *   ATTENTION          CPU kernel, f32 KV cache 2e-5, f16 KV cache 3e-3;
@@ -48,7 +50,7 @@ static uint16_t f2h(float f) { /* normal range, truncating */
 
 /* ---- the model ---- */
 
-enum { NBUF = 8, WIDTH = 16384, MAXB = 320, NCTX = 1024 };
+enum { NBUF = 8, WIDTH = 16384, MAXB = 320, NCTX = 1024, MODEL_WIDE = 4096 /* cfg dim = ffn dim */ };
 static int32_t widths[NBUF];
 static uint8_t *blob;
 static size_t blob_size, blob_cap;
@@ -258,6 +260,7 @@ static void check_gpu_alive(const char *where) {
 
 static void test_linear(int cublas) {
     int use = qrt_cuda_use_cublas(&mg, cublas);
+    int32_t qmax = qrt_cuda_fused_gemm_max(&mg, MAXB); /* packed weights: every row count through the fused GEMM */
     static const int rows_list[] = {1, 2, 4, 5, 8, 37, 300};
     float *x = malloc((size_t)MAXB * WIDTH * 4);
     for (int li = 0; li < NLIN; li++) {
@@ -273,6 +276,7 @@ static void test_linear(int cublas) {
             set_step(rows, 0, NULL, 0);
             put(0, x, (size_t)rows * l->K);
             poison(1, (size_t)rows * l->N);
+            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8, fused = packed && rows > 8;
             qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL,
                          l->dt, l->K, l->N, l->group, l->sym, 0.0f);
             float *y = get(1, (size_t)rows * l->N);
@@ -281,13 +285,33 @@ static void test_linear(int cublas) {
             snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N, l->group,
                      l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
                      l->dt == QRT_DT_I8 ? (rows <= 8 || !use ? "gemv_i8" : "cuBLAS int8") :
-                     rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") : use ? "cuBLAS" : "qk_gemm");
-            double tol = l->dt == QRT_DT_I8 ? 0.0 : rows > 8 && use && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
+                     rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") :
+                     fused ? "fused qgemm" : use ? "cuBLAS" : "qk_gemm");
+            double tol = l->dt == QRT_DT_I8 ? 0.0 : rows > 8 && (use || fused) && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
             report(what, rel_err(y, ref, (size_t)rows * l->N), tol);
+            if (fused && use && l->K <= MODEL_WIDE) { /* cuBLAS's scratch: rows x the model's width */
+                /* the same f16 weights and activations through qk_dequant_* + cuBLAS: only the order of the
+                 * f32 sums differs */
+                int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);
+                poison(1, (size_t)rows * l->N);
+                qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off,
+                             l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+                qrt_cuda_fused_gemm_max(&mg, old);
+                float *yc = get(1, (size_t)rows * l->N);
+                check_gpu_alive("linear (dequantize + cuBLAS)");
+                snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d dequantize + cuBLAS", dn[l->dt],
+                         l->K, l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows);
+                report(what, rel_err(yc, ref, (size_t)rows * l->N), tol);
+                snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d rows=%d fused vs dequantize + cuBLAS",
+                         dn[l->dt], l->K, l->N, l->group, rows);
+                report(what, rel_err(y, yc, (size_t)rows * l->N), 1e-5);
+                free(yc);
+            }
             free(y);
             free(ref);
         }
     }
+    qrt_cuda_fused_gemm_max(&mg, qmax);
     /* LM_HEAD: last row only, and every row */
     lin_case *l = &lins[0];
     int T = 4;
@@ -750,11 +774,11 @@ static int setup(qrt_model *m, int kv_f16, const uint8_t *cuda, size_t cuda_size
     memset(m, 0, sizeof *m);
     m->cfg[QRT_CFG_ABI_VERSION] = QRT_ABI_VERSION;
     m->cfg[QRT_CFG_N_LAYERS] = 2;
-    m->cfg[QRT_CFG_DIM] = 4096;
+    m->cfg[QRT_CFG_DIM] = MODEL_WIDE;
     m->cfg[QRT_CFG_N_HEADS] = 8;
     m->cfg[QRT_CFG_N_KV_HEADS] = 2;
     m->cfg[QRT_CFG_HEAD_DIM] = 64;
-    m->cfg[QRT_CFG_FFN_DIM] = 4096;
+    m->cfg[QRT_CFG_FFN_DIM] = MODEL_WIDE;
     m->cfg[QRT_CFG_VOCAB] = 512;
     m->cfg[QRT_CFG_MAX_CTX] = NCTX;
     m->cfg[QRT_CFG_N_BUFS] = NBUF;
@@ -891,7 +915,7 @@ int main(void) {
             test_pair(norm_off);
             test_residual();
             if (qrt_cuda_use_cublas(&mg, 1)) test_linear(1);
-            else printf("cuBLAS not found: prefill through qk_gemm only\n");
+            else printf("cuBLAS not found: prefill through qk_qgemm / qk_gemm only\n");
             test_attention("f32", 2e-5);
         } else {
             test_attention("f16", 3e-3);

@@ -1882,10 +1882,9 @@ __device__ __forceinline__ void qk_cpa_wait(void) {
  * written), read from nowhere. Blocks past the row's last (the step past K) are read from the last block: x
  * is zero there. */
 template <int DT>
-__device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ w, const qk_qlayout &l, int n, bool non,
-                                         int b, int nb) {
+__device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ wrow, bool non, int b, int nb) {
     typedef qk_fmt<DT> F;
-    const u8 *p = w + (size_t)n * l.row_bytes + (size_t)4 * F::bits * (b < nb ? b : nb - 1);
+    const u8 *p = wrow + 4 * F::bits * (b < nb ? b : nb - 1);
     if (F::bits == 4) {
         qk_cpa<16>(raw, p, non);
     } else if (F::bits == 8) {
@@ -1930,21 +1929,20 @@ __device__ __forceinline__ void qg_store_x(u16 *d, const float (&xv)[16]) {
  * threads of a weight row ask for 16 SS bits contiguous bytes of it at once (128 for 4 bits), one commit
  * group (empty past s1). */
 template <int DT>
-__device__ __forceinline__ void qg_run(u8 *run, const u8 *__restrict__ w, const qk_qlayout &l, int n, bool non, int s,
-                                       int s1, int nb, int tid) {
+__device__ __forceinline__ void qg_run(u8 *run, const u8 *__restrict__ wrow, bool non, int s, int s1, int nb, int tid) {
     typedef qk_qg<DT> Q;
 #pragma unroll
     for (int k = 0; k < Q::SS; k++)
-        if (s + k < s1) qg_issue<DT>(run + (k * 256 + tid) * Q::CB, w, l, n, non, 2 * (s + k) + (tid & 1), nb);
+        if (s + k < s1) qg_issue<DT>(run + (k * 256 + tid) * Q::CB, wrow, non, 2 * (s + k) + (tid & 1), nb);
     qk_cpa_commit();
 }
-/* (scale | zero << 16) of row n's group at block b */
+/* (scale | zero << 16) of the group of block b of a row (srow, zrow: its scales and zero points); gb blocks
+ * a group (0: one group), gsh = log2 gb when that is a power of two, else -1 */
 template <int DT>
-__device__ __forceinline__ u32 qg_sz(const u8 *__restrict__ w, const qk_qlayout &l, int n, int b, int nb, int g,
-                                     int sym) {
-    const size_t t = (size_t)n * l.G + (32 * (b < nb ? b : nb - 1)) / g;
-    return qk_ldu16((const u16 *)(w + l.scales_off) + t) |
-           (sym ? (u32)qk_fmt<DT>::half : qk_ldu8(w + l.zeros_off + t)) << 16;
+__device__ __forceinline__ u32 qg_sz(const u16 *srow, const u8 *zrow, int b, int nb, int gb, int gsh, int sym) {
+    b = b < nb ? b : nb - 1;
+    const int t = gb == 0 ? 0 : gsh >= 0 ? b >> gsh : b / gb;
+    return qk_ldu16(srow + t) | (sym ? (u32)qk_fmt<DT>::half : qk_ldu8(zrow + t)) << 16;
 }
 /* The 32 values of a raw block as 16 f16x2 in the k order above, to the f16 tile at d (16-byte aligned). */
 template <int DT>
@@ -2003,6 +2001,9 @@ __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float
     const int wr = tid >> 1, wc = tid & 1, xr = tid >> 2, xc = tid & 3;
     const bool non = n0 + wr < N, ton = m0 + xr < T;
     const int wn_ = non ? n0 + wr : N - 1;
+    const u8 *wrow = w + (size_t)wn_ * l.row_bytes, *zrow = w + l.zeros_off + (size_t)wn_ * l.G;
+    const u16 *srow = (const u16 *)(w + l.scales_off) + (size_t)wn_ * l.G;
+    const int gb = g >= K ? 0 : g / 32, gsh = gb && !(gb & (gb - 1)) ? __ffs(gb) - 1 : -1;
     u16 *xs0 = qg_sm, *ws0 = xs0 + 2 * QK_QG_BM * QK_QG_LD;
     u8 *raw0 = (u8 *)(ws0 + 2 * QK_QG_BN * QK_QG_LD);
     float acc[2][4][4];
@@ -2013,9 +2014,9 @@ __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
     /* weights (constant) before the dependency wait: the first two runs' copies and the first scale */
-    u32 sz = s0 < s1 ? qg_sz<DT>(w, l, wn_, 2 * s0 + wc, nb, g, sym) : 0;
-    qg_run<DT>(raw0, w, l, wn_, non, s0, s1, nb, tid);
-    qg_run<DT>(raw0 + Q::SS * 256 * Q::CB, w, l, wn_, non, s0 + Q::SS, s1, nb, tid);
+    u32 sz = s0 < s1 ? qg_sz<DT>(srow, zrow, 2 * s0 + wc, nb, gb, gsh, sym) : 0;
+    qg_run<DT>(raw0, wrow, non, s0, s1, nb, tid);
+    qg_run<DT>(raw0 + Q::SS * 256 * Q::CB, wrow, non, s0 + Q::SS, s1, nb, tid);
     QK_DEP();
     float xv[16];
     if (s0 < s1) qg_load_x(xv, x, m0 + xr, ton, QK_QG_BK * s0 + 16 * xc, K);
@@ -2027,9 +2028,9 @@ __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float
         qg_store_x<DT>(xs + xr * QK_QG_LD + 16 * xc, xv);
         if (k == 0) qk_cpa_wait<1>(); /* this thread's copies of run j have landed (run j + 1 may not) */
         qg_dequant<DT>(ws + wr * QK_QG_LD + 32 * wc, run + (k * 256 + tid) * Q::CB, sz);
-        if (s + 1 < s1) sz = qg_sz<DT>(w, l, wn_, 2 * (s + 1) + wc, nb, g, sym);
+        if (s + 1 < s1) sz = qg_sz<DT>(srow, zrow, 2 * (s + 1) + wc, nb, gb, gsh, sym);
         __syncthreads(); /* step s's x and W tiles complete; every warp is past step s - 1's mma */
-        if (k == Q::SS - 1) qg_run<DT>(run, w, l, wn_, non, s + 1 + Q::SS, s1, nb, tid); /* run j + 2 */
+        if (k == Q::SS - 1) qg_run<DT>(run, wrow, non, s + 1 + Q::SS, s1, nb, tid); /* run j + 2 */
         if (s + 1 < s1) qg_load_x(xv, x, m0 + xr, ton, QK_QG_BK * (s + 1) + 16 * xc, K);
 #pragma unroll
         for (int kk = 0; kk < QK_QG_BK; kk += 16) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Side-by-side decode throughput of qcc executables: every variant once per
-# round, rounds interleaved, so that each comparison is made on one machine
-# in one sitting (a device call gets a fresh machine; bench/NOTES-gemv.md,
-# session 10, shows ~1% between machines, less within one). Prints one
-# markdown table: decode tok/s per round, the median, and the ratio of the
-# median to the first variant's.
+# Side-by-side decode (or prefill) throughput of qcc executables: every
+# variant once per round, rounds interleaved, so that each comparison is made
+# on one machine in one sitting (a device call gets a fresh machine;
+# bench/NOTES-gemv.md, session 10, shows ~1% between machines, less within
+# one). Prints one markdown table: tok/s per round, the median, and the
+# ratio of the median to the first variant's.
 #
 #   bench/ab.sh [-r ROUNDS] VARIANT...
 #
@@ -12,7 +12,10 @@
 #   bench/ab.sh carry/e2e/llama-2-7b-4.bin "carry/e2e/llama-2-7b-4.bin|--cache-type f16"
 #   bench/ab.sh "old/l4.bin" "new/l4.bin" "new/l4.bin||QRT_SOMETHING=1"
 # OPTIONS go to the executable after --bench --prompt-len PROMPT --gen GEN -c CTX (env: PROMPT 128,
-# GEN 128, CTX 1024; the executable reports the median of 5 repetitions itself); ENV is a space-separated
+# GEN 128, CTX 1024; the executable reports the median of 5 repetitions itself); METRIC=prefill compares
+# the prompt's tok/s instead of decode's, e.g.
+#   METRIC=prefill PROMPT=64 GEN=4 bench/ab.sh X.bin "X.bin|--fused-gemm-max 0"
+# ENV is a space-separated
 # list of NAME=VALUE set for that run only. An executable that fails, or that ran on the CPU (unless
 # CPU_OK=1: testing the script), stops the script with its error.
 set -euo pipefail
@@ -20,7 +23,8 @@ rounds=2
 if [ "${1:-}" = "-r" ]; then rounds=${2:?}; shift 2; fi
 [ "$#" -ge 1 ] || { echo "usage: bench/ab.sh [-r ROUNDS] EXE[|OPTIONS[|ENV]]..." >&2; exit 2; }
 case "$rounds" in '' | *[!0-9]* | 0) echo "ab.sh: -r $rounds: expected a positive count" >&2; exit 2 ;; esac
-PROMPT=${PROMPT:-128} GEN=${GEN:-128} CTX=${CTX:-1024}
+PROMPT=${PROMPT:-128} GEN=${GEN:-128} CTX=${CTX:-1024} METRIC=${METRIC:-decode}
+case "$METRIC" in decode | prefill) ;; *) echo "ab.sh: METRIC=$METRIC: expected decode or prefill" >&2; exit 2 ;; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=$#
@@ -40,8 +44,8 @@ for r in $(seq 1 "$rounds"); do
       echo "ab.sh: variant $i ($v) ran on the CPU: $(head -3 "$tmp/err")" >&2
       exit 1
     fi
-    tg=$(awk -F'|' '/decode/ { gsub(/ /, "", $4); print $4 }' "$tmp/out")
-    [ -n "$tg" ] || { echo "ab.sh: variant $i ($v): no decode row in --bench's output" >&2; exit 1; }
+    tg=$(awk -F'|' -v m="$METRIC" '$3 ~ m { gsub(/ /, "", $4); print $4 }' "$tmp/out")
+    [ -n "$tg" ] || { echo "ab.sh: variant $i ($v): no $METRIC row in --bench's output" >&2; exit 1; }
     echo "$tg" >> "$tmp/v$i"
   done
 done
@@ -63,4 +67,4 @@ for i in $(seq 1 "$n"); do
   awk -v m="$med" -v b="$base" 'BEGIN { printf " %.1f | %.3f |\n", m, m / b }'
 done
 echo
-echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX, decode tok/s; $rounds rounds, variants interleaved."
+echo "batch 1, --bench --prompt-len $PROMPT --gen $GEN -c $CTX, $METRIC tok/s; $rounds rounds, variants interleaved."

@@ -302,7 +302,9 @@ typedef struct fn_slot {
 #define QRT_QG_BM 64
 #define QRT_QG_BN 128
 #define QRT_QG_BK 64
-#define QRT_QG_SMEM (2 * (QRT_QG_BM + QRT_QG_BN) * 72 * 2 + 2 * 16384) /* kernels.cu QK_QG_SMEM */
+#define QRT_QG_NS 4
+#define QRT_QG_SMEM(bits) /* kernels.cu QK_QG_SMEM */ \
+    ((QRT_QG_NS * QRT_QG_BM + 2 * QRT_QG_BN) * 72 * 2 + QRT_QG_NS * 256 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
 #define QRT_QG_SLOTS 264                                  /* blocks aimed at: 2 per SM of a 132-SM H100 */
 #define QRT_QG_PART ((size_t)16 << 20)                    /* split-k parts, bytes */
 #define QRT_QG_MAX_DEFAULT 64                             /* tokens; docs/performance.md, session 12 */
@@ -787,7 +789,9 @@ struct qrt_gpu_ctx {
     qrt_cu_ptr x16, w16;    /* cuBLAS prefill: activations and a weight tile in f16 */
     qrt_cu_ptr i8x;         /* W8A8: the step's tokens as int8 [rows, Kp] and their scales */
     size_t i8x_size;
-    qrt_cu_ptr qgp;         /* fused prefill GEMM without clusters: split-k parts [S, rows, N] (QRT_QG_PART bytes) */
+    qrt_cu_ptr qgp;         /* fused prefill GEMM: split-k parts [S, rows, N] (QRT_QG_PART bytes), then x as f16
+                             * [max_batch, qgx_k] in the kernel's k order (qk_qgemm_x16) */
+    int32_t qgx_k;
     size_t x16_elems, w16_elems;
     struct {
         float theta;
@@ -845,6 +849,9 @@ static int32_t prefill_tile(size_t w16_elems, int32_t K, int32_t N) {
     return tile < cap ? tile : cap;
 }
 
+static size_t qgx_bytes(int32_t rows, int32_t K) {
+    return (size_t)rows * ((K + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK) * 2;
+}
 static int32_t qgemm_splits(int32_t T, int32_t K, int32_t N) {
     int64_t base = (int64_t)((N + QRT_QG_BN - 1) / QRT_QG_BN) * ((T + QRT_QG_BM - 1) / QRT_QG_BM);
     int32_t steps = (K + QRT_QG_BK - 1) / QRT_QG_BK;
@@ -867,7 +874,7 @@ static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
     need += kv;
     if (G->use_cublas) /* qrt_cuda_ctx_init's prefill scratch */
         need += 2 * ((size_t)c->max_batch * widest_input(cfg) + prefill_w16_elems(cfg));
-    if (fn_get(G, "qk_qgemm_reduce")) need += QRT_QG_PART;
+    if (fn_get(G, "qk_qgemm_reduce")) need += QRT_QG_PART + qgx_bytes(c->max_batch, widest_input(cfg));
     if (need <= fr) return 0;
     snprintf(msg, cap, "out of GPU memory: a context of %d tokens needs %.2f GB (KV cache %.2f GB), the GPU has "
              "%.2f GB free (of %.2f GB)", (int)c->n_ctx, (double)need / 1e9, (double)kv / 1e9, (double)fr / 1e9,
@@ -923,7 +930,10 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
         X->x16 = dalloc(G, X->x16_elems * 2, &ok);
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
     }
-    if (fn_get(G, "qk_qgemm_reduce")) X->qgp = dalloc(G, QRT_QG_PART, &ok); /* packed weights: fused GEMM */
+    if (fn_get(G, "qk_qgemm_reduce")) { /* packed weights: the fused GEMM's scratch */
+        X->qgx_k = (kmax + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK;
+        X->qgp = dalloc(G, QRT_QG_PART + qgx_bytes(c->max_batch, kmax), &ok);
+    }
     if (fn_get(G, "qk_i8_quant")) { /* W8A8 linears: int8 tokens and scales */
         X->i8x_size = (size_t)c->max_batch * ((kmax + 31) / 32 * 32 + 4) + 64;
         X->i8x = dalloc(G, X->i8x_size, &ok);
@@ -1446,13 +1456,20 @@ static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_
     struct qrt_gpu_ctx *X = c->gpu;
     char name[48];
     snprintf(name, sizeof name, "qk_qgemm_%s", dt_name(dt));
-    qrt_cu_function f = fn_get(G, name), fr = fn_get(G, "qk_qgemm_reduce");
-    if (!f || !fr || !X->qgp || fn_smem(G, f, name, QRT_QG_SMEM)) return 1;
+    qrt_cu_function f = fn_get(G, name), fr = fn_get(G, "qk_qgemm_reduce"), fx = fn_get(G, "qk_qgemm_x16");
+    int32_t bits = qrt_qdtype_bits(dt);
+    size_t smem = QRT_QG_SMEM(bits);
+    if (!f || !fr || !fx || !X->qgp || K > X->qgx_k || fn_smem(G, f, name, smem)) return 1; /* (K: tests) */
+    /* x to f16 in the kernel's k order: pairs (k, k + P / 2) in groups of P (kernels.cu qk_qg) */
+    qrt_cu_ptr xp = X->qgp + QRT_QG_PART;
+    int32_t P = bits == 8 ? 4 : bits == 2 ? 16 : 8, Kp = (K + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK;
+    void *xargs[] = {&xp, &a, &rows, &K, &P};
+    launch(G, fx, grid_for((size_t)rows * Kp / 16, 256), 1, 1, 256, 0, xargs);
     int32_t S = qgemm_splits(rows, K, N);
     unsigned gx = (unsigned)((N + QRT_QG_BN - 1) / QRT_QG_BN), gz = (unsigned)((rows + QRT_QG_BM - 1) / QRT_QG_BM);
     qrt_cu_ptr y = S > 1 ? X->qgp : out;
-    void *args[] = {&wp, &bp, &a, &y, &rows, &K, &N, &g, &s};
-    launch(G, f, gx, (unsigned)S, gz, 256, QRT_QG_SMEM, args);
+    void *args[] = {&wp, &bp, &xp, &y, &rows, &K, &N, &g, &s};
+    launch(G, f, gx, (unsigned)S, gz, 256, (unsigned)smem, args);
     if (S > 1) {
         void *rargs[] = {&out, &y, &bp, &rows, &N, &S};
         launch(G, fr, grid_for((size_t)rows * N, 256), 1, 1, 256, 0, rargs);

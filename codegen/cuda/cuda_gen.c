@@ -273,7 +273,10 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             snprintf(name, sizeof name, kinds[k], dt_names[d]);
             add_name(m, &names, name);
         }
-        if (is_packed(d) && !packed_seen++) add_name(m, &names, "qk_qgemm_reduce"); /* the fused GEMM's split k */
+        if (is_packed(d) && !packed_seen++) { /* the fused GEMM's x and split k */
+            add_name(m, &names, "qk_qgemm_x16");
+            add_name(m, &names, "qk_qgemm_reduce");
+        }
         if (d == QRT_DT_Q3) add_name(m, &names, "qk_repack_q3"); /* the device layout (kernels.cu qk_q3w3) */
     }
     if (o->opt_level > 0) {

@@ -24,7 +24,7 @@
  *   qk_gemvp_<dt>_k<K>_n<N>_g<G>_<s|a>   gate / up and the SILU_MUL of their outputs, batch 1
  *   qk_gemm_<dt>               tiled GEMM for rows > 8 (no cuBLAS)
  *   qk_dequant_<dt>            packed weight rows -> f16 (cuBLAS prefill)
- *   qk_qgemm_<dt>, qk_qgemm_reduce   prefill GEMM reading packed weights (dequantization fused)
+ *   qk_qgemm_<dt>, qk_qgemm_x16, qk_qgemm_reduce   prefill GEMM reading packed weights (dequantization fused)
  * <dt> is f32 f16 bf16 q2 q3 q4 q8 (qrt_dtype), <kv> f32 or f16.
  */
 typedef unsigned char u8;
@@ -1816,20 +1816,18 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
  *
  * k order: the codes of a word come out in pairs (k, k + P/2) (one LOP3 per
  * pair with the 0x6400 magic: 1024 + q as f16), P = 8 for 4 and 3 bits, 4
- * for 8, 16 for 2. The W tile in shared memory keeps that order and x is
- * stored in the same order, so no code is moved; the sum over k does not
+ * for 8, 16 for 2. The W tile in shared memory keeps that order and
+ * qk_qgemm_x16 writes x in the same order (f16 [T, Kp], Kp = K rounded up
+ * to QK_QG_BK, zeros past K), so no code is moved; the sum over k does not
  * care.
  *
  * Block: 256 threads, a tile of QK_QG_BM tokens x QK_QG_BN output rows,
- * k-steps of QK_QG_BK. At a step, thread i dequantizes one 32-value block
- * of weight row i / 2 (bits x 4 bytes) into the W tile and converts 16
- * values of one token's x into the x tile (two buffers each, one barrier a
- * step). The weights come by cp.async in runs of SS steps, two runs ahead
- * (the first two before the dependency wait): a run is 128 contiguous bytes
- * of each row (96 for 3 bits), where copies a step apart (32 bytes of 4-bit
- * codes) left most of HBM's bandwidth unused. x comes through registers a
- * step ahead. Warps: 2 x 4, each 32 tokens x 32 rows (2 x 4 mma tiles),
- * fragments by ldmatrix.
+ * k-steps of QK_QG_BK. Thread i copies one 32-value block of weight row
+ * i / 2 (bits x 4 bytes) and 32 bytes of one token's x with cp.async,
+ * QK_QG_NS - 1 steps ahead (a ring in shared memory; the first weights
+ * before the dependency wait); at its step it dequantizes its own block
+ * into the f16 W tile (two buffers); one barrier a step. Warps: 2 x 4, each
+ * 32 tokens x 32 rows (2 x 4 mma tiles), fragments by ldmatrix.
  *
  * Split k (gridDim.y = S > 1): block z sums its share of the k-steps into
  * part [z, T, N], which qk_qgemm_reduce adds in z order, so the result
@@ -1840,14 +1838,15 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
 #define QK_QG_LD 72 /* halves per f16 tile row: 144 bytes, so ldmatrix's 8 rows hit 8 different bank quads */
 /* shared memory, bytes (runtime/cuda.c: same value): x and W f16 tiles (two each), two runs of raw W
  * (qk_qg: 256 threads x SS steps x CB bytes = 16 KB whatever the bits) */
-#define QK_QG_SMEM (2 * (QK_QG_BM + QK_QG_BN) * QK_QG_LD * 2 + 2 * 16384)
+#define QK_QG_NS 4 /* k-steps in the copy ring */
+#define QK_QG_SMEM(bits) \
+    ((QK_QG_NS * QK_QG_BM + 2 * QK_QG_BN) * QK_QG_LD * 2 + QK_QG_NS * 256 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
 
 template <int DT>
 struct qk_qg {
     static const int bits = qk_fmt<DT>::bits;
     static const int P = bits == 8 ? 4 : bits == 2 ? 16 : 8; /* k distance 2 x that of a code pair */
     static const int CB = bits == 8 ? 32 : bits == 2 ? 8 : 16; /* raw bytes a thread and step */
-    static const int SS = bits == 8 ? 2 : bits == 2 ? 8 : 4;    /* steps a run (128 bytes of a row; 3 bits: 96) */
 };
 __device__ __forceinline__ u32 qk_hsub2(u32 a, u32 b) {
     u32 d;
@@ -1895,46 +1894,44 @@ __device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ wrow, b
         qk_cpa<4>(raw, p, non), qk_cpa<4>(raw + 4, p + 4, non), qk_cpa<4>(raw + 8, p + 8, non);
     }
 }
-/* 16 values of token t's x from k0 (zero past K; t < T) into registers. Tokens past T are not read: zeros
- * (a clamped address that every block reads would make one L2 slice the bottleneck). */
-__device__ __forceinline__ void qg_load_x(float (&xv)[16], const float *__restrict__ x, int t, bool ton, int k0,
-                                          int K) {
-    const float *p = x + (size_t)t * K + k0;
-    if (ton && (K & 3) == 0 && k0 + 16 <= K) {
+#if QK_NEED_Q2 || QK_NEED_Q3 || QK_NEED_Q4 || QK_NEED_Q8
+/* x [T, K] f32 -> xp [T, Kp] f16 for qk_qgemm_<dt> (Kp = K rounded up to QK_QG_BK, zeros past K): rounded
+ * as qk_to_f16 does, in the weights' k order of P (slot pair j of 16 holds k a, a + P / 2); a thread per 16
+ * values. */
+extern "C" __global__ void qk_qgemm_x16(u16 *xp, const float *x, int T, int K, int P) {
+    QK_DEP();
+    const int Kp = (K + QK_QG_BK - 1) / QK_QG_BK * QK_QG_BK, U = Kp / 16;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < T * U; i += gridDim.x * blockDim.x) {
+        const int t = i / U, k0 = 16 * (i - t * U);
+        const float *p = x + (size_t)t * K + k0;
+        float v[16];
+        if ((K & 3) == 0 && k0 + 16 <= K) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const float4 v = *(const float4 *)(p + 4 * i);
-            xv[4 * i] = v.x, xv[4 * i + 1] = v.y, xv[4 * i + 2] = v.z, xv[4 * i + 3] = v.w;
+            for (int e = 0; e < 4; e++) {
+                const float4 f = *(const float4 *)(p + 4 * e);
+                v[4 * e] = f.x, v[4 * e + 1] = f.y, v[4 * e + 2] = f.z, v[4 * e + 3] = f.w;
+            }
+        } else {
+#pragma unroll
+            for (int e = 0; e < 16; e++) v[e] = k0 + e < K ? p[e] : 0.0f;
         }
-    } else {
+        u32 h[8];
 #pragma unroll
-        for (int i = 0; i < 16; i++) xv[i] = ton && k0 + i < K ? p[i] : 0.0f;
+        for (int j = 0; j < 8; j++) {
+            const int a = P * ((2 * j) / P) + ((2 * j) % P) / 2;
+            asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(h[j]) : "f"(v[a + P / 2]), "f"(v[a]));
+        }
+        uint4 *o = (uint4 *)(xp + (size_t)t * Kp + k0);
+        o[0] = make_uint4(h[0], h[1], h[2], h[3]);
+        o[1] = make_uint4(h[4], h[5], h[6], h[7]);
     }
 }
-/* ... to shared memory as f16 (rounded as qk_to_f16 does) in the weights' k order: slot pair i holds
- * (k a, k a + P / 2). */
-template <int DT>
-__device__ __forceinline__ void qg_store_x(u16 *d, const float (&xv)[16]) {
-    const int P = qk_qg<DT>::P;
-    u32 h[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int a = P * ((2 * i) / P) + ((2 * i) % P) / 2;
-        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(h[i]) : "f"(xv[a + P / 2]), "f"(xv[a]));
-    }
-    *(uint4 *)d = make_uint4(h[0], h[1], h[2], h[3]);
-    *(uint4 *)(d + 8) = make_uint4(h[4], h[5], h[6], h[7]);
-}
-/* A run: this thread's copies for steps s .. s + SS - 1 (those below s1), issued together so that the two
- * threads of a weight row ask for 16 SS bits contiguous bytes of it at once (128 for 4 bits), one commit
- * group (empty past s1). */
-template <int DT>
-__device__ __forceinline__ void qg_run(u8 *run, const u8 *__restrict__ wrow, bool non, int s, int s1, int nb, int tid) {
-    typedef qk_qg<DT> Q;
-#pragma unroll
-    for (int k = 0; k < Q::SS; k++)
-        if (s + k < s1) qg_issue<DT>(run + (k * 256 + tid) * Q::CB, wrow, non, 2 * (s + k) + (tid & 1), nb);
-    qk_cpa_commit();
+#endif
+/* This thread's 32 bytes of token t's x (16 values from k0 of xp) for a step, or zeros past T (a clamped
+ * address that every block read would make one L2 slice the bottleneck). */
+__device__ __forceinline__ void qg_issue_x(u16 *xs, const u16 *__restrict__ xp, int t, bool ton, int Kp, int k0) {
+    const u16 *p = xp + (size_t)t * Kp + k0;
+    qk_cpa<16>(xs, p, ton), qk_cpa<16>(xs + 8, p + 8, ton);
 }
 /* (scale | zero << 16) of the group of block b of a row (srow, zrow: its scales and zero points); gb blocks
  * a group (0: one group), gsh = log2 gb when that is a power of two, else -1 */
@@ -1987,25 +1984,26 @@ __device__ __forceinline__ void qg_dequant(u16 *d, const u8 *raw, u32 sz) {
 
 template <int DT>
 __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float *__restrict__ bias,
-                                           const float *__restrict__ x, float *__restrict__ y, int T, int K, int N,
+                                           const u16 *__restrict__ xp, float *__restrict__ y, int T, int K, int N,
                                            int g, int sym) {
     typedef qk_qg<DT> Q;
     extern __shared__ __align__(16) u16 qg_sm[];
     const qk_qlayout l = qk_qlayout_make(qk_fmt<DT>::bits, K, N, g);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int m0 = blockIdx.z * QK_QG_BM, n0 = blockIdx.x * QK_QG_BN;
-    const int steps = (K + QK_QG_BK - 1) / QK_QG_BK, nb = (K + 31) >> 5;
+    const int Kp = (K + QK_QG_BK - 1) / QK_QG_BK * QK_QG_BK, steps = Kp / QK_QG_BK, nb = (K + 31) >> 5;
     const int S = gridDim.y, z = blockIdx.y;
     const int s0 = (int)((long long)steps * z / S), s1 = (int)((long long)steps * (z + 1) / S);
-    /* this thread's loads: weight row wr, 32-value half wc of a step; token xr, 16 values xc */
+    /* this thread's copies: weight row wr, 32-value half wc of a step; token xr, 16 values xc */
     const int wr = tid >> 1, wc = tid & 1, xr = tid >> 2, xc = tid & 3;
     const bool non = n0 + wr < N, ton = m0 + xr < T;
-    const int wn_ = non ? n0 + wr : N - 1;
+    const int wn_ = non ? n0 + wr : N - 1, xt = ton ? m0 + xr : T - 1;
     const u8 *wrow = w + (size_t)wn_ * l.row_bytes, *zrow = w + l.zeros_off + (size_t)wn_ * l.G;
     const u16 *srow = (const u16 *)(w + l.scales_off) + (size_t)wn_ * l.G;
     const int gb = g >= K ? 0 : g / 32, gsh = gb && !(gb & (gb - 1)) ? __ffs(gb) - 1 : -1;
-    u16 *xs0 = qg_sm, *ws0 = xs0 + 2 * QK_QG_BM * QK_QG_LD;
+    u16 *xs0 = qg_sm, *ws0 = xs0 + QK_QG_NS * QK_QG_BM * QK_QG_LD;
     u8 *raw0 = (u8 *)(ws0 + 2 * QK_QG_BN * QK_QG_LD);
+    u16 *xdst = xs0 + xr * QK_QG_LD + 16 * xc;
     float acc[2][4][4];
 #pragma unroll
     for (int i = 0; i < 2; i++)
@@ -2013,25 +2011,34 @@ __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float
         for (int j = 0; j < 4; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
-    /* weights (constant) before the dependency wait: the first two runs' copies and the first scale */
+    /* weights (constant) before the dependency wait: the first steps' copies and scale; x after it. Commit
+     * group i holds step i's x (and group 0 all of these weights) */
     u32 sz = s0 < s1 ? qg_sz<DT>(srow, zrow, 2 * s0 + wc, nb, gb, gsh, sym) : 0;
-    qg_run<DT>(raw0, wrow, non, s0, s1, nb, tid);
-    qg_run<DT>(raw0 + Q::SS * 256 * Q::CB, wrow, non, s0 + Q::SS, s1, nb, tid);
+#pragma unroll
+    for (int i = 0; i < QK_QG_NS - 1; i++)
+        if (s0 + i < s1) qg_issue<DT>(raw0 + (i * 256 + tid) * Q::CB, wrow, non, 2 * (s0 + i) + wc, nb);
     QK_DEP();
-    float xv[16];
-    if (s0 < s1) qg_load_x(xv, x, m0 + xr, ton, QK_QG_BK * s0 + 16 * xc, K);
+#pragma unroll
+    for (int i = 0; i < QK_QG_NS - 1; i++) {
+        if (s0 + i < s1) qg_issue_x(xdst + i * QK_QG_BM * QK_QG_LD, xp, xt, ton, Kp, QK_QG_BK * (s0 + i) + 16 * xc);
+        qk_cpa_commit();
+    }
     const int wm = warp & 1, wn = warp >> 1, lr = lane & 7, lm = lane >> 3;
     for (int s = s0; s < s1; s++) {
-        const int j = (s - s0) / Q::SS, k = (s - s0) - Q::SS * j, buf = (s - s0) & 1;
-        u16 *xs = xs0 + buf * QK_QG_BM * QK_QG_LD, *ws = ws0 + buf * QK_QG_BN * QK_QG_LD;
-        u8 *run = raw0 + (j & 1) * Q::SS * 256 * Q::CB;
-        qg_store_x<DT>(xs + xr * QK_QG_LD + 16 * xc, xv);
-        if (k == 0) qk_cpa_wait<1>(); /* this thread's copies of run j have landed (run j + 1 may not) */
-        qg_dequant<DT>(ws + wr * QK_QG_LD + 32 * wc, run + (k * 256 + tid) * Q::CB, sz);
+        const int r = (s - s0) % QK_QG_NS, buf = (s - s0) & 1;
+        u16 *xs = xs0 + r * QK_QG_BM * QK_QG_LD, *ws = ws0 + buf * QK_QG_BN * QK_QG_LD;
+        qk_cpa_wait<QK_QG_NS - 2>(); /* this thread's copies of step s have landed */
+        qg_dequant<DT>(ws + wr * QK_QG_LD + 32 * wc, raw0 + (r * 256 + tid) * Q::CB, sz);
         if (s + 1 < s1) sz = qg_sz<DT>(srow, zrow, 2 * (s + 1) + wc, nb, gb, gsh, sym);
         __syncthreads(); /* step s's x and W tiles complete; every warp is past step s - 1's mma */
-        if (k == Q::SS - 1) qg_run<DT>(run, wrow, non, s + 1 + Q::SS, s1, nb, tid); /* run j + 2 */
-        if (s + 1 < s1) qg_load_x(xv, x, m0 + xr, ton, QK_QG_BK * (s + 1) + 16 * xc, K);
+        {
+            const int sn = s + QK_QG_NS - 1, rn = (sn - s0) % QK_QG_NS; /* into step s - 1's slot */
+            if (sn < s1) {
+                qg_issue<DT>(raw0 + (rn * 256 + tid) * Q::CB, wrow, non, 2 * sn + wc, nb);
+                qg_issue_x(xdst + rn * QK_QG_BM * QK_QG_LD, xp, xt, ton, Kp, QK_QG_BK * sn + 16 * xc);
+            }
+            qk_cpa_commit();
+        }
 #pragma unroll
         for (int kk = 0; kk < QK_QG_BK; kk += 16) {
             u32 a[2][4], b[2][4];
@@ -3213,9 +3220,9 @@ struct qk_gemv_sel<DT, B, false, W> {
         dequant_core<DT>(out, w, n0, nn, K, N, g, sym);                                                  \
     }                                                                                                    \
     extern "C" __global__ void __launch_bounds__(256, 2)                                                 \
-        qk_qgemm_##name(const u8 *w, const float *bias, const float *x, float *y, int T, int K, int N,   \
+        qk_qgemm_##name(const u8 *w, const float *bias, const u16 *xp, float *y, int T, int K, int N,    \
                         int g, int sym) {                                                                \
-        qgemm_core<DT>(w, bias, x, y, T, K, N, g, sym);                                                  \
+        qgemm_core<DT>(w, bias, xp, y, T, K, N, g, sym);                                                 \
     }
 
 #if QK_NEED_F32

@@ -276,7 +276,8 @@ static void test_linear(int cublas) {
             set_step(rows, 0, NULL, 0);
             put(0, x, (size_t)rows * l->K);
             poison(1, (size_t)rows * l->N);
-            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8, fused = packed && rows > 8;
+            /* the fused GEMM's x scratch holds rows x the model's width (wider: qk_gemm or cuBLAS) */
+            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8, fused = packed && rows > 8 && l->K <= MODEL_WIDE;
             qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL,
                          l->dt, l->K, l->N, l->group, l->sym, 0.0f);
             float *y = get(1, (size_t)rows * l->N);
@@ -289,7 +290,7 @@ static void test_linear(int cublas) {
                      fused ? "fused qgemm" : use ? "cuBLAS" : "qk_gemm");
             double tol = l->dt == QRT_DT_I8 ? 0.0 : rows > 8 && (use || fused) && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
             report(what, rel_err(y, ref, (size_t)rows * l->N), tol);
-            if (fused && use && l->K <= MODEL_WIDE) { /* cuBLAS's scratch: rows x the model's width */
+            if (fused && use) {
                 /* the same f16 weights and activations through qk_dequant_* + cuBLAS: only the order of the
                  * f32 sums differs */
                 int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);

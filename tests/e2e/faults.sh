@@ -145,6 +145,7 @@ expect_fail 1 "fewer than one window of 512" "$T/m.bin" --perplexity "$T/short.t
 expect_fail 1 "cannot read" "$T/m.bin" --perplexity "$T/missing.txt"
 expect_fail 1 "unknown option" "$T/m.bin" --frobnicate
 expect_fail 1 "invalid value" "$T/m.bin" -n lots
+expect_fail 1 "error: --fused-gemm-max: invalid value '-3'" "$T/m.bin" --fused-gemm-max -3
 # invalid UTF-8 in the prompt goes through byte fallback: no error at all
 rc=0; "$T/m.bin" -p $'Lily \xff\xfe\xc3 saw' -n 8 --temp 0 > "$T/utf8.txt" 2> "$T/err" || rc=$?
 [ $rc -eq 0 ] && [ ! -s "$T/err" ] || fail "invalid UTF-8 prompt: exit $rc: $(cat "$T/err")"

@@ -298,7 +298,7 @@ typedef struct fn_slot {
  * dequantize + GEMM kernel (qk_qgemm_*, codegen/cuda/kernels.cu), no f16 copy of the weight. Tiles of
  * QRT_QG_BM tokens x QRT_QG_BN rows; where they are too few to fill the GPU, k is split over S blocks whose
  * parts qk_qgemm_reduce adds in order. S depends on T, K and N only (QRT_QG_SLOTS is a constant, not the
- * device's SM count), so a given GPU path gives the same bits on every GPU. */
+ * device's SM count), so the sums do not depend on the size of the GPU. */
 #define QRT_QG_BM 64
 #define QRT_QG_BN 128
 #define QRT_QG_BK 64

@@ -1836,9 +1836,9 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
 #define QK_QG_BN 128
 #define QK_QG_BK 64
 #define QK_QG_LD 72 /* halves per f16 tile row: 144 bytes, so ldmatrix's 8 rows hit 8 different bank quads */
-/* shared memory, bytes (runtime/cuda.c: same value): x and W f16 tiles (two each), two runs of raw W
- * (qk_qg: 256 threads x SS steps x CB bytes = 16 KB whatever the bits) */
 #define QK_QG_NS 4 /* k-steps in the copy ring */
+/* shared memory, bytes (runtime/cuda.c mirrors it): the ring's x tiles, two f16 W tiles, the ring's raw
+ * codes (qk_qg::CB bytes a thread and step) */
 #define QK_QG_SMEM(bits) \
     ((QK_QG_NS * QK_QG_BM + 2 * QK_QG_BN) * QK_QG_LD * 2 + QK_QG_NS * 256 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
 

@@ -1845,7 +1845,6 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
 template <int DT>
 struct qk_qg {
     static const int bits = qk_fmt<DT>::bits;
-    static const int P = bits == 8 ? 4 : bits == 2 ? 16 : 8; /* k distance 2 x that of a code pair */
     static const int CB = bits == 8 ? 32 : bits == 2 ? 8 : 16; /* raw bytes a thread and step */
 };
 __device__ __forceinline__ u32 qk_hsub2(u32 a, u32 b) {
@@ -1896,8 +1895,8 @@ __device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ wrow, b
 }
 #if QK_NEED_Q2 || QK_NEED_Q3 || QK_NEED_Q4 || QK_NEED_Q8
 /* x [T, K] f32 -> xp [T, Kp] f16 for qk_qgemm_<dt> (Kp = K rounded up to QK_QG_BK, zeros past K): rounded
- * as qk_to_f16 does, in the weights' k order of P (slot pair j of 16 holds k a, a + P / 2); a thread per 16
- * values. */
+ * as qk_to_f16 does, in the weights' k order of P (slot pair j of 16 holds k a, a + P / 2; P = 8 for 4 and
+ * 3 bits, 4 for 8, 16 for 2: runtime/cuda.c qgemm); a thread per 16 values. */
 extern "C" __global__ void qk_qgemm_x16(u16 *xp, const float *x, int T, int K, int P) {
     QK_DEP();
     const int Kp = (K + QK_QG_BK - 1) / QK_QG_BK * QK_QG_BK, U = Kp / 16;

@@ -303,7 +303,7 @@ typedef struct fn_slot {
 #define QRT_QG_BN 128
 #define QRT_QG_BK 64
 #define QRT_QG_NS 4
-#define QRT_QG_SMEM(bits) /* kernels.cu QK_QG_SMEM */ \
+#define QRT_QG_SMEM(bits) /* kernels.cu qgemm_core's layout */ \
     ((QRT_QG_NS * QRT_QG_BM + 2 * QRT_QG_BN) * 72 * 2 + QRT_QG_NS * 256 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
 #define QRT_QG_SLOTS 264                                  /* blocks aimed at: 2 per SM of a 132-SM H100 */
 #define QRT_QG_PART ((size_t)16 << 20)                    /* split-k parts, bytes */
@@ -849,9 +849,9 @@ static int32_t prefill_tile(size_t w16_elems, int32_t K, int32_t N) {
     return tile < cap ? tile : cap;
 }
 
-static size_t qgx_bytes(int32_t rows, int32_t K) {
-    return (size_t)rows * ((K + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK) * 2;
-}
+/* K rounded up to whole k-steps: the width of the fused GEMM's f16 x (qk_qgemm_x16) */
+static int32_t qg_kp(int32_t K) { return (K + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK; }
+static size_t qgx_bytes(int32_t rows, int32_t K) { return (size_t)rows * qg_kp(K) * 2; }
 static int32_t qgemm_splits(int32_t T, int32_t K, int32_t N) {
     int64_t base = (int64_t)((N + QRT_QG_BN - 1) / QRT_QG_BN) * ((T + QRT_QG_BM - 1) / QRT_QG_BM);
     int32_t steps = (K + QRT_QG_BK - 1) / QRT_QG_BK;
@@ -931,7 +931,7 @@ int qrt_cuda_ctx_init(qrt_ctx *c, char *msg, size_t cap) {
         X->w16 = dalloc(G, X->w16_elems * 2, &ok);
     }
     if (fn_get(G, "qk_qgemm_reduce")) { /* packed weights: the fused GEMM's scratch */
-        X->qgx_k = (kmax + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK;
+        X->qgx_k = qg_kp(kmax);
         X->qgp = dalloc(G, QRT_QG_PART + qgx_bytes(c->max_batch, kmax), &ok);
     }
     if (fn_get(G, "qk_i8_quant")) { /* W8A8 linears: int8 tokens and scales */
@@ -1462,7 +1462,7 @@ static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_
     if (!f || !fr || !fx || !X->qgp || K > X->qgx_k || fn_smem(G, f, name, smem)) return 1; /* (K: tests) */
     /* x to f16 in the kernel's k order: pairs (k, k + P / 2) in groups of P (kernels.cu qk_qg) */
     qrt_cu_ptr xp = X->qgp + QRT_QG_PART;
-    int32_t P = bits == 8 ? 4 : bits == 2 ? 16 : 8, Kp = (K + QRT_QG_BK - 1) / QRT_QG_BK * QRT_QG_BK;
+    int32_t P = bits == 8 ? 4 : bits == 2 ? 16 : 8, Kp = qg_kp(K);
     void *xargs[] = {&xp, &a, &rows, &K, &P};
     launch(G, fx, grid_for((size_t)rows * Kp / 16, 256), 1, 1, 256, 0, xargs);
     int32_t S = qgemm_splits(rows, K, N);

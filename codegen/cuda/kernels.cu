@@ -1837,10 +1837,9 @@ __device__ __forceinline__ void dequant_core(u16 *out, const u8 *w, int n0, int 
 #define QK_QG_BK 64
 #define QK_QG_LD 72 /* halves per f16 tile row: 144 bytes, so ldmatrix's 8 rows hit 8 different bank quads */
 #define QK_QG_NS 4 /* k-steps in the copy ring */
-/* shared memory, bytes (runtime/cuda.c mirrors it): the ring's x tiles, two f16 W tiles, the ring's raw
- * codes (qk_qg::CB bytes a thread and step) */
-#define QK_QG_SMEM(bits) \
-    ((QK_QG_NS * QK_QG_BM + 2 * QK_QG_BN) * QK_QG_LD * 2 + QK_QG_NS * 256 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
+/* Dynamic shared memory (runtime/cuda.c QRT_QG_SMEM computes its size): the ring's x tiles (QK_QG_NS x
+ * QK_QG_BM rows), two f16 W tiles (QK_QG_BN rows), rows of QK_QG_LD halves; then the ring's raw codes,
+ * qk_qg::CB bytes a thread and step. */
 
 template <int DT>
 struct qk_qg {
@@ -1857,24 +1856,23 @@ __device__ __forceinline__ u32 qk_hmul2(u32 a, u32 b) {
     asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
     return d;
 }
-/* BYTES from src to shared memory, or zeros (on: 0; nothing is read then) */
+/* BYTES from src to shared memory, or zeros (on: 0; nothing is read then); 16 bytes: qk_cp16 */
 template <int BYTES>
 __device__ __forceinline__ void qk_cpa(void *dst, const void *src, bool on) {
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    if (BYTES == 16)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(on ? 16 : 0)
-                     : "memory");
-    else
+    if (BYTES == 16) {
+        qk_cp16((float *)dst, (const float *)src, on ? 16 : 0);
+    } else {
+        const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
         asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(BYTES),
                      "r"(on ? BYTES : 0)
                      : "memory");
+    }
 }
 __device__ __forceinline__ void qk_cpa_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void qk_cpa_wait(void) {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
-
 
 /* Thread i's copy for a k-step: block b of weight row n. Rows past N are zeros (their sums are not
  * written), read from nowhere. Blocks past the row's last (the step past K) are read from the last block: x
@@ -1979,7 +1977,6 @@ __device__ __forceinline__ void qg_dequant(u16 *d, const u8 *raw, u32 sz) {
 #pragma unroll
     for (int i = 0; i < 4; i++) *(uint4 *)(d + 8 * i) = make_uint4(h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]);
 }
-
 
 template <int DT>
 __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float *__restrict__ bias,
@@ -2394,7 +2391,6 @@ __device__ __forceinline__ void rope_append_core(float *q, float *k, const float
 #define QK_ATT_U 4 /* positions per group and round */
 #define QK_ATT_SPOS 128 /* one token: positions per active split (at least minsplit splits) */
 #define QK_ATT_MAXS 1024 /* splits per head at most (runtime/cuda.c caps nsplit) */
-
 
 /* Thread block clusters (sm_90+): the splits of a head launched as one cluster (runtime/cuda.c) merge
  * through distributed shared memory. On older targets no launch has a cluster: qk_cl_n() is 1. */

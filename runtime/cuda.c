@@ -306,6 +306,18 @@ typedef struct fn_slot {
 #define QRT_QG_SMEM(bits) /* kernels.cu qgemm_core's layout */ \
     ((QRT_QG_NS * QRT_QG_BM + 2 * QRT_QG_BN) * 72 * 2 + QRT_QG_NS * 256 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
 #define QRT_QG_SLOTS 264                                  /* blocks aimed at: 2 per SM of a 132-SM H100 */
+/* Up to 64 tokens: qk_qgemm_<dt>_t<8 NT> (kernels.cu qgemms_core), W dequantized in registers; blocks of
+ * QRT_QS_BN(nt) rows (128 up to 16 tokens, 256 beyond), k in chunks of 128; two blocks an SM up to 16 tokens,
+ * one beyond, on QRT_QS_SLOTS SMs (a 132-SM H100: a constant, so S does not depend on the device). */
+#define QRT_QS_MT(nt) ((nt) <= 2 ? 1 : 2)
+#define QRT_QS_BN(nt) (128 * QRT_QS_MT(nt))
+#define QRT_QS_NS 4
+#define QRT_QS_XLD 320
+#define QRT_QS_SLOTS 132
+#define QRT_QS_MIN_ROWS 4 /* 2-3 rows: the 4-row GEMV is as fast or faster (docs/performance.md, session 13) */
+#define QRT_QS_SMEM(bits, nt) /* kernels.cu qgemms_core's layout */ \
+    ((size_t)QRT_QS_NS * 8 * (nt) * QRT_QS_XLD +                   \
+     (size_t)8 * QRT_QS_NS * 2 * QRT_QS_MT(nt) * 32 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
 #define QRT_QG_PART ((size_t)16 << 20)                    /* split-k parts, bytes */
 #define QRT_QG_MAX_DEFAULT 64                             /* tokens; docs/performance.md, session 12 */
 struct qrt_gpu {
@@ -314,6 +326,7 @@ struct qrt_gpu {
     qrt_cublas_handle blas;
     int32_t use_cublas;  /* 1 on, 0 absent, 2 switched off (tests), -1 not tried: loaded at the first prefill */
     int32_t qgemm_max;   /* packed weights: prefill chunks of up to this many tokens through qk_qgemm_* */
+    uint64_t writes;     /* launches, graph replays and uploads so far: what may have changed device memory */
     qrt_cu_device dev;
     qrt_cu_context ctx;
     qrt_cu_stream stream;
@@ -526,6 +539,7 @@ static qrt_cu_result launch_cl(struct qrt_gpu *G, qrt_cu_function f, unsigned gx
         r = G->cu->LaunchKernel(f, gx, gy ? gy : 1, gz ? gz : 1, bx, 1, 1, (unsigned)smem, G->stream, args, NULL);
     }
     if (r == 0 && G->tslot) trace_launch(G, f);
+    G->writes++;
     return r;
 }
 
@@ -792,6 +806,11 @@ struct qrt_gpu_ctx {
     qrt_cu_ptr qgp;         /* fused prefill GEMM: split-k parts [S, rows, N] (QRT_QG_PART bytes), then x as f16
                              * [max_batch, qgx_k] in the kernel's k order (qk_qgemm_x16) */
     int32_t qgx_k;
+    struct { /* what qgx holds: x = a [rows, K] in the order of P, valid while G->writes is at */
+        qrt_cu_ptr a;
+        int32_t rows, K, P;
+        uint64_t at;
+    } qgx_of;
     size_t x16_elems, w16_elems;
     struct {
         float theta;
@@ -859,6 +878,14 @@ static int32_t qgemm_splits(int32_t T, int32_t K, int32_t N) {
     if (S > steps / 8) S = steps / 8; /* at least 8 k-steps a block */
     while (S > 1 && (size_t)S * T * N * sizeof(float) > QRT_QG_PART) S--;
     return S < 1 ? 1 : (int32_t)S;
+}
+
+static int32_t qgemms_splits(int32_t T, int32_t nt, int32_t K, int32_t N) {
+    int32_t base = (N + QRT_QS_BN(nt) - 1) / QRT_QS_BN(nt), chunks = ((K + 31) / 32 + 3) / 4;
+    int32_t S = QRT_QS_SLOTS * (nt <= 2 ? 2 : 1) / base; /* kernels.cu QK_QS_MINB */
+    if (S > chunks / 4) S = chunks / 4; /* at least 4 chunks a block */
+    while (S > 1 && (size_t)S * T * N * sizeof(float) > QRT_QG_PART) S--;
+    return S < 1 ? 1 : S;
 }
 
 /* Before allocating a context: do its buffers and KV cache fit in what the
@@ -986,6 +1013,7 @@ void qrt_cuda_ctx_release(qrt_ctx *c) {
 static void replay(struct qrt_gpu *G, struct qrt_gpu_ctx *X) {
     if (G->tslot) trace_replay(G);
     CK(G->cu->GraphLaunch(X->exec, G->stream));
+    G->writes++;
 }
 
 /* The decode step as a graph: captured on the second one-token step. */
@@ -1449,7 +1477,8 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
     void *args[] = {&res, &res, &out, &n};
     launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
 }
-/* Packed weights, more than 8 tokens: the fused dequantize + GEMM (QRT_QG_*). 1: not in the module. */
+/* Packed weights, 2 tokens or more: the fused dequantize + GEMM (QRT_QS_* up to 64 tokens, else QRT_QG_*).
+ * 1: not in the module, or not for this device. */
 static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_ptr wp, qrt_cu_ptr bp, int32_t dt,
                  int32_t K, int32_t N, int32_t g, int32_t s) {
     struct qrt_gpu *G = c->m->gpu;
@@ -1459,21 +1488,44 @@ static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_
     qrt_cu_function f = fn_get(G, name), fr = fn_get(G, "qk_qgemm_reduce"), fx = fn_get(G, "qk_qgemm_x16");
     int32_t bits = qrt_qdtype_bits(dt);
     size_t smem = QRT_QG_SMEM(bits);
-    if (!f || !fr || !fx || !X->qgp || K > X->qgx_k || fn_smem(G, f, name, smem)) return 1; /* (K: tests) */
+    /* up to 64 tokens: the register-dequantizing kernel for 8 NT tokens, where the module has it and the
+     * device's shared memory holds its ring (else the tiled one) */
+    int32_t nt = rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ? 4 : rows <= 64 ? 8 : 0;
+    if (bits == 8 && nt > 1) nt = 0; /* 8 bits: the tiled kernel is faster from 9 tokens (session 13) */
+    qrt_cu_function fs = NULL;
+    if (nt && (int64_t)QRT_QS_SMEM(bits, nt) <= G->smem_optin) {
+        char sname[48];
+        snprintf(sname, sizeof sname, "qk_qgemm_%s_t%d", dt_name(dt), (int)(8 * nt));
+        if ((fs = fn_get(G, sname)) && fn_smem(G, fs, sname, QRT_QS_SMEM(bits, nt))) return 1;
+    }
+    if (!fs && (int64_t)smem > G->smem_optin) return 1;
+    if (!(fs || f) || !fr || !fx || !X->qgp || K > X->qgx_k || (!fs && fn_smem(G, f, name, smem)))
+        return 1; /* (K: tests) */
     /* x to f16 in the kernel's k order: pairs (k, k + P / 2) in groups of P (kernels.cu qk_qg) */
     qrt_cu_ptr xp = X->qgp + QRT_QG_PART;
     int32_t P = bits == 8 ? 4 : bits == 2 ? 16 : 8, Kp = qg_kp(K);
     void *xargs[] = {&xp, &a, &rows, &K, &P};
-    launch(G, fx, grid_for((size_t)rows * Kp / 16, 256), 1, 1, 256, 0, xargs);
-    int32_t S = qgemm_splits(rows, K, N);
-    unsigned gx = (unsigned)((N + QRT_QG_BN - 1) / QRT_QG_BN), gz = (unsigned)((rows + QRT_QG_BM - 1) / QRT_QG_BM);
+    /* q / k / v (and gate / up) read the same x: converted once, unless anything ran or was written since */
+    if (X->qgx_of.a != a || X->qgx_of.rows != rows || X->qgx_of.K != K || X->qgx_of.P != P ||
+        X->qgx_of.at != G->writes) {
+        launch(G, fx, grid_for((size_t)rows * Kp / 16, 256), 1, 1, 256, 0, xargs);
+        X->qgx_of.a = a, X->qgx_of.rows = rows, X->qgx_of.K = K, X->qgx_of.P = P;
+    }
+    int32_t S = fs ? qgemms_splits(rows, nt, K, N) : qgemm_splits(rows, K, N);
     qrt_cu_ptr y = S > 1 ? X->qgp : out;
     void *args[] = {&wp, &bp, &xp, &y, &rows, &K, &N, &g, &s};
-    launch(G, f, gx, (unsigned)S, gz, 256, (unsigned)smem, args);
+    if (fs) {
+        launch(G, fs, (unsigned)((N + QRT_QS_BN(nt) - 1) / QRT_QS_BN(nt)), (unsigned)S, 1, 256,
+               (unsigned)QRT_QS_SMEM(bits, nt), args);
+    } else {
+        unsigned gx = (unsigned)((N + QRT_QG_BN - 1) / QRT_QG_BN), gz = (unsigned)((rows + QRT_QG_BM - 1) / QRT_QG_BM);
+        launch(G, f, gx, (unsigned)S, gz, 256, (unsigned)smem, args);
+    }
     if (S > 1) {
         void *rargs[] = {&out, &y, &bp, &rows, &N, &S};
         launch(G, fr, grid_for((size_t)rows * N, 256), 1, 1, 256, 0, rargs);
     }
+    X->qgx_of.at = G->writes; /* (these launches wrote y and out, not a) */
     return 0;
 }
 /* 1: res was added */
@@ -1489,6 +1541,9 @@ static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, con
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
     qrt_cu_ptr wp = wlin(G, w, dt, K, N), bp = wdev(G, bias);
     char name[96];
+    if (bits && rows >= QRT_QS_MIN_ROWS && rows <= 8 && rows <= G->qgemm_max &&
+        !qgemm(c, out, a, rows, wp, bp, dt, K, N, g, s))
+        return 0;
     if (rows <= 8) {
         int32_t B = rows == 1 ? 1 : 4;
         int n = snprintf(name, sizeof name, "qk_gemv_%s_k%d_n%d_g%d_%c_b%d", dt_name(dt), (int)K, (int)N, (int)g,
@@ -1808,6 +1863,7 @@ void qrt_cuda_dfree(qrt_model *m, qrt_cu_ptr p) {
 int qrt_cuda_upload(qrt_model *m, qrt_cu_ptr dst, const void *src, size_t bytes) {
     struct qrt_gpu *G = m->gpu;
     flush(G);
+    G->writes++;
     return CK(G->cu->StreamSynchronize(G->stream)) || CK(G->cu->MemcpyHtoD(dst, src, bytes)) ? -1 : 0;
 }
 

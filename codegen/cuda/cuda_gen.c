@@ -267,9 +267,10 @@ int qc_cuda_module_init(qc_cuda_module *m, const qc_cuda_linear *lin, int32_t n_
             for (int k = 0; k < 4; k++) add_name(m, &names, i8k[k]);
             continue;
         }
-        static const char *const kinds[] = {"qk_gemv_%s_b1", "qk_gemv_%s_b4", "qk_gemm_%s", "qk_dequant_%s",
-                                            "qk_qgemm_%s"};
-        for (int k = 0; k < (is_packed(d) ? 5 : 3); k++) {
+        static const char *const kinds[] = {"qk_gemv_%s_b1",   "qk_gemv_%s_b4",   "qk_gemm_%s",
+                                            "qk_dequant_%s",   "qk_qgemm_%s",     "qk_qgemm_%s_t8",
+                                            "qk_qgemm_%s_t16", "qk_qgemm_%s_t32", "qk_qgemm_%s_t64"};
+        for (int k = 0; k < (is_packed(d) ? 9 : 3); k++) {
             snprintf(name, sizeof name, kinds[k], dt_names[d]);
             add_name(m, &names, name);
         }

@@ -1878,13 +1878,13 @@ __device__ __forceinline__ void qk_cpa_wait(void) {
  * written), read from nowhere. Blocks past the row's last (the step past K) are read from the last block: x
  * is zero there. */
 template <int DT>
-__device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ wrow, bool non, int b, int nb) {
+__device__ __forceinline__ void qg_issue(u8 *raw, const u8 *__restrict__ wrow, bool non, int b, int nb, int sub = 16) {
     typedef qk_fmt<DT> F;
     const u8 *p = wrow + 4 * F::bits * (b < nb ? b : nb - 1);
     if (F::bits == 4) {
         qk_cpa<16>(raw, p, non);
-    } else if (F::bits == 8) {
-        qk_cpa<16>(raw, p, non), qk_cpa<16>(raw + 16, p + 16, non);
+    } else if (F::bits == 8) { /* its second 16 bytes at raw + sub */
+        qk_cpa<16>(raw, p, non), qk_cpa<16>(raw + sub, p + 16, non);
     } else if (F::bits == 2) {
         qk_cpa<8>(raw, p, non);
     } else {
@@ -1938,42 +1938,41 @@ __device__ __forceinline__ u32 qg_sz(const u16 *srow, const u8 *zrow, int b, int
     const int t = gb == 0 ? 0 : gsh >= 0 ? b >> gsh : b / gb;
     return qk_ldu16(srow + t) | (sym ? (u32)qk_fmt<DT>::half : qk_ldu8(zrow + t)) << 16;
 }
-/* The 32 values of a raw block as 16 f16x2 in the k order above, to the f16 tile at d (16-byte aligned). */
+/* The words of a raw block (8 bits: its second 16 bytes at raw + sub; 2 to 4 bits leave the rest of wv unset);
+ * 3 bits: words 0-2 and, as word 3, their bits 3 gathered (qk_q3w3) shifted to nibble bits 0-2. */
 template <int DT>
-__device__ __forceinline__ void qg_dequant(u16 *d, const u8 *raw, u32 sz) {
+__device__ __forceinline__ void qg_words(u32 (&wv)[8], const u8 *raw, int sub = 16) {
     typedef qk_fmt<DT> F;
-    const u32 s2 = (sz & 0xffffu) * 0x10001u, z2 = (0x6400u | (sz >> 16)) * 0x10001u;
-    u32 wv[8], h[16];
     if (F::bits == 8) {
-        const uint4 a = *(const uint4 *)raw, c = *(const uint4 *)(raw + 16);
+        const uint4 a = *(const uint4 *)raw, c = *(const uint4 *)(raw + sub);
         wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w, wv[4] = c.x, wv[5] = c.y, wv[6] = c.z, wv[7] = c.w;
     } else if (F::bits == 2) {
         const uint2 a = *(const uint2 *)raw;
-        wv[0] = a.x, wv[1] = a.y, wv[2] = wv[3] = 0;
+        wv[0] = a.x, wv[1] = a.y;
     } else {
         const uint4 a = *(const uint4 *)raw;
-        wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w;
+        wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = F::bits == 4 ? a.w : qk_q3w3(a.x, a.y, a.z) >> 1;
     }
-    if (F::bits == 4 || F::bits == 3) {
-        const u32 m = F::bits == 4 ? 0x000f000fu : 0x00070007u;
-        const u32 w3 = F::bits == 4 ? wv[3] : qk_q3w3(wv[0], wv[1], wv[2]) >> 1;
+}
+/* Pair j (0-15) of a block's words as f16x2 of 1024 + q (the 0x6400 magic), in the k order above. */
+template <int DT>
+__device__ __forceinline__ u32 qg_pair(const u32 (&wv)[8], int j) {
+    typedef qk_fmt<DT> F;
+    if (F::bits == 8) return ((wv[j >> 1] >> (8 * (j & 1))) & 0x00ff00ffu) | 0x64006400u;
+    if (F::bits == 2) return ((wv[j >> 3] >> (2 * (j & 7))) & 0x00030003u) | 0x64006400u;
+    return ((wv[j >> 2] >> (4 * (j & 3))) & (F::bits == 4 ? 0x000f000fu : 0x00070007u)) | 0x64006400u;
+}
+/* s (q - z) from a pair of 1024 + q, sz = scale | zero << 16: exactly qk_dequant's f16 values. */
+__device__ __forceinline__ u32 qg_sq(u32 h, u32 sz) {
+    return qk_hmul2(qk_hsub2(h, (0x6400u | (sz >> 16)) * 0x10001u), (sz & 0xffffu) * 0x10001u);
+}
+/* The 32 values of a raw block as 16 f16x2 in the k order above, to the f16 tile at d (16-byte aligned). */
+template <int DT>
+__device__ __forceinline__ void qg_dequant(u16 *d, const u8 *raw, u32 sz) {
+    u32 wv[8], h[16];
+    qg_words<DT>(wv, raw);
 #pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int p = 0; p < 4; p++) h[4 * j + p] = (((j == 3 ? w3 : wv[j]) >> (4 * p)) & m) | 0x64006400u;
-    } else if (F::bits == 8) {
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int p = 0; p < 2; p++) h[2 * j + p] = ((wv[j] >> (8 * p)) & 0x00ff00ffu) | 0x64006400u;
-    } else {
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-#pragma unroll
-            for (int p = 0; p < 8; p++) h[8 * j + p] = ((wv[j] >> (2 * p)) & 0x00030003u) | 0x64006400u;
-    }
-#pragma unroll
-    for (int i = 0; i < 16; i++) h[i] = qk_hmul2(qk_hsub2(h[i], z2), s2);
+    for (int i = 0; i < 16; i++) h[i] = qg_sq(qg_pair<DT>(wv, i), sz);
 #pragma unroll
     for (int i = 0; i < 4; i++) *(uint4 *)(d + 8 * i) = make_uint4(h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]);
 }
@@ -2077,6 +2076,158 @@ __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float
                 }
             }
         }
+}
+/* ---- The same product for up to 64 tokens, W dequantized in registers (qk_qgemm_<dt>_t<8 NT>) ----
+ * Where the tokens are few, qgemm_core's trip of W through a shared f16 tile costs more than the product:
+ * here W is the mma's A operand, dequantized (qg_sq: the same f16 values) straight into the fragments,
+ * and x (qk_qgemm_x16's f16 in the same k order) is the B operand, NT n-tiles of 8 tokens.
+ *
+ * A warp owns QK_QS_MT(NT) m-tiles of 16 weight rows and walks the block's k range in chunks of 128 (four
+ * 32-value blocks): lane (g, t) = (lane / 4, lane % 4) holds block t of the chunk for rows g and g + 8 of
+ * each m-tile. A block's 16 f16x2 pairs are 8 mma k-steps: step s takes pair 2 s into k-slots 2t, 2t + 1
+ * and pair 2 s + 1 into 2t + 8, 2t + 9, in A (rows) and in B (tokens) alike, so every product pairs a
+ * weight with its own x. Scales and zero points are applied per element before the mma, so any group
+ * size works.
+ *
+ * Copies (cp.async, QK_QS_NS - 1 chunks ahead): each lane its own raw blocks (no barrier needed for those;
+ * the first chunks before the dependency wait), and the block the chunk's x tile, shared by its warps
+ * (one barrier a chunk). Split k over gridDim.y = S as qgemm_core does (parts, qk_qgemm_reduce). */
+#define QK_QS_WARPS 8
+#define QK_QS_MT(NT) ((NT) <= 2 ? 1 : 2)               /* m-tiles of 16 rows a warp */
+#define QK_QS_BN(NT) (16 * QK_QS_MT(NT) * QK_QS_WARPS) /* rows a block: 128 up to 16 tokens, else 256 */
+#define QK_QS_NS 4                                     /* chunks in the copy ring */
+#define QK_QS_MINB(NT) ((NT) <= 2 ? 2 : 1)             /* blocks an SM (registers: <= 128 up to 16 tokens) */
+#define QK_QS_XLD 320 /* bytes a token's chunk of x takes in shared memory: 256 + 64, so that ... */
+/* ... a quarter warp's 16-byte reads (tokens g, g + 1; units t of each) hit 32 different banks. Within a
+ * token, the 16-byte unit v (block v / 4, quarter v % 4) sits at (v % 4) * 4 + v / 4.
+ * Dynamic shared memory (runtime/cuda.c QRT_QS_SMEM): the x ring, QK_QS_NS x 8 NT tokens x QK_QS_XLD
+ * bytes, then per warp QK_QS_NS stages of 2 QK_QS_MT(NT) pieces (rows) x 32 lanes x qk_qg::CB bytes (8 bits:
+ * two units of 16 a piece, each over the 32 lanes). */
+template <int DT, int NT>
+__device__ __forceinline__ void qgemms_core(const u8 *__restrict__ w, const float *__restrict__ bias,
+                                            const u16 *__restrict__ xp, float *__restrict__ y, int T, int K, int N,
+                                            int g, int sym) {
+    const int MT = QK_QS_MT(NT), CB = qk_qg<DT>::CB, U = CB < 16 ? CB : 16, UP = CB / U, P = 2 * MT, NS = QK_QS_NS;
+    const int XS = 8 * NT * QK_QS_XLD; /* bytes of a chunk's x tile */
+    extern __shared__ __align__(16) u8 qs_sm[];
+    const qk_qlayout l = qk_qlayout_make(qk_fmt<DT>::bits, K, N, g);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gi = lane >> 2, ti = lane & 3;
+    const int Kp = (K + QK_QG_BK - 1) / QK_QG_BK * QK_QG_BK, nb = (K + 31) >> 5, nc = (nb + 3) >> 2;
+    const int S = gridDim.y, z = blockIdx.y;
+    const int c0 = (int)((long long)nc * z / S), c1 = (int)((long long)nc * (z + 1) / S);
+    const int rb = blockIdx.x * QK_QS_BN(NT) + 16 * MT * warp + gi; /* piece p: row rb + 8 p */
+    const int gb = g >= K ? 0 : g / 32, gsh = gb && !(gb & (gb - 1)) ? __ffs(gb) - 1 : -1;
+    const u8 *wrow[P], *zrow[P];
+    const u16 *srow[P];
+    bool non[P];
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        non[p] = rb + 8 * p < N;
+        const int r = non[p] ? rb + 8 * p : N - 1;
+        wrow[p] = w + (size_t)r * l.row_bytes, zrow[p] = w + l.zeros_off + (size_t)r * l.G;
+        srow[p] = (const u16 *)(w + l.scales_off) + (size_t)r * l.G;
+    }
+    u8 *xr = qs_sm, *wr = qs_sm + NS * XS + (size_t)warp * NS * P * UP * 32 * U + lane * U;
+#define QK_QS_W(st, p) (wr + ((st) * P + (p)) * UP * 32 * U)
+    /* the x copies of a chunk: 16-byte unit u = 16 token + v of the tile, thread tid takes u = tid + 256 j */
+    const int XU = (8 * NT * 16 + 255) / 256;
+    u32 sz[P];
+#pragma unroll
+    for (int p = 0; p < P; p++) sz[p] = c0 < c1 ? qg_sz<DT>(srow[p], zrow[p], 4 * c0 + ti, nb, gb, gsh, sym) : 0;
+#pragma unroll
+    for (int i = 0; i < NS - 1; i++)
+        if (c0 + i < c1)
+#pragma unroll
+            for (int p = 0; p < P; p++) {
+                const int b = 4 * (c0 + i) + ti;
+                qg_issue<DT>(QK_QS_W(i, p), wrow[p], non[p] && b < nb, b, nb, 32 * U);
+            }
+    QK_DEP();
+#pragma unroll
+    for (int i = 0; i < NS - 1; i++) {
+        if (c0 + i < c1)
+#pragma unroll
+            for (int j = 0; j < XU; j++) {
+                const int u = tid + 256 * j, tk = u >> 4, v = u & 15, c = c0 + i;
+                if (u < 8 * NT * 16)
+                    qk_cpa<16>(xr + i * XS + tk * QK_QS_XLD + ((v & 3) * 4 + (v >> 2)) * 16,
+                               xp + (size_t)(tk < T ? tk : 0) * Kp + 128 * c + 8 * v, tk < T && 4 * c + (v >> 2) < nb);
+            }
+        qk_cpa_commit();
+    }
+    float acc[MT][NT][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+        for (int n = 0; n < NT; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[m][n][e] = 0.0f;
+    for (int c = c0; c < c1; c++) {
+        const int st = (c - c0) % NS;
+        qk_cpa_wait<NS - 2>(); /* this thread's copies of chunk c have landed */
+        __syncthreads();       /* every thread's: the x tile is whole; every warp is past chunk c - 1 */
+        {
+            const int cn = c + NS - 1, sn = (cn - c0) % NS; /* into chunk c - 1's stage */
+            if (cn < c1) {
+#pragma unroll
+                for (int p = 0; p < P; p++) {
+                    const int b = 4 * cn + ti;
+                    qg_issue<DT>(QK_QS_W(sn, p), wrow[p], non[p] && b < nb, b, nb, 32 * U);
+                }
+#pragma unroll
+                for (int j = 0; j < XU; j++) {
+                    const int u = tid + 256 * j, tk = u >> 4, v = u & 15;
+                    if (u < 8 * NT * 16)
+                        qk_cpa<16>(xr + sn * XS + tk * QK_QS_XLD + ((v & 3) * 4 + (v >> 2)) * 16,
+                                   xp + (size_t)(tk < T ? tk : 0) * Kp + 128 * cn + 8 * v,
+                                   tk < T && 4 * cn + (v >> 2) < nb);
+                }
+            }
+            qk_cpa_commit();
+        }
+        u32 wv[P][8], szc[P];
+#pragma unroll
+        for (int p = 0; p < P; p++) qg_words<DT>(wv[p], QK_QS_W(st, p), 32 * U), szc[p] = sz[p];
+        if (c + 1 < c1) /* the next chunk's scales now: used after this chunk's products */
+#pragma unroll
+            for (int p = 0; p < P; p++) sz[p] = qg_sz<DT>(srow[p], zrow[p], 4 * (c + 1) + ti, nb, gb, gsh, sym);
+        /* quarter q of the chunk: x pairs 4q .. 4q + 3 of every n-tile (one 16-byte read each), k-steps 2q, 2q + 1;
+         * all NT x MT products of a step are independent */
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            uint4 bq[NT];
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+                bq[n] = *(const uint4 *)(xr + st * XS + (8 * n + gi) * QK_QS_XLD + (4 * q + ti) * 16);
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int j = 4 * q + 2 * h; /* pairs j (k-slots 2t, 2t + 1) and j + 1 (2t + 8, 2t + 9) */
+                u32 a[P][2];
+#pragma unroll
+                for (int p = 0; p < P; p++)
+                    a[p][0] = qg_sq(qg_pair<DT>(wv[p], j), szc[p]), a[p][1] = qg_sq(qg_pair<DT>(wv[p], j + 1), szc[p]);
+#pragma unroll
+                for (int n = 0; n < NT; n++)
+#pragma unroll
+                    for (int m = 0; m < MT; m++)
+                        qk_mma(acc[m][n], a[2 * m][0], a[2 * m + 1][0], a[2 * m][1], a[2 * m + 1][1],
+                               h ? bq[n].z : bq[n].x, h ? bq[n].w : bq[n].y);
+            }
+        }
+    }
+#undef QK_QS_W
+    /* C fragment (m, n): rows rb + 16 m (+ 8), tokens 8 n + 2 (lane % 4) (+ 1) */
+    float *out = S > 1 ? y + (size_t)z * T * N : y;
+    const bool addb = S == 1 && bias;
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+        for (int n = 0; n < NT; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int r = rb + 16 * m + 8 * (e >> 1), t = 8 * n + 2 * ti + (e & 1);
+                if (r < N && t < T) out[(size_t)t * N + r] = addb ? __fadd_rn(acc[m][n][e], bias[r]) : acc[m][n][e];
+            }
 }
 #if QK_NEED_Q2 || QK_NEED_Q3 || QK_NEED_Q4 || QK_NEED_Q8
 /* y [T, N] = the sum of part [S, T, N] over S in order (+ bias). */
@@ -3208,6 +3359,12 @@ struct qk_gemv_sel<DT, B, false, W> {
         QK_DEP();                                                                                        \
         gemm_core<DT>(w, bias, x, y, T, K, N, g, sym);                                                   \
     }
+#define QK_DEF_QGEMMS(name, DT, NT, TM) /* TM = 8 NT tokens at most */                                 \
+    extern "C" __global__ void __launch_bounds__(256, QK_QS_MINB(NT))                                    \
+        qk_qgemm_##name##_t##TM(const u8 *w, const float *bias, const u16 *xp, float *y, int T, int K,   \
+                                int N, int g, int sym) {                                                 \
+        qgemms_core<DT, NT>(w, bias, xp, y, T, K, N, g, sym);                                            \
+    }
 #define QK_DEF_DEQUANT(name, DT)                                                                         \
     extern "C" __global__ void qk_dequant_##name(u16 *out, const u8 *w, int n0, int nn, int K, int N,    \
                                                  int g, int sym) {                                       \
@@ -3218,7 +3375,11 @@ struct qk_gemv_sel<DT, B, false, W> {
         qk_qgemm_##name(const u8 *w, const float *bias, const u16 *xp, float *y, int T, int K, int N,    \
                         int g, int sym) {                                                                \
         qgemm_core<DT>(w, bias, xp, y, T, K, N, g, sym);                                                 \
-    }
+    }                                                                                                    \
+    QK_DEF_QGEMMS(name, DT, 1, 8)                                                                        \
+    QK_DEF_QGEMMS(name, DT, 2, 16)                                                                       \
+    QK_DEF_QGEMMS(name, DT, 4, 32)                                                                       \
+    QK_DEF_QGEMMS(name, DT, 8, 64)
 
 #if QK_NEED_F32
 QK_DEF_LINEAR(f32, QK_F32)

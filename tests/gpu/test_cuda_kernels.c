@@ -13,7 +13,7 @@
  *   LINEAR / LM_HEAD   f64 dot of the scalar dequantization (qrt_qdequant_row_ref,
  *                      qrt_row_to_f32) with x: 2e-6 (f32 GEMV and qk_gemm);
  *                      5e-3 for cuBLAS prefill of f16/bf16/packed weights and the
- *                      fused packed GEMM (activations rounded to f16/bf16); the
+ *                      fused packed GEMM, 2 rows or more (activations rounded to f16/bf16); the
  *                      fused GEMM against qk_dequant + cuBLAS: 1e-5 (the same
  *                      f16 products, summed in another order)
  *   EMBED              CPU kernel, exact
@@ -261,13 +261,18 @@ static void check_gpu_alive(const char *where) {
 static void test_linear(int cublas) {
     int use = qrt_cuda_use_cublas(&mg, cublas);
     int32_t qmax = qrt_cuda_fused_gemm_max(&mg, MAXB); /* packed weights: every row count through the fused GEMM */
-    static const int rows_list[] = {1, 2, 4, 5, 8, 37, 300};
+    /* packed: 4-8, 13, 27 and 37 rows through qk_qgemm_<dt>_t8 / _t16 / _t32 / _t64 (8 bits: _t8 only), 65
+     * and 300 (and 8 bits from 9) through qk_qgemm_<dt>; 2 rows through the GEMV (runtime/cuda.c
+     * QRT_QS_MIN_ROWS) */
+    static const int rows_list[] = {1, 2, 4, 5, 8, 13, 27, 37, 65, 300};
     float *x = malloc((size_t)MAXB * WIDTH * 4);
     for (int li = 0; li < NLIN; li++) {
         lin_case *l = &lins[li];
         for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
             int rows = rows_list[ri];
-            if (rows <= 8 && cublas) continue; /* GEMV: tested once */
+            /* the fused GEMM's x scratch holds rows x the model's width (wider: qk_gemm or cuBLAS) */
+            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8, fused = packed && rows >= 4 && l->K <= MODEL_WIDE;
+            if (rows <= 8 && cublas && !fused) continue; /* GEMV: tested once */
             if ((size_t)rows * l->K > (size_t)MAXB * WIDTH || (size_t)rows * l->N > (size_t)MAXB * WIDTH) continue;
             if (rows > MAXB) continue;
             rand_buf(x, (size_t)rows * l->K, 1.0f);
@@ -276,8 +281,6 @@ static void test_linear(int cublas) {
             set_step(rows, 0, NULL, 0);
             put(0, x, (size_t)rows * l->K);
             poison(1, (size_t)rows * l->N);
-            /* the fused GEMM's x scratch holds rows x the model's width (wider: qk_gemm or cuBLAS) */
-            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8, fused = packed && rows > 8 && l->K <= MODEL_WIDE;
             qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL,
                          l->dt, l->K, l->N, l->group, l->sym, 0.0f);
             float *y = get(1, (size_t)rows * l->N);
@@ -286,11 +289,25 @@ static void test_linear(int cublas) {
             snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N, l->group,
                      l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
                      l->dt == QRT_DT_I8 ? (rows <= 8 || !use ? "gemv_i8" : "cuBLAS int8") :
-                     rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") :
-                     fused ? "fused qgemm" : use ? "cuBLAS" : "qk_gemm");
-            double tol = l->dt == QRT_DT_I8 ? 0.0 : rows > 8 && (use || fused) && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
+                     fused ? "fused qgemm" : rows <= 8 ? (li % 2 ? "gemv generic" : "gemv specialized") :
+                     use ? "cuBLAS" : "qk_gemm");
+            double tol = l->dt == QRT_DT_I8 ? 0.0 : ((rows > 8 && use) || fused) && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
             report(what, rel_err(y, ref, (size_t)rows * l->N), tol);
-            if (fused && use) {
+            if (fused && rows <= 8 && !use) { /* the GEMV these rows take without the fused GEMM */
+                int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);
+                poison(1, (size_t)rows * l->N);
+                qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off,
+                             l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
+                qrt_cuda_fused_gemm_max(&mg, old);
+                float *yg = get(1, (size_t)rows * l->N);
+                check_gpu_alive("linear (gemv)");
+                snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N,
+                         l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
+                         li % 2 ? "gemv generic" : "gemv specialized");
+                report(what, rel_err(yg, ref, (size_t)rows * l->N), 2e-6);
+                free(yg);
+            }
+            if (fused && use && rows > 8) {
                 /* the same f16 weights and activations through qk_dequant_* + cuBLAS: only the order of the
                  * f32 sums differs */
                 int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);
@@ -319,15 +336,19 @@ static void test_linear(int cublas) {
     rand_buf(x, (size_t)T * l->K, 1.0f);
     float *ref = malloc((size_t)T * l->N * 4);
     ref_linear(l, x, T, ref);
-    for (int all = 0; all < 2; all++) {
-        set_step(T, 0, NULL, all);
+    /* every row: the fused GEMM (x rounded to f16), then the 4-row GEMV (--fused-gemm-max 0) */
+    for (int all = 0; all < 3; all++) {
+        int32_t old = qrt_cuda_fused_gemm_max(&mg, all == 2 ? 0 : -1);
+        set_step(T, 0, NULL, all > 0);
         put(0, x, (size_t)T * l->K);
         poison(1, (size_t)(all ? T : 1) * l->N);
         qrt_k_lm_head(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, NULL, l->dt, l->K, l->N, l->group,
                       l->sym, 0.0f);
+        qrt_cuda_fused_gemm_max(&mg, old);
         float *y = get(1, (size_t)(all ? T : 1) * l->N);
-        report(all ? "LM_HEAD q4 all 4 rows" : "LM_HEAD q4 last of 4 rows",
-               rel_err(y, all ? ref : ref + (size_t)(T - 1) * l->N, (size_t)(all ? T : 1) * l->N), 2e-6);
+        report(all == 2 ? "LM_HEAD q4 all 4 rows gemv" : all ? "LM_HEAD q4 all 4 rows fused" : "LM_HEAD q4 last of 4 rows",
+               rel_err(y, all ? ref : ref + (size_t)(T - 1) * l->N, (size_t)(all ? T : 1) * l->N),
+               all == 1 ? 5e-3 : 2e-6);
         free(y);
     }
     free(ref);

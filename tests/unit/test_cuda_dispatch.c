@@ -128,6 +128,7 @@ static const char *signature(const char *name) {
     if (!strncmp(name, "qk_attn_rope_", 13)) return "pppppppppppiiiii";
     if (!strncmp(name, "qk_gemv_i8_b", 12)) return "pppppiii";
     if (!strcmp(name, "qk_topk")) return "piipppi";
+    if (!strncmp(name, "qk_qgemm_q", 10)) return "ppppiiiii";
     return "";
 }
 static const char *fail_kernel; /* launches of this kernel fail (CUDA_ERROR_LAUNCH_FAILED) */
@@ -537,30 +538,42 @@ static void run(const uint8_t *sec, size_t sec_size, int fuse, int32_t *widths) 
         at(++i, o_);
         at(++i, "qk_add");
     }
-    /* 4 tokens (prefill): none of the norm / residual fusions applies, whatever the option; the GEMVs run 4
-     * rows at a time with no residual in their epilogue, the norms and adds as their own kernels */
+    /* 4 tokens (prefill): none of the norm / residual fusions applies, whatever the option; each packed linear
+     * is x to f16 and the fused GEMM for 8 tokens (kernels.cu qgemms_core), or with --fused-gemm-max 0 the
+     * GEMV for 4 rows, no residual in its epilogue; the norms and adds as their own kernels */
     static const int32_t toks[4] = {3, 4, 5, 6};
-    c->n_tokens = 4, c->pos = 0, c->tokens = toks;
-    CHECK(qrt_cuda_step_upload(c) == 0, "step upload");
-    n_launch = 0;
-    step(c, 0);
-    qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
-    strip_repacks();
-    char b4[16]; /* the 4-row GEMVs of this format */
-    snprintf(b4, sizeof b4, "qk_gemv_%s_", DTN);
-    static const char *const pre[] = {"qk_rmsnorm_f32", "G", "G", "G", "qk_rope_append_f32", "qk_attn_tc64_f32", "G",
-                                      "qk_add_rmsnorm_f32", "G", "G", "qk_silu_mul", "G", "qk_add_rmsnorm_f32",
-                                      "qk_gemv_f16_k256_n64_g0_a_b1"};
-    int np = (int)(sizeof pre / sizeof pre[0]), okp = n_launch == np;
-    for (int j = 0; okp && j < np; j++) {
-        const char *name = launches[j].name;
-        if (strcmp(pre[j], "G")) okp = !strcmp(name, pre[j]);
-        else okp = !strncmp(name, b4, strlen(b4)) && strstr(name, "_b4") && launches[j].v[6] == 0; /* no residual */
+    for (int gemv = 0; gemv < 2; gemv++) {
+        int32_t old = qrt_cuda_fused_gemm_max(&m, gemv ? 0 : -1);
+        c->n_tokens = 4, c->pos = 0, c->tokens = toks;
+        CHECK(qrt_cuda_step_upload(c) == 0, "step upload");
+        n_launch = 0;
+        step(c, 0);
+        qrt_cuda_download(&m, &y, (qrt_cu_ptr)(uintptr_t)c->bufs[B_LOGITS], 4);
+        strip_repacks();
+        qrt_cuda_fused_gemm_max(&m, old);
+        char b4[16], t8[32]; /* the 4-row GEMVs of this format; its fused GEMM for up to 8 tokens */
+        snprintf(b4, sizeof b4, "qk_gemv_%s_", DTN);
+        snprintf(t8, sizeof t8, "qk_qgemm_%s_t8", DTN);
+        static const char *const pre[] = {"qk_rmsnorm_f32", "G", "G", "G", "qk_rope_append_f32", "qk_attn_tc64_f32",
+                                          "G", "qk_add_rmsnorm_f32", "G", "G", "qk_silu_mul", "G",
+                                          "qk_add_rmsnorm_f32", "qk_gemv_f16_k256_n64_g0_a_b1"};
+        /* fused: one x conversion per input (q / k / v and gate / up share theirs) */
+        int np = (int)(sizeof pre / sizeof pre[0]), okp = n_launch == np + (gemv ? 0 : 4);
+        for (int j = 0, li = 0; okp && j < np; j++, li++) {
+            const char *name = launches[li].name;
+            if (strcmp(pre[j], "G")) okp = !strcmp(name, pre[j]);
+            else if (gemv)
+                okp = !strncmp(name, b4, strlen(b4)) && strstr(name, "_b4") && launches[li].v[6] == 0; /* no residual */
+            else
+                okp = (!strcmp(pre[j - 1], "G") || (!strcmp(name, "qk_qgemm_x16") && ++li)) &&
+                      !strcmp(launches[li].name, t8) && launches[li].v[4] == 4;
+        }
+        CHECK(okp, "prefill of 4 tokens%s: %d launches (want %d), first %s", gemv ? " (GEMV)" : "", n_launch,
+              np + (gemv ? 0 : 4), n_launch ? launches[0].name : "-");
+        printf("%s %s: prefill of 4 tokens%s: %d launches:", DTN, mode, gemv ? " (GEMV)" : "", n_launch);
+        for (int j = 0; j < n_launch; j++) printf(" %s", launches[j].name);
+        printf("\n");
     }
-    CHECK(okp, "prefill of 4 tokens: %d launches (want %d), first %s", n_launch, np, n_launch ? launches[0].name : "-");
-    printf("%s %s: prefill of 4 tokens: %d launches:", DTN, mode, n_launch);
-    for (int j = 0; j < n_launch; j++) printf(" %s", launches[j].name);
-    printf("\n");
     m.forward = forward;
     int nfirst = forward_steps(c, 6, 0, 0);
     printf("%s %s: decode steps eager / captured / replayed: %d kernels, then a graph\n", DTN, mode, nfirst);

@@ -20,6 +20,13 @@
 #include "qrt_cuda.h"
 
 static int fails;
+
+static int has_name(const qc_cuda_module *m, const char *name) {
+    const char *k = m->names;
+    for (int32_t j = 0; j < m->n_names; j++, k += strlen(k) + 1)
+        if (!strcmp(k, name)) return 1;
+    return 0;
+}
 #define CHECK(c)                                                          \
     do {                                                                  \
         if (!(c)) {                                                       \
@@ -59,9 +66,10 @@ int main(void) {
         return 1;
     }
     /* 34 base (qk_topk, qk_add_rmsnorm_*, qk_rope_append_*, qk_attn_[rope_][w_]*, qk_attn_tile_*,
-     * qk_attn_tc{64,128}_* included) + 7 dtypes x 3 + 4 dequant + 4 qk_qgemm + qk_qgemm_{x16,reduce} +
-     * qk_repack_q3 + 8 distinct linears x 2 (batch 1 and 4) */
-    CHECK(m.n_names == 34 + 21 + 4 + 6 + 1 + 16);
+     * qk_attn_tc{64,128}_* included) + 7 dtypes x 3 + 4 dequant + 4 x qk_qgemm_<dt>{,_t8,_t16,_t32,_t64} +
+     * qk_qgemm_{x16,reduce} + qk_repack_q3 + 8 distinct linears x 2 (batch 1 and 4) */
+    CHECK(m.n_names == 34 + 21 + 4 + 20 + 2 + 1 + 16);
+    CHECK(has_name(&m, "qk_qgemm_q3_t8") && has_name(&m, "qk_qgemm_q8_t64") && !has_name(&m, "qk_qgemm_f16_t8"));
     CHECK(strstr(m.source, "QK_GEMV_SPEC(qk_gemv_q4_k4096_n11008_g128_a_b4, QK_Q4, 4, 4096, 11008, 128, 0, 0)") != NULL);
     /* batch 1 of a packed weight with K <= 8192 and at most 1536 row tiles: 8 warps a block (qc_cuda_gemv_warps);
      * K 14336, more tiles, f16 and batch 4: the module's 16 */
@@ -80,7 +88,7 @@ int main(void) {
     CHECK(qc_cuda_module_add_multi(&m, &f32, 2, gu, &err) == 0);
     CHECK(qc_cuda_module_add_multi(&m, &q4, 1, gu, &err) == -1);
     char mname[128];
-    CHECK(m.n_names == 34 + 21 + 4 + 6 + 1 + 16 + 2);
+    CHECK(m.n_names == 34 + 21 + 4 + 20 + 2 + 1 + 16 + 2);
     qc_cuda_gemvm_name(mname, sizeof mname, &q4, 3, qkv);
     CHECK(!strcmp(mname, "qk_gemvm_q4_k4096_n4096_n1024_n1024_g128_a"));
     CHECK(strstr(m.source, "QK_GEMV_MULTI(qk_gemvm_q4_k4096_n11008_n11008_n0_g128_a_w8, QK_Q4, 4096, 128, 0, 11008, "
@@ -92,7 +100,7 @@ int main(void) {
     CHECK(qc_cuda_module_add_silu(&m, &down, &err) == 0);
     CHECK(qc_cuda_module_add_silu(&m, &down, &err) == 0);
     CHECK(qc_cuda_module_add_silu(&m, &down32, &err) == 0);
-    CHECK(m.n_names == 34 + 21 + 4 + 6 + 1 + 16 + 3);
+    CHECK(m.n_names == 34 + 21 + 4 + 20 + 2 + 1 + 16 + 3);
     qc_cuda_gemvs_name(mname, sizeof mname, &down);
     CHECK(!strcmp(mname, "qk_gemvs_q4_k11008_n4096_g128_a"));
     /* one linear with the RMSNorm before it (the LM head): only with a norm */
@@ -100,7 +108,7 @@ int main(void) {
     static const int32_t nvocab[1] = {1000};
     CHECK(qc_cuda_module_add_multin(&m, &head, 1, nvocab, QRT_DT_F32, &err) == 0);
     CHECK(qc_cuda_module_add_multi(&m, &head, 1, nvocab, &err) == -1);
-    CHECK(m.n_names == 34 + 21 + 4 + 6 + 1 + 16 + 4);
+    CHECK(m.n_names == 34 + 21 + 4 + 20 + 2 + 1 + 16 + 4);
     CHECK(strstr(m.source, "QK_GEMV_MULTIN(qk_gemvmn_f16_k172_n1000_n0_n0_g0_a_f32, QK_F16, 172, 0, 0, 1000, 0, 0, "
                            "QK_F32, 0)") != NULL);
     /* gate / up + SILU_MUL as one kernel, plain and with the norm (1376 tiles of 8 + 8 rows: 8 warps); a repeat
@@ -109,7 +117,7 @@ int main(void) {
     CHECK(qc_cuda_module_add_pair(&m, &gup, -1, &err) == 0);
     CHECK(qc_cuda_module_add_pair(&m, &gup, QRT_DT_F32, &err) == 0);
     CHECK(qc_cuda_module_add_pair(&m, &gup, QRT_DT_F32, &err) == 0);
-    CHECK(m.n_names == 34 + 21 + 4 + 6 + 1 + 16 + 6);
+    CHECK(m.n_names == 34 + 21 + 4 + 20 + 2 + 1 + 16 + 6);
     qc_cuda_gemvp_name(mname, sizeof mname, &gup, QRT_DT_F32);
     CHECK(!strcmp(mname, "qk_gemvpn_q4_k4096_n11008_g128_a_f32"));
     CHECK(strstr(m.source, "QK_GEMV_PAIR(qk_gemvp_q4_k4096_n11008_g128_a_w8, QK_Q4, 4096, 128, 0, 11008, 8)") != NULL);

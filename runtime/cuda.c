@@ -888,6 +888,27 @@ static int32_t qgemms_splits(int32_t T, int32_t nt, int32_t K, int32_t N) {
     return S < 1 ? 1 : S;
 }
 
+qrt_qgemm_plan qrt_qgemm_plan_of(int32_t rows, int32_t bits, int32_t K, int32_t N, int small, int64_t smem_optin) {
+    qrt_qgemm_plan p;
+    memset(&p, 0, sizeof p);
+    /* up to 64 tokens: the register-dequantizing kernel for 8 nt tokens, where the module has it and the
+     * device's shared memory holds its ring (else the tiled one); 8 bits: the tiled kernel is faster from 9
+     * tokens (docs/performance.md, session 13) */
+    int32_t nt = rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ? 4 : rows <= 64 ? 8 : 0;
+    if (!small || (bits == 8 && nt > 1) || (int64_t)QRT_QS_SMEM(bits, nt) > smem_optin) nt = 0;
+    p.nt = nt;
+    p.P = bits == 8 ? 4 : bits == 2 ? 16 : 8, p.Kp = qg_kp(K);
+    if (nt) {
+        p.S = qgemms_splits(rows, nt, K, N), p.gx = (unsigned)((N + QRT_QS_BN(nt) - 1) / QRT_QS_BN(nt)), p.gz = 1;
+        p.smem = QRT_QS_SMEM(bits, nt);
+    } else {
+        p.S = qgemm_splits(rows, K, N), p.gx = (unsigned)((N + QRT_QG_BN - 1) / QRT_QG_BN);
+        p.gz = (unsigned)((rows + QRT_QG_BM - 1) / QRT_QG_BM), p.smem = QRT_QG_SMEM(bits);
+    }
+    p.ok = (int64_t)p.smem <= smem_optin;
+    return p;
+}
+
 /* Before allocating a context: do its buffers and KV cache fit in what the
  * device has free? If not, one line in msg saying how much they need. */
 static int ctx_fits(const qrt_ctx *c, char *msg, size_t cap) {
@@ -1487,23 +1508,15 @@ static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_
     snprintf(name, sizeof name, "qk_qgemm_%s", dt_name(dt));
     qrt_cu_function f = fn_get(G, name), fr = fn_get(G, "qk_qgemm_reduce"), fx = fn_get(G, "qk_qgemm_x16");
     int32_t bits = qrt_qdtype_bits(dt);
-    size_t smem = QRT_QG_SMEM(bits);
-    /* up to 64 tokens: the register-dequantizing kernel for 8 NT tokens, where the module has it and the
-     * device's shared memory holds its ring (else the tiled one) */
-    int32_t nt = rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ? 4 : rows <= 64 ? 8 : 0;
-    if (bits == 8 && nt > 1) nt = 0; /* 8 bits: the tiled kernel is faster from 9 tokens (session 13) */
-    qrt_cu_function fs = NULL;
-    if (nt && (int64_t)QRT_QS_SMEM(bits, nt) <= G->smem_optin) {
-        char sname[48];
-        snprintf(sname, sizeof sname, "qk_qgemm_%s_t%d", dt_name(dt), (int)(8 * nt));
-        if ((fs = fn_get(G, sname)) && fn_smem(G, fs, sname, QRT_QS_SMEM(bits, nt))) return 1;
-    }
-    if (!fs && (int64_t)smem > G->smem_optin) return 1;
-    if (!(fs || f) || !fr || !fx || !X->qgp || K > X->qgx_k || (!fs && fn_smem(G, f, name, smem)))
+    char sname[48];
+    snprintf(sname, sizeof sname, "qk_qgemm_%s_t%d", dt_name(dt), rows <= 8 ? 8 : rows <= 16 ? 16 : rows <= 32 ? 32 : 64);
+    qrt_qgemm_plan pl = qrt_qgemm_plan_of(rows, bits, K, N, rows <= 64 && fn_get(G, sname), G->smem_optin);
+    if (pl.nt) f = fn_get(G, sname), snprintf(name, sizeof name, "%s", sname);
+    if (!pl.ok || !f || !fr || !fx || !X->qgp || K > X->qgx_k || fn_smem(G, f, name, pl.smem))
         return 1; /* (K: tests) */
     /* x to f16 in the kernel's k order: pairs (k, k + P / 2) in groups of P (kernels.cu qk_qg) */
     qrt_cu_ptr xp = X->qgp + QRT_QG_PART;
-    int32_t P = bits == 8 ? 4 : bits == 2 ? 16 : 8, Kp = qg_kp(K);
+    int32_t P = pl.P, Kp = pl.Kp, S = pl.S;
     void *xargs[] = {&xp, &a, &rows, &K, &P};
     /* q / k / v (and gate / up) read the same x: converted once, unless anything ran or was written since */
     if (X->qgx_of.a != a || X->qgx_of.rows != rows || X->qgx_of.K != K || X->qgx_of.P != P ||
@@ -1511,16 +1524,9 @@ static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_
         launch(G, fx, grid_for((size_t)rows * Kp / 16, 256), 1, 1, 256, 0, xargs);
         X->qgx_of.a = a, X->qgx_of.rows = rows, X->qgx_of.K = K, X->qgx_of.P = P;
     }
-    int32_t S = fs ? qgemms_splits(rows, nt, K, N) : qgemm_splits(rows, K, N);
     qrt_cu_ptr y = S > 1 ? X->qgp : out;
     void *args[] = {&wp, &bp, &xp, &y, &rows, &K, &N, &g, &s};
-    if (fs) {
-        launch(G, fs, (unsigned)((N + QRT_QS_BN(nt) - 1) / QRT_QS_BN(nt)), (unsigned)S, 1, 256,
-               (unsigned)QRT_QS_SMEM(bits, nt), args);
-    } else {
-        unsigned gx = (unsigned)((N + QRT_QG_BN - 1) / QRT_QG_BN), gz = (unsigned)((rows + QRT_QG_BM - 1) / QRT_QG_BM);
-        launch(G, f, gx, (unsigned)S, gz, 256, (unsigned)smem, args);
-    }
+    launch(G, f, pl.gx, (unsigned)S, pl.gz, 256, pl.smem, args);
     if (S > 1) {
         void *rargs[] = {&out, &y, &bp, &rows, &N, &S};
         launch(G, fr, grid_for((size_t)rows * N, 256), 1, 1, 256, 0, rargs);

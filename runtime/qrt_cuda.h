@@ -177,6 +177,17 @@ typedef struct qrt_gemv_shape {
 qrt_gemv_shape qrt_gemv_shape_of(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch);
 /* The same for a tensor-core GEMV kernel of `warps` warps (qcc's "_w8" kernels: 8; 0: the module's). */
 qrt_gemv_shape qrt_gemv_shape_w(const qrt_cuda_blob *b, int32_t dtype, int32_t K, int32_t batch, int32_t warps);
+/* How runtime/cuda.c launches the fused dequantize + GEMM of a packed [N, K] weight for `rows` tokens:
+ * qk_qgemm_x16 (x to f16 in the order of P, rows x Kp), then qk_qgemm_<dt>_t<8 nt> (nt > 0) or the tiled
+ * qk_qgemm_<dt> (nt 0) on a grid (gx, S, gz) of 256 threads with smem bytes, then qk_qgemm_reduce when
+ * S > 1 (parts [S, rows, N] f32). small: the module has the _t kernels; smem_optin: the device's limit.
+ * ok 0: neither kernel fits the device's shared memory. */
+typedef struct qrt_qgemm_plan {
+    int32_t ok, nt, S, P, Kp;
+    unsigned gx, gz;
+    size_t smem;
+} qrt_qgemm_plan;
+qrt_qgemm_plan qrt_qgemm_plan_of(int32_t rows, int32_t bits, int32_t K, int32_t N, int small, int64_t smem_optin);
 /* Blocks to launch for N rows: with all of K staged at once the grid is
  * persistent (at most max_blocks: what fits on the device at once), else
  * one row group per warp. */

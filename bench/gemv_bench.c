@@ -8,8 +8,8 @@
  * kernels qcc builds for such a layer (codegen/cuda, NVRTC for this
  * device's SM) exactly as runtime/cuda.c does: batch 1 through the
  * shape-specialized 1-row kernel, 2..8 rows through the shape-specialized
- * 4-row kernel, once per 4 rows, except packed weights from 4 rows, which
- * go through the fused GEMM (qk_qgemm_x16, qk_qgemm_<dt>_t8 or the tiled
+ * 4-row kernel, once per 4 rows, except packed weights from 4 rows (8
+ * bits: 5; qrt_qgemm_min_rows), which go through the fused GEMM (qk_qgemm_x16, qk_qgemm_<dt>_t8 or the tiled
  * qk_qgemm_<dt>, qk_qgemm_reduce; all timed; --fused-rows 0: the GEMV
  * instead, --fused-rows N: from N rows). Enough copies of a random weight (packed layout of
  * docs/formats.md) are cycled to overflow the L2 cache, so every timed
@@ -255,8 +255,9 @@ typedef struct result {
 
 static int sms, pdl; /* pdl: launch as runtime/cuda.c does on sm_90+ (cuLaunchKernelEx, programmatic serialization) */
 static int smem_optin; /* the device's opt-in shared memory per block */
-static int fused_rows = 4; /* --fused-rows N: packed weights, N to 64 rows through the fused GEMM as the runtime
-                            * launches it (runtime/cuda.c QRT_QS_MIN_ROWS); 0: the GEMV at every row count */
+static int fused_rows = -1; /* --fused-rows N: packed weights, N to 64 rows through the fused GEMM as the runtime
+                             * launches it; 0: the GEMV at every row count; -1: where the runtime takes it
+                             * (qrt_qgemm_min_rows) */
 
 /* One GEMV launch into the stream: with the programmatic-serialization attribute when with_pdl. */
 static void launch_gemv(qrt_cu_function f, unsigned grid, const qrt_gemv_shape *sh, void **args, int with_pdl) {
@@ -447,7 +448,8 @@ static result run_fused(const variant *v, int dt, int K, int N, int group, const
                         const float *x, const float *ref, int rows, int quick) {
     result res = {-1, 0, 0, 0, 0, 0};
     int bits = qrt_qdtype_bits(dt), g = group, sym = 0;
-    if (!bits || !fused_rows || rows < fused_rows || rows > 64) return res;
+    if (!bits || !fused_rows || rows < (fused_rows < 0 ? qrt_qgemm_min_rows(bits) : fused_rows) || rows > 64)
+        return res;
     const char *dn = dt == QRT_DT_Q2 ? "q2" : dt == QRT_DT_Q3 ? "q3" : dt == QRT_DT_Q4 ? "q4" : "q8";
     char name[64];
     snprintf(name, sizeof name, "qk_qgemm_%s_t%d", dn, rows <= 8 ? 8 : rows <= 16 ? 16 : rows <= 32 ? 32 : 64);

@@ -314,7 +314,6 @@ typedef struct fn_slot {
 #define QRT_QS_NS 4
 #define QRT_QS_XLD 320
 #define QRT_QS_SLOTS 132
-#define QRT_QS_MIN_ROWS 4 /* 2-3 rows: the 4-row GEMV is as fast or faster (docs/performance.md, session 13) */
 #define QRT_QS_SMEM(bits, nt) /* kernels.cu qgemms_core's layout */ \
     ((size_t)QRT_QS_NS * 8 * (nt) * QRT_QS_XLD +                   \
      (size_t)8 * QRT_QS_NS * 2 * QRT_QS_MT(nt) * 32 * ((bits) == 8 ? 32 : (bits) == 2 ? 8 : 16))
@@ -886,6 +885,12 @@ static int32_t qgemms_splits(int32_t T, int32_t nt, int32_t K, int32_t N) {
     if (S > chunks / 4) S = chunks / 4; /* at least 4 chunks a block */
     while (S > 1 && (size_t)S * T * N * sizeof(float) > QRT_QG_PART) S--;
     return S < 1 ? 1 : S;
+}
+
+int32_t qrt_qgemm_min_rows(int32_t bits) {
+    /* fewer rows: the 4-row GEMV is as fast or faster (2 rows: 5% faster end to end; 8 bits at 4 rows: 1.4x
+     * faster at 14336 x 4096; docs/performance.md, session 13) */
+    return bits == 8 ? 5 : 4;
 }
 
 qrt_qgemm_plan qrt_qgemm_plan_of(int32_t rows, int32_t bits, int32_t K, int32_t N, int small, int64_t smem_optin) {
@@ -1547,7 +1552,7 @@ static int linear_go(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, con
     int32_t g = bits ? (group <= 0 || group >= K ? K : group) : 0, s = bits ? (sym ? 1 : 0) : 0;
     qrt_cu_ptr wp = wlin(G, w, dt, K, N), bp = wdev(G, bias);
     char name[96];
-    if (bits && rows >= QRT_QS_MIN_ROWS && rows <= 8 && rows <= G->qgemm_max &&
+    if (bits && rows >= qrt_qgemm_min_rows(bits) && rows <= 8 && rows <= G->qgemm_max &&
         !qgemm(c, out, a, rows, wp, bp, dt, K, N, g, s))
         return 0;
     if (rows <= 8) {

@@ -188,6 +188,9 @@ typedef struct qrt_qgemm_plan {
     size_t smem;
 } qrt_qgemm_plan;
 qrt_qgemm_plan qrt_qgemm_plan_of(int32_t rows, int32_t bits, int32_t K, int32_t N, int small, int64_t smem_optin);
+/* Packed weights of `bits`: chunks of this many tokens or more (up to --fused-gemm-max) take the fused GEMM;
+ * fewer, the GEMV. */
+int32_t qrt_qgemm_min_rows(int32_t bits);
 /* Blocks to launch for N rows: with all of K staged at once the grid is
  * persistent (at most max_blocks: what fits on the device at once), else
  * one row group per warp. */

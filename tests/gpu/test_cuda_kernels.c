@@ -261,9 +261,9 @@ static void check_gpu_alive(const char *where) {
 static void test_linear(int cublas) {
     int use = qrt_cuda_use_cublas(&mg, cublas);
     int32_t qmax = qrt_cuda_fused_gemm_max(&mg, MAXB); /* packed weights: every row count through the fused GEMM */
-    /* packed: 4-8, 13, 27 and 37 rows through qk_qgemm_<dt>_t8 / _t16 / _t32 / _t64 (8 bits: _t8 only), 65
-     * and 300 (and 8 bits from 9) through qk_qgemm_<dt>; 2 rows through the GEMV (runtime/cuda.c
-     * QRT_QS_MIN_ROWS) */
+    /* packed: 4-8, 13, 27 and 37 rows through qk_qgemm_<dt>_t8 / _t16 / _t32 / _t64 (8 bits: _t8 from 5 rows
+     * only), 65 and 300 (and 8 bits from 9) through qk_qgemm_<dt>; fewer rows through the GEMV
+     * (qrt_qgemm_min_rows) */
     static const int rows_list[] = {1, 2, 4, 5, 8, 13, 27, 37, 65, 300};
     float *x = malloc((size_t)MAXB * WIDTH * 4);
     for (int li = 0; li < NLIN; li++) {
@@ -271,7 +271,8 @@ static void test_linear(int cublas) {
         for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
             int rows = rows_list[ri];
             /* the fused GEMM's x scratch holds rows x the model's width (wider: qk_gemm or cuBLAS) */
-            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8, fused = packed && rows >= 4 && l->K <= MODEL_WIDE;
+            int packed = l->dt >= QRT_DT_Q2 && l->dt <= QRT_DT_Q8;
+            int fused = packed && rows >= qrt_qgemm_min_rows(qrt_qdtype_bits(l->dt)) && l->K <= MODEL_WIDE;
             if (rows <= 8 && cublas && !fused) continue; /* GEMV: tested once */
             if ((size_t)rows * l->K > (size_t)MAXB * WIDTH || (size_t)rows * l->N > (size_t)MAXB * WIDTH) continue;
             if (rows > MAXB) continue;

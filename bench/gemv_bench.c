@@ -260,17 +260,66 @@ static int fused_rows = -1; /* --fused-rows N: packed weights, N to 64 rows thro
                              * (qrt_qgemm_min_rows) */
 
 /* One GEMV launch into the stream: with the programmatic-serialization attribute when with_pdl. */
-static void launch_gemv(qrt_cu_function f, unsigned grid, const qrt_gemv_shape *sh, void **args, int with_pdl) {
+static void launch3(qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned threads, size_t smem,
+                    void **args, int with_pdl) {
     if (with_pdl) {
         qrt_cu_launch_attr at;
         memset(&at, 0, sizeof at);
         at.id = QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION;
         at.value.i = 1;
-        qrt_cu_launch_config lc = {grid, 1, 1, (unsigned)sh->threads, 1, 1, (unsigned)sh->smem, stream, &at, 1};
+        qrt_cu_launch_config lc = {gx, gy, gz, threads, 1, 1, (unsigned)smem, stream, &at, 1};
         CHECK(cu->LaunchKernelEx(&lc, f, args, NULL));
     } else {
-        CHECK(cu->LaunchKernel(f, grid, 1, 1, (unsigned)sh->threads, 1, 1, (unsigned)sh->smem, stream, args, NULL));
+        CHECK(cu->LaunchKernel(f, gx, gy, gz, threads, 1, 1, (unsigned)smem, stream, args, NULL));
     }
+}
+static void launch_gemv(qrt_cu_function f, unsigned grid, const qrt_gemv_shape *sh, void **args, int with_pdl) {
+    launch3(f, grid, 1, 1, (unsigned)sh->threads, sh->smem, args, with_pdl);
+}
+
+/* ||y - ref|| / ||ref|| (1e30 when not finite) */
+static double rel_err(const float *y, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)y[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return isfinite(num) ? sqrt(num / (den > 0 ? den : 1)) : 1e30;
+}
+
+/* A graph of what enqueue(ctx, i, p) launches for i < iters (p: with programmatic dependent launch), timed
+ * with plain launches (res->us_plain), then (sm_90+) as the runtime launches (res->us): us per iteration. */
+static void time_graphs(result *res, void (*enqueue)(void *, int, int), void *ctx, int iters, int quick) {
+    for (int p = 0; p <= pdl; p++) {
+        qrt_cu_graph gr;
+        qrt_cu_graph_exec ge;
+        CHECK(cu->StreamBeginCapture(stream, 2));
+        for (int i = 0; i < iters; i++) enqueue(ctx, i, p);
+        CHECK(cu->StreamEndCapture(stream, &gr));
+        CHECK(cu->GraphInstantiateWithFlags(&ge, gr, 0));
+        float ms = time_graph(ge, quick ? 5 : 20);
+        res->us = ms * 1e3 / iters;
+        if (p == 0) res->us_plain = res->us;
+        cu->GraphExecDestroy(ge);
+        cu->GraphDestroy(gr);
+    }
+}
+
+enum { MAXL = 2, ITER = 64 }; /* GEMV launches per iteration (rows / 4); iterations a graph */
+/* One iteration of run_gemv: (W8A8: the quantization, then) a GEMV per 4 rows. */
+typedef struct gemv_launches {
+    qrt_cu_function f, fq;
+    unsigned grid, rows;
+    int nl;
+    const qrt_gemv_shape *sh, *qsh;
+    void **qargs;
+    void *(*kargs)[MAXL][10];
+} gemv_launches;
+static void enqueue_gemv(void *ctx, int i, int p) {
+    const gemv_launches *g = ctx;
+    if (g->fq) launch_gemv(g->fq, g->rows, g->qsh, g->qargs, p);
+    for (int j = 0; j < g->nl; j++) launch_gemv(g->f, g->grid, g->sh, g->kargs[i][j], p);
 }
 
 /* Times `rows`-row GEMVs of kernel set `v` over copies of the weight. */
@@ -328,7 +377,6 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     res.occ = occ;
     qrt_cu_ptr bias = 0;
     /* the runtime's launches (runtime/cuda.c linear()): chunks of B rows */
-    enum { MAXL = 2, ITER = 64 };
     int nl = (rows + B - 1) / B;
     qrt_cu_ptr xs[MAXL], ys[MAXL], sas[MAXL];
     int nr[MAXL], sv = sh.sv;
@@ -397,17 +445,12 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
         res.us = -1;
         return res;
     }
-    double num = 0, den = 0;
-    for (size_t n = 0; n < (size_t)N * rows; n++) {
-        double d = (double)y[n] - ref[n];
-        num += d * d;
-        den += (double)ref[n] * ref[n];
-    }
-    res.err = isfinite(num) ? sqrt(num / (den > 0 ? den : 1)) : 1e30;
+    res.err = rel_err(y, ref, (size_t)N * rows);
     free(y);
     /* timing: a graph of ITER GEMVs cycling through the copies */
     static qrt_cu_ptr wp[ITER];
     static void *kargs[ITER][MAXL][10];
+    (void)kargs; /* (filled below, read by enqueue_gemv) */
     for (int i = 0; i < ITER; i++) {
         wp[i] = W + stride * (i % copies);
         for (int j = 0; j < nl; j++) {
@@ -417,28 +460,29 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
             if (dt == QRT_DT_I8) a[3] = &sas[j], a[4] = &ys[j], a[5] = &nr[j], a[6] = &K, a[7] = &N;
         }
     }
-    for (int p = 0; p <= pdl; p++) { /* plain launches, then (sm_90+) as the runtime launches */
-        qrt_cu_graph gr;
-        qrt_cu_graph_exec ge;
-        CHECK(cu->StreamBeginCapture(stream, 2));
-        for (int i = 0; i < ITER; i++) {
-            if (fq) launch_gemv(fq, (unsigned)rows, &qsh, qargs, p);
-            for (int j = 0; j < nl; j++) launch_gemv(f, grid, &sh, kargs[i][j], p);
-        }
-        CHECK(cu->StreamEndCapture(stream, &gr));
-        CHECK(cu->GraphInstantiateWithFlags(&ge, gr, 0));
-        float ms = time_graph(ge, quick ? 5 : 20);
-        res.us = ms * 1e3 / ITER;
-        if (p == 0) res.us_plain = res.us;
-        cu->GraphExecDestroy(ge);
-        cu->GraphDestroy(gr);
-    }
+    gemv_launches gl = {f, fq, grid, (unsigned)rows, nl, &sh, &qsh, qargs, kargs};
+    time_graphs(&res, enqueue_gemv, &gl, ITER, quick);
     res.gbs = (double)(wbytes + (size_t)(K + N) * 4 * rows) / (res.us * 1e-6) / 1e9;
     if (XQ) cu->MemFree(XQ);
     cu->MemFree(W);
     cu->MemFree(X);
     cu->MemFree(Y);
     return res;
+}
+
+/* One iteration of run_fused: x to f16, the GEMM, the sum of the parts. */
+typedef struct fused_launches {
+    qrt_cu_function f, fx, fr;
+    const qrt_qgemm_plan *pl;
+    unsigned xgrid, rgrid;
+    void **xargs, **rargs;
+    void *(*kargs)[9];
+} fused_launches;
+static void enqueue_fused(void *ctx, int i, int p) {
+    const fused_launches *l = ctx;
+    launch3(l->fx, l->xgrid, 1, 1, 256, 0, l->xargs, p);
+    launch3(l->f, l->pl->gx, (unsigned)l->pl->S, l->pl->gz, 256, l->pl->smem, l->kargs[i], p);
+    if (l->pl->S > 1) launch3(l->fr, l->rgrid, 1, 1, 256, 0, l->rargs, p);
 }
 
 /* Packed weights, fused_rows .. 64 rows: the runtime's fused GEMM (runtime/cuda.c qgemm: qk_qgemm_x16, then
@@ -482,7 +526,6 @@ static result run_fused(const variant *v, int dt, int K, int N, int group, const
     }
     CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4 * rows));
     CHECK(cu->MemsetD8(Y, 0xff, (size_t)N * 4 * rows));
-    enum { ITER = 64 };
     static qrt_cu_ptr wp[ITER];
     qrt_cu_ptr bias = 0, yk = pl.S > 1 ? PART : Y;
     int P = pl.P, S = pl.S;
@@ -494,49 +537,17 @@ static result run_fused(const variant *v, int dt, int K, int N, int group, const
         void **a = kargs[i];
         a[0] = &wp[i], a[1] = &bias, a[2] = &XP, a[3] = &yk, a[4] = &rows, a[5] = &K, a[6] = &N, a[7] = &g, a[8] = &sym;
     }
-    qrt_gemv_shape xs = {0, 0, 256, 0, 0, 0};
     /* correctness: once */
-    launch_gemv(fx, xgrid, &xs, xargs, 0);
-    CHECK(cu->LaunchKernel(f, pl.gx, (unsigned)S, pl.gz, 256, 1, 1, (unsigned)pl.smem, stream, kargs[0], NULL));
-    if (S > 1) launch_gemv(fr, (unsigned)(((size_t)rows * N + 255) / 256), &xs, rargs, 0);
+    launch3(fx, xgrid, 1, 1, 256, 0, xargs, 0);
+    launch3(f, pl.gx, (unsigned)S, pl.gz, 256, pl.smem, kargs[0], 0);
+    if (S > 1) launch3(fr, (unsigned)(((size_t)rows * N + 255) / 256), 1, 1, 256, 0, rargs, 0);
     CHECK(cu->StreamSynchronize(stream));
     float *y = malloc((size_t)N * 4 * rows);
     CHECK(cu->MemcpyDtoH(y, Y, (size_t)N * 4 * rows));
-    double num = 0, den = 0;
-    for (size_t n = 0; n < (size_t)N * rows; n++) {
-        double d = (double)y[n] - ref[n];
-        num += d * d;
-        den += (double)ref[n] * ref[n];
-    }
-    res.err = isfinite(num) ? sqrt(num / (den > 0 ? den : 1)) : 1e30;
+    res.err = rel_err(y, ref, (size_t)N * rows);
     free(y);
-    for (int p = 0; p <= pdl; p++) {
-        qrt_cu_graph gr;
-        qrt_cu_graph_exec ge;
-        CHECK(cu->StreamBeginCapture(stream, 2));
-        for (int i = 0; i < ITER; i++) {
-            launch_gemv(fx, xgrid, &xs, xargs, p);
-            if (p) {
-                qrt_cu_launch_attr at;
-                memset(&at, 0, sizeof at);
-                at.id = QRT_CU_LAUNCH_ATTR_PROGRAMMATIC_STREAM_SERIALIZATION;
-                at.value.i = 1;
-                qrt_cu_launch_config lc = {pl.gx, (unsigned)S, pl.gz, 256, 1, 1, (unsigned)pl.smem, stream, &at, 1};
-                CHECK(cu->LaunchKernelEx(&lc, f, kargs[i], NULL));
-            } else {
-                CHECK(cu->LaunchKernel(f, pl.gx, (unsigned)S, pl.gz, 256, 1, 1, (unsigned)pl.smem, stream, kargs[i],
-                                       NULL));
-            }
-            if (S > 1) launch_gemv(fr, (unsigned)(((size_t)rows * N + 255) / 256), &xs, rargs, p);
-        }
-        CHECK(cu->StreamEndCapture(stream, &gr));
-        CHECK(cu->GraphInstantiateWithFlags(&ge, gr, 0));
-        float ms = time_graph(ge, quick ? 5 : 20);
-        res.us = ms * 1e3 / ITER;
-        if (p == 0) res.us_plain = res.us;
-        cu->GraphExecDestroy(ge);
-        cu->GraphDestroy(gr);
-    }
+    fused_launches fl = {f, fx, fr, &pl, xgrid, (unsigned)(((size_t)rows * N + 255) / 256), xargs, rargs, kargs};
+    time_graphs(&res, enqueue_fused, &fl, ITER, quick);
     res.gbs = (double)(wbytes + (size_t)(K + N) * 4 * rows) / (res.us * 1e-6) / 1e9;
     res.grid = (int)(pl.gx * (unsigned)S * pl.gz);
     CHECK(cu->OccupancyMaxActiveBlocksPerMultiprocessor(&res.occ, f, 256, pl.smem));
@@ -565,7 +576,6 @@ static result run_cublas_f16(const qrt_cublas_api *cb, int K, int N, const uint1
     for (int c = 0; c < copies; c++) CHECK(cu->MemcpyHtoD(W + stride * c, w16, wbytes));
     CHECK(cu->MemcpyHtoD(X, x16, (size_t)K * 2 * rows));
     const float one = 1.0f, zero = 0.0f;
-    enum { ITER = 64 };
     qrt_cu_graph g;
     qrt_cu_graph_exec ge;
     /* warm-up outside the capture (cuBLAS picks and loads its kernels) */

@@ -258,6 +258,19 @@ static void check_gpu_alive(const char *where) {
     }
 }
 
+/* Buffer 0 through linear l again with --fused-gemm-max 0 (the GEMV up to 8 rows, else dequantize + cuBLAS
+ * where it is on): the output. */
+static float *linear_unfused(const lin_case *l, int rows) {
+    int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);
+    poison(1, (size_t)rows * l->N);
+    qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off, l->bias ? blob + l->boff : NULL, l->dt,
+                 l->K, l->N, l->group, l->sym, 0.0f);
+    qrt_cuda_fused_gemm_max(&mg, old);
+    float *y = get(1, (size_t)rows * l->N);
+    check_gpu_alive("linear (--fused-gemm-max 0)");
+    return y;
+}
+
 static void test_linear(int cublas) {
     int use = qrt_cuda_use_cublas(&mg, cublas);
     int32_t qmax = qrt_cuda_fused_gemm_max(&mg, MAXB); /* packed weights: every row count through the fused GEMM */
@@ -295,13 +308,7 @@ static void test_linear(int cublas) {
             double tol = l->dt == QRT_DT_I8 ? 0.0 : ((rows > 8 && use) || fused) && l->dt != QRT_DT_F32 ? 5e-3 : 2e-6;
             report(what, rel_err(y, ref, (size_t)rows * l->N), tol);
             if (fused && rows <= 8 && !use) { /* the GEMV these rows take without the fused GEMM */
-                int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);
-                poison(1, (size_t)rows * l->N);
-                qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off,
-                             l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
-                qrt_cuda_fused_gemm_max(&mg, old);
-                float *yg = get(1, (size_t)rows * l->N);
-                check_gpu_alive("linear (gemv)");
+                float *yg = linear_unfused(l, rows);
                 snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d %s", dn[l->dt], l->K, l->N,
                          l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows,
                          li % 2 ? "gemv generic" : "gemv specialized");
@@ -311,13 +318,7 @@ static void test_linear(int cublas) {
             if (fused && use && rows > 8) {
                 /* the same f16 weights and activations through qk_dequant_* + cuBLAS: only the order of the
                  * f32 sums differs */
-                int32_t old = qrt_cuda_fused_gemm_max(&mg, 0);
-                poison(1, (size_t)rows * l->N);
-                qrt_k_linear(cg, cg->bufs[1], cg->bufs[0], NULL, NULL, blob + l->off,
-                             l->bias ? blob + l->boff : NULL, l->dt, l->K, l->N, l->group, l->sym, 0.0f);
-                qrt_cuda_fused_gemm_max(&mg, old);
-                float *yc = get(1, (size_t)rows * l->N);
-                check_gpu_alive("linear (dequantize + cuBLAS)");
+                float *yc = linear_unfused(l, rows);
                 snprintf(what, sizeof what, "LINEAR %s K=%d N=%d g=%d %s%s rows=%d dequantize + cuBLAS", dn[l->dt],
                          l->K, l->N, l->group, l->sym ? "sym" : "asym", l->bias ? " +bias" : "", rows);
                 report(what, rel_err(yc, ref, (size_t)rows * l->N), tol);

@@ -259,7 +259,7 @@ static int fused_rows = -1; /* --fused-rows N: packed weights, N to 64 rows thro
                              * launches it; 0: the GEMV at every row count; -1: where the runtime takes it
                              * (qrt_qgemm_min_rows) */
 
-/* One GEMV launch into the stream: with the programmatic-serialization attribute when with_pdl. */
+/* One launch into the stream: with the programmatic-serialization attribute when with_pdl. */
 static void launch3(qrt_cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned threads, size_t smem,
                     void **args, int with_pdl) {
     if (with_pdl) {
@@ -450,7 +450,6 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
     /* timing: a graph of ITER GEMVs cycling through the copies */
     static qrt_cu_ptr wp[ITER];
     static void *kargs[ITER][MAXL][10];
-    (void)kargs; /* (filled below, read by enqueue_gemv) */
     for (int i = 0; i < ITER; i++) {
         wp[i] = W + stride * (i % copies);
         for (int j = 0; j < nl; j++) {
@@ -496,11 +495,11 @@ static result run_fused(const variant *v, int dt, int K, int N, int group, const
         return res;
     const char *dn = dt == QRT_DT_Q2 ? "q2" : dt == QRT_DT_Q3 ? "q3" : dt == QRT_DT_Q4 ? "q4" : "q8";
     char name[64];
-    snprintf(name, sizeof name, "qk_qgemm_%s_t%d", dn, rows <= 8 ? 8 : rows <= 16 ? 16 : rows <= 32 ? 32 : 64);
     qrt_cu_function f, fx, fr;
     qrt_qgemm_plan pl = qrt_qgemm_plan_of(rows, bits, K, N, 1, smem_optin);
     if (!pl.ok) return res;
-    if (!pl.nt) snprintf(name, sizeof name, "qk_qgemm_%s", dn);
+    if (pl.nt) snprintf(name, sizeof name, "qk_qgemm_%s_t%d", dn, 8 * pl.nt);
+    else snprintf(name, sizeof name, "qk_qgemm_%s", dn);
     CHECK(cu->ModuleGetFunction(&f, v->mod, name));
     CHECK(cu->ModuleGetFunction(&fx, v->mod, "qk_qgemm_x16"));
     CHECK(cu->ModuleGetFunction(&fr, v->mod, "qk_qgemm_reduce"));
@@ -537,16 +536,13 @@ static result run_fused(const variant *v, int dt, int K, int N, int group, const
         void **a = kargs[i];
         a[0] = &wp[i], a[1] = &bias, a[2] = &XP, a[3] = &yk, a[4] = &rows, a[5] = &K, a[6] = &N, a[7] = &g, a[8] = &sym;
     }
-    /* correctness: once */
-    launch3(fx, xgrid, 1, 1, 256, 0, xargs, 0);
-    launch3(f, pl.gx, (unsigned)S, pl.gz, 256, pl.smem, kargs[0], 0);
-    if (S > 1) launch3(fr, (unsigned)(((size_t)rows * N + 255) / 256), 1, 1, 256, 0, rargs, 0);
+    fused_launches fl = {f, fx, fr, &pl, xgrid, (unsigned)(((size_t)rows * N + 255) / 256), xargs, rargs, kargs};
+    enqueue_fused(&fl, 0, 0); /* correctness: once */
     CHECK(cu->StreamSynchronize(stream));
     float *y = malloc((size_t)N * 4 * rows);
     CHECK(cu->MemcpyDtoH(y, Y, (size_t)N * 4 * rows));
     res.err = rel_err(y, ref, (size_t)N * rows);
     free(y);
-    fused_launches fl = {f, fx, fr, &pl, xgrid, (unsigned)(((size_t)rows * N + 255) / 256), xargs, rargs, kargs};
     time_graphs(&res, enqueue_fused, &fl, ITER, quick);
     res.gbs = (double)(wbytes + (size_t)(K + N) * 4 * rows) / (res.us * 1e-6) / 1e9;
     res.grid = (int)(pl.gx * (unsigned)S * pl.gz);

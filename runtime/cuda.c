@@ -1503,7 +1503,8 @@ static void linear_now(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, c
     void *args[] = {&res, &res, &out, &n};
     launch(G, fn_need(G, "qk_add"), grid_for((size_t)n, 256), 1, 1, 256, 0, args);
 }
-/* Packed weights, 2 tokens or more: the fused dequantize + GEMM (QRT_QS_* up to 64 tokens, else QRT_QG_*).
+/* Packed weights, qrt_qgemm_min_rows tokens or more: the fused dequantize + GEMM (QRT_QS_* up to 64 tokens,
+ * else QRT_QG_*).
  * 1: not in the module, or not for this device. */
 static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_ptr wp, qrt_cu_ptr bp, int32_t dt,
                  int32_t K, int32_t N, int32_t g, int32_t s) {
@@ -1513,10 +1514,14 @@ static int qgemm(qrt_ctx *c, qrt_cu_ptr out, qrt_cu_ptr a, int32_t rows, qrt_cu_
     snprintf(name, sizeof name, "qk_qgemm_%s", dt_name(dt));
     qrt_cu_function f = fn_get(G, name), fr = fn_get(G, "qk_qgemm_reduce"), fx = fn_get(G, "qk_qgemm_x16");
     int32_t bits = qrt_qdtype_bits(dt);
-    char sname[48];
-    snprintf(sname, sizeof sname, "qk_qgemm_%s_t%d", dt_name(dt), rows <= 8 ? 8 : rows <= 16 ? 16 : rows <= 32 ? 32 : 64);
-    qrt_qgemm_plan pl = qrt_qgemm_plan_of(rows, bits, K, N, rows <= 64 && fn_get(G, sname), G->smem_optin);
-    if (pl.nt) f = fn_get(G, sname), snprintf(name, sizeof name, "%s", sname);
+    qrt_qgemm_plan pl = qrt_qgemm_plan_of(rows, bits, K, N, 1, G->smem_optin);
+    if (pl.nt) { /* the module's _t kernel, else the tiled one */
+        char sname[48];
+        snprintf(sname, sizeof sname, "qk_qgemm_%s_t%d", dt_name(dt), (int)(8 * pl.nt));
+        qrt_cu_function fs = fn_get(G, sname);
+        if (fs) f = fs, snprintf(name, sizeof name, "%s", sname);
+        else pl = qrt_qgemm_plan_of(rows, bits, K, N, 0, G->smem_optin);
+    }
     if (!pl.ok || !f || !fr || !fx || !X->qgp || K > X->qgx_k || fn_smem(G, f, name, pl.smem))
         return 1; /* (K: tests) */
     /* x to f16 in the kernel's k order: pairs (k, k + P / 2) in groups of P (kernels.cu qk_qg) */

@@ -2103,6 +2103,25 @@ __device__ __forceinline__ void qgemm_core(const u8 *__restrict__ w, const float
  * Dynamic shared memory (runtime/cuda.c QRT_QS_SMEM): the x ring, QK_QS_NS x 8 NT tokens x QK_QS_XLD
  * bytes, then per warp QK_QS_NS stages of 2 QK_QS_MT(NT) pieces (rows) x 32 lanes x qk_qg::CB bytes (8 bits:
  * two units of 16 a piece, each over the 32 lanes). */
+/* This lane's copies of block b of its P rows (piece p at st + p * pstride; 8 bits: second half at + sub). */
+template <int DT, int P>
+__device__ __forceinline__ void qs_issue_w(u8 *st, int pstride, int sub, const u8 *const (&wrow)[P],
+                                           const bool (&non)[P], int b, int nb) {
+#pragma unroll
+    for (int p = 0; p < P; p++) qg_issue<DT>(st + p * pstride, wrow[p], non[p] && b < nb, b, nb, sub);
+}
+/* The block's copies of chunk c's x tile to dst: 16-byte unit u = 16 token + v of the tile, thread tid takes
+ * u = tid + 256 j; tokens past T and blocks past K zero-filled, not read. */
+template <int NT>
+__device__ __forceinline__ void qs_issue_x(u8 *dst, const u16 *__restrict__ xp, int tid, int T, int Kp, int nb, int c) {
+#pragma unroll
+    for (int j = 0; j < (8 * NT * 16 + 255) / 256; j++) {
+        const int u = tid + 256 * j, tk = u >> 4, v = u & 15;
+        if (u < 8 * NT * 16)
+            qk_cpa<16>(dst + tk * QK_QS_XLD + ((v & 3) * 4 + (v >> 2)) * 16,
+                       xp + (size_t)(tk < T ? tk : 0) * Kp + 128 * c + 8 * v, tk < T && 4 * c + (v >> 2) < nb);
+    }
+}
 template <int DT, int NT>
 __device__ __forceinline__ void qgemms_core(const u8 *__restrict__ w, const float *__restrict__ bias,
                                             const u16 *__restrict__ xp, float *__restrict__ y, int T, int K, int N,
@@ -2127,32 +2146,18 @@ __device__ __forceinline__ void qgemms_core(const u8 *__restrict__ w, const floa
         wrow[p] = w + (size_t)r * l.row_bytes, zrow[p] = w + l.zeros_off + (size_t)r * l.G;
         srow[p] = (const u16 *)(w + l.scales_off) + (size_t)r * l.G;
     }
-    u8 *xr = qs_sm, *wr = qs_sm + NS * XS + (size_t)warp * NS * P * UP * 32 * U + lane * U;
-#define QK_QS_W(st, p) (wr + ((st) * P + (p)) * UP * 32 * U)
-    /* the x copies of a chunk: 16-byte unit u = 16 token + v of the tile, thread tid takes u = tid + 256 j */
-    const int XU = (8 * NT * 16 + 255) / 256;
+    const int PS = UP * 32 * U; /* bytes between a stage's pieces */
+    u8 *xr = qs_sm, *wr = qs_sm + NS * XS + (size_t)warp * NS * P * PS + lane * U;
     u32 sz[P];
 #pragma unroll
     for (int p = 0; p < P; p++) sz[p] = c0 < c1 ? qg_sz<DT>(srow[p], zrow[p], 4 * c0 + ti, nb, gb, gsh, sym) : 0;
 #pragma unroll
     for (int i = 0; i < NS - 1; i++)
-        if (c0 + i < c1)
-#pragma unroll
-            for (int p = 0; p < P; p++) {
-                const int b = 4 * (c0 + i) + ti;
-                qg_issue<DT>(QK_QS_W(i, p), wrow[p], non[p] && b < nb, b, nb, 32 * U);
-            }
+        if (c0 + i < c1) qs_issue_w<DT, P>(wr + i * P * PS, PS, 32 * U, wrow, non, 4 * (c0 + i) + ti, nb);
     QK_DEP();
 #pragma unroll
     for (int i = 0; i < NS - 1; i++) {
-        if (c0 + i < c1)
-#pragma unroll
-            for (int j = 0; j < XU; j++) {
-                const int u = tid + 256 * j, tk = u >> 4, v = u & 15, c = c0 + i;
-                if (u < 8 * NT * 16)
-                    qk_cpa<16>(xr + i * XS + tk * QK_QS_XLD + ((v & 3) * 4 + (v >> 2)) * 16,
-                               xp + (size_t)(tk < T ? tk : 0) * Kp + 128 * c + 8 * v, tk < T && 4 * c + (v >> 2) < nb);
-            }
+        if (c0 + i < c1) qs_issue_x<NT>(xr + i * XS, xp, tid, T, Kp, nb, c0 + i);
         qk_cpa_commit();
     }
     float acc[MT][NT][4];
@@ -2169,25 +2174,14 @@ __device__ __forceinline__ void qgemms_core(const u8 *__restrict__ w, const floa
         {
             const int cn = c + NS - 1, sn = (cn - c0) % NS; /* into chunk c - 1's stage */
             if (cn < c1) {
-#pragma unroll
-                for (int p = 0; p < P; p++) {
-                    const int b = 4 * cn + ti;
-                    qg_issue<DT>(QK_QS_W(sn, p), wrow[p], non[p] && b < nb, b, nb, 32 * U);
-                }
-#pragma unroll
-                for (int j = 0; j < XU; j++) {
-                    const int u = tid + 256 * j, tk = u >> 4, v = u & 15;
-                    if (u < 8 * NT * 16)
-                        qk_cpa<16>(xr + sn * XS + tk * QK_QS_XLD + ((v & 3) * 4 + (v >> 2)) * 16,
-                                   xp + (size_t)(tk < T ? tk : 0) * Kp + 128 * cn + 8 * v,
-                                   tk < T && 4 * cn + (v >> 2) < nb);
-                }
+                qs_issue_w<DT, P>(wr + sn * P * PS, PS, 32 * U, wrow, non, 4 * cn + ti, nb);
+                qs_issue_x<NT>(xr + sn * XS, xp, tid, T, Kp, nb, cn);
             }
             qk_cpa_commit();
         }
         u32 wv[P][8], szc[P];
 #pragma unroll
-        for (int p = 0; p < P; p++) qg_words<DT>(wv[p], QK_QS_W(st, p), 32 * U), szc[p] = sz[p];
+        for (int p = 0; p < P; p++) qg_words<DT>(wv[p], wr + (st * P + p) * PS, 32 * U), szc[p] = sz[p];
         if (c + 1 < c1) /* the next chunk's scales now: used after this chunk's products */
 #pragma unroll
             for (int p = 0; p < P; p++) sz[p] = qg_sz<DT>(srow[p], zrow[p], 4 * (c + 1) + ti, nb, gb, gsh, sym);
@@ -2215,7 +2209,6 @@ __device__ __forceinline__ void qgemms_core(const u8 *__restrict__ w, const floa
             }
         }
     }
-#undef QK_QS_W
     /* C fragment (m, n): rows rb + 16 m (+ 8), tokens 8 n + 2 (lane % 4) (+ 1) */
     float *out = S > 1 ? y + (size_t)z * T * N : y;
     const bool addb = S == 1 && bias;

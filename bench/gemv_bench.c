@@ -306,6 +306,29 @@ static void time_graphs(result *res, void (*enqueue)(void *, int, int), void *ct
     }
 }
 
+/* Enough copies of the weight to overflow the L2 (one with --hot), uploaded (3 bits: repacked into the device
+ * layout, as runtime/cuda.c does before a 3-bit weight's first use), stride bytes apart. */
+static qrt_cu_ptr weight_copies(const variant *v, int dt, int K, int N, const uint8_t *host_w, size_t wbytes,
+                                int quick, size_t *stride, int *copies) {
+    *stride = (wbytes + 255) / 256 * 256;
+    *copies = hot ? 1 : (int)((quick ? (64u << 20) : (320u << 20)) / *stride) + 1;
+    if (*copies < 2 && !hot) *copies = 2;
+    qrt_cu_ptr W;
+    CHECK(cu->MemAlloc(&W, *stride * *copies));
+    for (int c = 0; c < *copies; c++) CHECK(cu->MemcpyHtoD(W + *stride * c, host_w, wbytes));
+    if (dt == QRT_DT_Q3) {
+        qrt_cu_function fr;
+        CHECK(cu->ModuleGetFunction(&fr, v->mod, "qk_repack_q3"));
+        for (int c = 0; c < *copies; c++) {
+            qrt_cu_ptr wc = W + *stride * c;
+            void *rargs[] = {&wc, &K, &N};
+            CHECK(cu->LaunchKernel(fr, 1024, 1, 1, 256, 1, 1, 0, stream, rargs, NULL));
+        }
+        CHECK(cu->StreamSynchronize(stream));
+    }
+    return W;
+}
+
 enum { MAXL = 2, ITER = 64 }; /* GEMV launches per iteration (rows / 4); iterations a graph */
 /* One iteration of run_gemv: (W8A8: the quantization, then) a GEMV per 4 rows. */
 typedef struct gemv_launches {
@@ -349,25 +372,11 @@ static result run_gemv(const variant *v, int dt, int K, int N, int group, const 
         sh.threads = 256, sh.smem = (size_t)B * ((K + 31) / 32 * 32);
     }
     if (sh.smem > 48 * 1024) CHECK(cu->FuncSetAttribute(f, QRT_CU_FUNC_ATTR_MAX_DYN_SMEM, (int)sh.smem));
-    size_t stride = (wbytes + 255) / 256 * 256;
-    int copies = (int)((quick ? (64u << 20) : (320u << 20)) / stride) + 1;
-    if (copies < 2) copies = 2;
-    if (hot) copies = 1;
-    qrt_cu_ptr W, X, Y;
-    CHECK(cu->MemAlloc(&W, stride * copies));
+    size_t stride;
+    int copies;
+    qrt_cu_ptr W = weight_copies(v, dt, K, N, host_w, wbytes, quick, &stride, &copies), X, Y;
     CHECK(cu->MemAlloc(&X, (size_t)K * 4 * MAXB));
     CHECK(cu->MemAlloc(&Y, (size_t)N * 4 * MAXB));
-    for (int c = 0; c < copies; c++) CHECK(cu->MemcpyHtoD(W + stride * c, host_w, wbytes));
-    if (dt == QRT_DT_Q3) { /* the device layout, as runtime/cuda.c makes it before a 3-bit weight's first use */
-        qrt_cu_function fr;
-        CHECK(cu->ModuleGetFunction(&fr, v->mod, "qk_repack_q3"));
-        for (int c = 0; c < copies; c++) {
-            qrt_cu_ptr wc = W + stride * c;
-            void *rargs[] = {&wc, &K, &N};
-            CHECK(cu->LaunchKernel(fr, 1024, 1, 1, 256, 1, 1, 0, stream, rargs, NULL));
-        }
-        CHECK(cu->StreamSynchronize(stream));
-    }
     CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4 * MAXB));
     int occ = 0;
     CHECK(cu->OccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, sh.threads, sh.smem));
@@ -504,25 +513,13 @@ static result run_fused(const variant *v, int dt, int K, int N, int group, const
     CHECK(cu->ModuleGetFunction(&fx, v->mod, "qk_qgemm_x16"));
     CHECK(cu->ModuleGetFunction(&fr, v->mod, "qk_qgemm_reduce"));
     if (pl.smem > 48 * 1024) CHECK(cu->FuncSetAttribute(f, QRT_CU_FUNC_ATTR_MAX_DYN_SMEM, (int)pl.smem));
-    size_t stride = (wbytes + 255) / 256 * 256;
-    int copies = hot ? 1 : (int)((quick ? (64u << 20) : (320u << 20)) / stride) + 1;
-    if (copies < 2 && !hot) copies = 2;
-    qrt_cu_ptr W, X, Y, XP, PART = 0;
-    CHECK(cu->MemAlloc(&W, stride * copies));
+    size_t stride;
+    int copies;
+    qrt_cu_ptr W = weight_copies(v, dt, K, N, host_w, wbytes, quick, &stride, &copies), X, Y, XP, PART = 0;
     CHECK(cu->MemAlloc(&X, (size_t)K * 4 * rows));
     CHECK(cu->MemAlloc(&Y, (size_t)N * 4 * rows));
     CHECK(cu->MemAlloc(&XP, (size_t)pl.Kp * 2 * rows));
     if (pl.S > 1) CHECK(cu->MemAlloc(&PART, (size_t)pl.S * rows * N * 4));
-    for (int c = 0; c < copies; c++) CHECK(cu->MemcpyHtoD(W + stride * c, host_w, wbytes));
-    if (dt == QRT_DT_Q3) {
-        qrt_cu_function fq;
-        CHECK(cu->ModuleGetFunction(&fq, v->mod, "qk_repack_q3"));
-        for (int c = 0; c < copies; c++) {
-            qrt_cu_ptr wc = W + stride * c;
-            void *rargs[] = {&wc, &K, &N};
-            CHECK(cu->LaunchKernel(fq, 1024, 1, 1, 256, 1, 1, 0, stream, rargs, NULL));
-        }
-    }
     CHECK(cu->MemcpyHtoD(X, x, (size_t)K * 4 * rows));
     CHECK(cu->MemsetD8(Y, 0xff, (size_t)N * 4 * rows));
     static qrt_cu_ptr wp[ITER];
